@@ -1,0 +1,26 @@
+//! missive: the notice and correspondence pipeline of a state revenue department's
+//! refund-offset program.
+//!
+//! Data flows one way through plain stages, each a module with its own error type:
+//!
+//! 1. [`load`]: account files → validated [`account::Account`]s (bad ones reported, skipped);
+//! 2. [`decide`]: pure; account + as-of and mail dates → due letters, suppressions and
+//!    referrals, each with a reason;
+//! 3. [`plan`]: runs load and decide over a whole batch, streamed and in parallel;
+//! 4. [`report`]: prints the plan as JSON (the outside contract) or as a table.
+//!
+//! Supporting modules: [`config`] (agency facts, policy numbers, calendar), [`calendar`]
+//! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents) and
+//! [`letter`] (kinds, variants, channels, keys).
+
+#![warn(missing_docs)]
+
+pub mod account;
+pub mod calendar;
+pub mod config;
+pub mod decide;
+pub mod letter;
+pub mod load;
+pub mod money;
+pub mod plan;
+pub mod report;

@@ -1,0 +1,382 @@
+//! Configuration: everything state-specific that is not a template.
+//!
+//! Agency name and contacts, payment instructions, policy numbers (review window, minimum,
+//! interest rate, limits), the agency's own policy statements, and the holiday calendar all
+//! live in `missive.toml`, so another state can run missive by editing configuration and
+//! templates only. Every key is required and unknown keys are refused, so a typo or an
+//! omission is an error naming the key (`policy.minimum_amount: …`), never a silent
+//! default. The repository's `missive.toml` is compiled in as the built-in default, used
+//! when no `--config` is given and no `missive.toml` is in the working directory.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::calendar::{HolidayCalendar, StateHoliday};
+use crate::money::Money;
+
+/// The shipped configuration (Connecticut DRS), compiled in.
+pub const BUILT_IN: &str = include_str!("../missive.toml");
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The agency that sends the letters.
+    pub agency: Agency,
+    /// Units taxpayers write or call about specific matters.
+    pub contacts: Contacts,
+    /// How to pay.
+    pub payments: Payments,
+    /// Federal programme and IRS facts quoted in letters.
+    pub federal: Federal,
+    /// Numbers that drive the decisions.
+    pub policy: Policy,
+    /// The agency's statements of its own policy, printed as written.
+    pub statements: Statements,
+    /// Which days are not business days.
+    pub calendar: CalendarConfig,
+}
+
+/// A mailing address in configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    /// Lines above the city line (organisation unit, street), in order.
+    pub lines: Vec<String>,
+    /// City or town.
+    pub city: String,
+    /// Two-letter state code.
+    pub state: String,
+    /// ZIP or ZIP+4.
+    pub zip: String,
+}
+
+/// The sending agency.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agency {
+    /// Full name, as on the letterhead.
+    pub name: String,
+    /// Short name used in running text ("DRS").
+    pub short_name: String,
+    /// Main telephone printed on every letter.
+    pub phone: String,
+    /// Telephone hours printed beside it.
+    pub hours: String,
+    /// General email address.
+    pub email: String,
+    /// Website.
+    pub website: String,
+    /// Return address on the letterhead and envelope.
+    pub return_address: Address,
+}
+
+/// Units for specific matters.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contacts {
+    /// Where a request for review and its evidence go.
+    pub review: ReviewContact,
+    /// Who handles bankruptcy cases.
+    pub bankruptcy: BankruptcyContact,
+    /// Who adjusts garnishments on proof of a federal offset, and receives late returns.
+    pub collections: CollectionsContact,
+}
+
+/// The review unit.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewContact {
+    /// Unit name ("SIS Unit").
+    pub unit: String,
+    /// Where to send evidence.
+    pub address: Address,
+}
+
+/// The bankruptcy unit.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankruptcyContact {
+    /// Unit name.
+    pub unit: String,
+    /// Telephone.
+    pub phone: String,
+    /// Telephone hours.
+    pub hours: String,
+    /// Where to mail case information.
+    pub address: Address,
+}
+
+/// The collections unit.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionsContact {
+    /// Unit name.
+    pub unit: String,
+    /// Mailing address.
+    pub address: Address,
+    /// Name of the unit the fax reaches.
+    pub fax_unit: String,
+    /// Fax number.
+    pub fax: String,
+}
+
+/// Payment instructions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payments {
+    /// Name of the online service ("Taxpayer Service Center (TSC-IND)").
+    pub online_service: String,
+    /// How to pay online, printed as written.
+    pub online_text: String,
+    /// Who checks are made payable to.
+    pub payee: String,
+    /// Where the payment coupon is mailed.
+    pub coupon_address: Address,
+}
+
+/// Federal facts quoted in letters.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Federal {
+    /// The federal offset programme's name.
+    pub program: String,
+    /// The bureau that runs it.
+    pub bureau: String,
+    /// IRS telephone for forms (Form 8379).
+    pub irs_forms_phone: String,
+    /// IRS telephone for help completing them.
+    pub irs_help_phone: String,
+    /// IRS website.
+    pub irs_website: String,
+}
+
+/// Numbers that drive the decisions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Days after the notice to pay or request a review (60).
+    pub review_window_days: u32,
+    /// Smallest total worth a notice or referral ($25.00).
+    pub minimum_amount: Money,
+    /// Interest per month or fraction of a month on unpaid tax (0.01).
+    pub interest_rate_per_month: Decimal,
+    /// Years after the due date a non-judgment debt may still be collected (10).
+    pub collection_limit_years: u32,
+    /// Years after the (extended) due date within which excess payments are refunded (3).
+    pub excess_refund_limit_years: u32,
+    /// Weeks an offset payment takes to post (4), quoted in letters.
+    pub posting_weeks: u32,
+}
+
+/// The agency's own policy statements, printed as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statements {
+    /// About fees for an offset.
+    pub fees: String,
+    /// What a payment plan does and does not do.
+    pub payment_plan: String,
+    /// That future refunds may be offset until the debt is paid.
+    pub future_offsets: String,
+    /// That the agency updates the federal programme when the balance changes.
+    pub balance_updates: String,
+    /// What to do about a garnishment after a federal offset.
+    pub garnishment: String,
+}
+
+/// Holiday calendar settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarConfig {
+    /// Whether the eleven federal holidays of 5 U.S.C. 6103(a) apply.
+    pub federal_holidays: bool,
+    /// Built-in state holiday rules to apply.
+    pub state_holidays: Vec<StateHoliday>,
+    /// Extra dates the agency is closed (`YYYY-MM-DD`), taken as given.
+    pub closures: Vec<NaiveDate>,
+}
+
+/// The configuration could not be used: nothing can run (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("failed to read configuration `{path}`")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not TOML, or a key is missing, unknown or of the wrong type.
+    #[error("invalid configuration `{path}`: {key}: {message}")]
+    Invalid {
+        /// The file (or `built-in`).
+        path: PathBuf,
+        /// Dotted path of the key at fault (`policy.minimum_amount`), or `(file)`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A loaded configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The configuration.
+    pub config: Config,
+    /// The file it came from, or `None` for the built-in default.
+    pub path: Option<PathBuf>,
+    /// SHA-256 of the configuration text, recorded with each run.
+    pub sha256: String,
+}
+
+impl Config {
+    /// Loads `explicit` if given; else `./missive.toml` if present; else the built-in default.
+    pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+        let path = match explicit {
+            Some(path) => Some(path.to_owned()),
+            None => Some(PathBuf::from("missive.toml")).filter(|p| p.is_file()),
+        };
+        let text = match &path {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?,
+            None => BUILT_IN.to_owned(),
+        };
+        let shown = path.clone().unwrap_or_else(|| PathBuf::from("built-in"));
+        let config = Config::parse(&text).map_err(|(key, message)| ConfigError::Invalid {
+            path: shown,
+            key,
+            message,
+        })?;
+        Ok(LoadedConfig {
+            config,
+            path,
+            sha256: hex(&Sha256::digest(text.as_bytes())),
+        })
+    }
+
+    /// Parses configuration text; on failure returns the key path and the message.
+    pub fn parse(text: &str) -> Result<Config, (String, String)> {
+        let deserializer = toml::de::Deserializer::parse(text)
+            .map_err(|err| ("(file)".to_owned(), one_line(&err.to_string())))?;
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let key = err.path().to_string();
+            (key, one_line(&err.into_inner().to_string()))
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Meaning checks serde cannot express.
+    fn check(&self) -> Result<(), (String, String)> {
+        let fail = |key: &str, message: &str| Err((key.to_owned(), message.to_owned()));
+        let policy = &self.policy;
+        if policy.review_window_days == 0 {
+            return fail("policy.review_window_days", "must be at least 1");
+        }
+        if policy.minimum_amount.is_negative() {
+            return fail("policy.minimum_amount", "must not be negative");
+        }
+        if policy.interest_rate_per_month.is_sign_negative()
+            || policy.interest_rate_per_month > Decimal::ONE
+        {
+            return fail(
+                "policy.interest_rate_per_month",
+                "must be a fraction between 0 and 1 (0.01 is 1% a month)",
+            );
+        }
+        if policy.collection_limit_years == 0 || policy.collection_limit_years > 100 {
+            return fail("policy.collection_limit_years", "must be between 1 and 100");
+        }
+        if policy.excess_refund_limit_years > 100 {
+            return fail("policy.excess_refund_limit_years", "must be at most 100");
+        }
+        Ok(())
+    }
+
+    /// The holiday calendar this configuration describes.
+    pub fn holiday_calendar(&self) -> HolidayCalendar {
+        HolidayCalendar::new(
+            self.calendar.federal_holidays,
+            &self.calendar.state_holidays,
+            self.calendar.closures.iter().copied(),
+        )
+    }
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// TOML errors span several lines (a source excerpt); keep them on one.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.starts_with('^'))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_configuration_parses() {
+        let config = Config::parse(BUILT_IN).expect("built-in config is valid");
+        assert_eq!(config.policy.review_window_days, 60);
+        assert_eq!(config.policy.minimum_amount.plain(), "25.00");
+        assert_eq!(config.policy.interest_rate_per_month.to_string(), "0.01");
+        assert_eq!(config.contacts.bankruptcy.phone, "860-297-5921");
+        assert_eq!(config.contacts.collections.fax, "860-297-5843");
+    }
+
+    #[test]
+    fn a_missing_key_is_named() {
+        let text = BUILT_IN.replace("minimum_amount = \"25.00\"\n", "");
+        let (key, message) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "policy");
+        assert!(message.contains("minimum_amount"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_or_mistyped_key_is_named() {
+        let text = BUILT_IN.replace(
+            "review_window_days = 60",
+            "review_window_days = 60\nreview_windows = 3",
+        );
+        let (key, message) = Config::parse(&text).expect_err("must fail");
+        assert!(key.starts_with("policy"), "{key}");
+        assert!(message.contains("review_windows"), "{message}");
+
+        let text = BUILT_IN.replace("minimum_amount = \"25.00\"", "minimum_amount = 25.0");
+        let (key, _) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "policy.minimum_amount");
+
+        let text = BUILT_IN.replace("\"good_friday\"", "\"easter_monday\"");
+        let (key, _) = Config::parse(&text).expect_err("must fail");
+        assert!(key.starts_with("calendar.state_holidays"), "{key}");
+    }
+
+    #[test]
+    fn nonsense_policy_is_refused() {
+        let text = BUILT_IN.replace(
+            "interest_rate_per_month = \"0.01\"",
+            "interest_rate_per_month = \"1.5\"",
+        );
+        let (key, _) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "policy.interest_rate_per_month");
+        let (key, _) = Config::parse("not [toml").expect_err("must fail");
+        assert_eq!(key, "(file)");
+    }
+}

@@ -1,0 +1,399 @@
+//! Notice of Intent to Offset, and referral once its deadline has passed.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::account::{Account, Liability, Notice, NoticeSubject, ReviewDecision};
+use crate::calendar::{months_between, sub_months};
+use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
+use crate::money::Money;
+
+use super::{
+    AccountDecision, Amounts, DecideContext, Facts, HeldReferral, HoldReason, PayoffLine, Referral,
+    Route, SuppressReason, Suppression, new_letter,
+};
+
+/// Whether a liability could be referred on a given date, or the first reason it can't.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Nothing owed: quietly left out (there is no debt to notice or refer).
+    Paid,
+    /// Left out for this reason.
+    Out(SuppressReason),
+    /// Referable (apart from whether a notice already covered it).
+    Referable,
+}
+
+/// The referability rules of letters.md, in their listed order, on `date`.
+fn standing(
+    account: &Account,
+    liability: &Liability,
+    date: NaiveDate,
+    ctx: &DecideContext<'_>,
+) -> Standing {
+    if !liability.balance().is_positive() {
+        return Standing::Paid;
+    }
+    let reversed = account
+        .reviews
+        .iter()
+        .any(|r| r.covers(&liability.id) && matches!(r.decision, ReviewDecision::Reversed { .. }));
+    if !liability.enforceable || reversed {
+        return Standing::Out(SuppressReason::NotEnforceable);
+    }
+    if !liability.judgment && too_old(liability.due_date, date, ctx) {
+        return Standing::Out(SuppressReason::TooOld);
+    }
+    if account
+        .reviews
+        .iter()
+        .any(|r| r.covers(&liability.id) && r.is_pending())
+    {
+        return Standing::Out(SuppressReason::ReviewPending);
+    }
+    if account
+        .bankruptcy
+        .as_ref()
+        .is_some_and(|b| b.stay_active_on(date))
+    {
+        return Standing::Out(SuppressReason::BankruptcyStay);
+    }
+    Standing::Referable
+}
+
+/// Due more than the collection limit (10 years) before `date`. Exactly ten years is not
+/// too old; Feb 29 minus ten years clamps to Feb 28.
+fn too_old(due_date: NaiveDate, date: NaiveDate, ctx: &DecideContext<'_>) -> bool {
+    match sub_months(date, ctx.policy.collection_limit_years.saturating_mul(12)) {
+        Some(earliest) => due_date < earliest,
+        None => false, // before the start of the calendar: nothing can be older
+    }
+}
+
+/// The debt of these liabilities: recorded balances, except that the liabilities of a
+/// decided `reduced` review count together, once, as its `reduced_balance`. Returns the
+/// total and the reduced reviews applied.
+fn debt_total(account: &Account, liabilities: &[&Liability]) -> (Money, Vec<(String, Money)>) {
+    let mut total = Money::ZERO;
+    let mut reduced = Vec::new();
+    let mut counted = HashSet::new();
+    for liability in liabilities {
+        match reduced_review_of(account, &liability.id) {
+            Some((review_id, reduced_balance)) => {
+                if counted.insert(review_id) {
+                    total = total + reduced_balance;
+                    reduced.push((review_id.to_owned(), reduced_balance));
+                }
+            }
+            None => total = total + liability.balance(),
+        }
+    }
+    (total, reduced)
+}
+
+/// The latest-decided `reduced` review covering a liability, with its reduced balance.
+fn reduced_review_of<'a>(account: &'a Account, liability_id: &str) -> Option<(&'a str, Money)> {
+    account
+        .reviews
+        .iter()
+        .filter(|r| r.covers(liability_id))
+        .filter_map(|r| match r.decision {
+            ReviewDecision::Reduced {
+                decided_on,
+                reduced_balance,
+            } => Some((decided_on, r.id.as_str(), reduced_balance)),
+            _ => None,
+        })
+        .max()
+        .map(|(_, id, balance)| (id, balance))
+}
+
+/// Interest projected from `balance_as_of` to `deadline` on one liability's unpaid tax:
+/// `round_cents(tax × rate × (months(due, deadline) − months(due, balance_as_of)))`, never
+/// negative (a balance computed after the deadline projects nothing).
+fn projected_interest(
+    liability: &Liability,
+    balance_as_of: NaiveDate,
+    deadline: NaiveDate,
+    ctx: &DecideContext<'_>,
+) -> Money {
+    let to_deadline = months_between(liability.due_date, deadline);
+    let already = months_between(liability.due_date, balance_as_of);
+    let months = to_deadline.saturating_sub(already);
+    Money::from_decimal(
+        liability.tax.decimal() * ctx.policy.interest_rate_per_month * Decimal::from(months),
+    )
+}
+
+/// Liability ids covered by delivered intent-to-offset notices.
+fn covered_by_notices<'a>(notices: &[&'a Notice]) -> HashSet<&'a str> {
+    notices
+        .iter()
+        .filter(|n| n.kind == LetterKind::IntentToOffset && !n.undeliverable)
+        .filter_map(|n| match &n.subject {
+            NoticeSubject::Liabilities(ids) => Some(ids.iter().map(String::as_str)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Decides the account's intent to offset (at most one), and the liabilities left out.
+pub(super) fn intent_to_offset(
+    account: &Account,
+    notices: &[&Notice],
+    ctx: &DecideContext<'_>,
+    out: &mut AccountDecision,
+) {
+    let covered = covered_by_notices(notices);
+    let mut left_out: BTreeMap<SuppressReason, Vec<&Liability>> = BTreeMap::new();
+    let mut referable: Vec<&Liability> = Vec::new();
+    for liability in &account.liabilities {
+        match standing(account, liability, ctx.mail_date, ctx) {
+            Standing::Paid => {}
+            Standing::Out(reason) => left_out.entry(reason).or_default().push(liability),
+            Standing::Referable if covered.contains(liability.id.as_str()) => left_out
+                .entry(SuppressReason::AlreadySent)
+                .or_default()
+                .push(liability),
+            Standing::Referable => referable.push(liability),
+        }
+    }
+    for (reason, liabilities) in &left_out {
+        out.suppressed.push(Suppression {
+            account_id: account.account_id.clone(),
+            kind: LetterKind::IntentToOffset,
+            reason: *reason,
+            liability_ids: sorted_ids(liabilities),
+            why: left_out_why(account, *reason, liabilities, ctx),
+        });
+    }
+    if referable.is_empty() {
+        return;
+    }
+
+    let ids = sorted_ids(&referable);
+    let key = LetterKey::intent_to_offset(&account.account_id, &ids);
+    let (balance, reduced_reviews) = debt_total(account, &referable);
+    let minimum = ctx.policy.minimum_amount;
+    let count = plural(
+        referable.len(),
+        "referable liability",
+        "referable liabilities",
+    );
+    if balance < minimum {
+        out.suppressed.push(Suppression {
+            account_id: account.account_id.clone(),
+            kind: LetterKind::IntentToOffset,
+            reason: SuppressReason::BelowMinimum,
+            liability_ids: ids,
+            why: format!(
+                "{count}, balance {} < {} minimum",
+                balance.dollars(),
+                minimum.dollars()
+            ),
+        });
+        return;
+    }
+    if account.address.is_none() {
+        out.suppressed.push(Suppression {
+            account_id: account.account_id.clone(),
+            kind: LetterKind::IntentToOffset,
+            reason: SuppressReason::Undeliverable,
+            liability_ids: ids,
+            why: "no postal address; a notice of intent to offset must go by certified mail"
+                .to_owned(),
+        });
+        return;
+    }
+
+    let deadline = ctx.deadline_for(ctx.mail_date);
+    // Validation guarantees `balance_as_of` whenever there are liabilities.
+    let balance_as_of = account.balance_as_of.unwrap_or(ctx.mail_date);
+    let mut sorted = referable.clone();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let lines: Vec<PayoffLine> = sorted
+        .iter()
+        .map(|l| PayoffLine {
+            liability_id: l.id.clone(),
+            balance: l.balance(),
+            projected_interest: projected_interest(l, balance_as_of, deadline, ctx),
+        })
+        .collect();
+    let payoff = balance + lines.iter().map(|l| l.projected_interest).sum::<Money>();
+    let route = Route {
+        channel: Channel::Print,
+        mail_class: Some(MailClass::Certified),
+    };
+    let mut why = format!(
+        "{count}, balance {} ≥ {} minimum",
+        balance.dollars(),
+        minimum.dollars()
+    );
+    if account.email_consented() {
+        why.push_str("; email copy (consented)");
+    }
+    let mut letter = new_letter(
+        account,
+        ctx,
+        key,
+        LetterKind::IntentToOffset,
+        route,
+        Amounts::IntentToOffset { balance, payoff },
+        why,
+    );
+    letter.email_copy = account.email_consented();
+    letter.deadline = Some(deadline);
+    letter.liability_ids = ids;
+    letter.facts = Facts::IntentToOffset {
+        lines,
+        reduced_reviews,
+    };
+    out.letters.push(letter);
+}
+
+/// Why these liabilities were left out, in a sentence.
+fn left_out_why(
+    account: &Account,
+    reason: SuppressReason,
+    liabilities: &[&Liability],
+    ctx: &DecideContext<'_>,
+) -> String {
+    let ids = sorted_ids(liabilities).join(", ");
+    match reason {
+        SuppressReason::NotEnforceable => {
+            format!(
+                "{ids}: not legally enforceable (not final, under appeal, or reversed on review)"
+            )
+        }
+        SuppressReason::TooOld => format!(
+            "{ids}: due more than {} years before the mail date {} and not a judgment",
+            ctx.policy.collection_limit_years, ctx.mail_date
+        ),
+        SuppressReason::ReviewPending => format!("{ids}: a review is pending"),
+        SuppressReason::BankruptcyStay => match &account.bankruptcy {
+            Some(b) => format!(
+                "automatic stay since {} (case {})",
+                b.filed_on, b.case_number
+            ),
+            None => "automatic stay".to_owned(),
+        },
+        SuppressReason::AlreadySent => {
+            format!("{ids}: already covered by a delivered notice of intent to offset")
+        }
+        SuppressReason::BelowMinimum | SuppressReason::Undeliverable => ids,
+    }
+}
+
+/// Decides referrals: for each delivered intent to offset whose deadline passed before the
+/// as-of date, the liabilities it covered that are still referable.
+pub(super) fn referrals(
+    account: &Account,
+    notices: &[&Notice],
+    ctx: &DecideContext<'_>,
+    out: &mut AccountDecision,
+) {
+    // One referral per notice key; a notice recorded twice counts once (earliest mailing).
+    let mut seen = BTreeSet::new();
+    let mut intents: Vec<(&Notice, &Vec<String>)> = notices
+        .iter()
+        .filter(|n| n.kind == LetterKind::IntentToOffset && !n.undeliverable)
+        .filter_map(|n| match &n.subject {
+            NoticeSubject::Liabilities(ids) => Some((*n, ids)),
+            _ => None,
+        })
+        .collect();
+    intents.sort_by_key(|(n, _)| n.mailed_on);
+    for (notice, ids) in intents {
+        let notice_key = LetterKey::intent_to_offset(&account.account_id, ids);
+        if !seen.insert(notice_key.clone()) {
+            continue;
+        }
+        let deadline = ctx.deadline_for(notice.mailed_on);
+        if ctx.as_of <= deadline {
+            continue;
+        }
+        let mut liability_ids = ids.clone();
+        liability_ids.sort_unstable();
+        let hold = |reason: HoldReason, why: String| HeldReferral {
+            account_id: account.account_id.clone(),
+            notice_key: notice_key.clone(),
+            liability_ids: liability_ids.clone(),
+            reason,
+            why,
+        };
+        if let Some(b) = account
+            .bankruptcy
+            .as_ref()
+            .filter(|b| b.stay_active_on(ctx.as_of))
+        {
+            out.held_referrals.push(hold(
+                HoldReason::BankruptcyStay,
+                format!(
+                    "automatic stay since {} (case {})",
+                    b.filed_on, b.case_number
+                ),
+            ));
+            continue;
+        }
+        let mut referable = Vec::new();
+        let mut excluded = Vec::new();
+        for id in &liability_ids {
+            // A notice from the ledger may name a liability the account no longer lists.
+            let Some(liability) = account.liability(id) else {
+                excluded.push(format!("{id}: no longer on the account"));
+                continue;
+            };
+            match standing(account, liability, ctx.as_of, ctx) {
+                Standing::Referable => referable.push(liability),
+                Standing::Paid => {}
+                Standing::Out(reason) => excluded.push(format!("{id}: {}", reason.as_str())),
+            }
+        }
+        if referable.is_empty() {
+            // All paid: the notice did its job and there is nothing to hold.
+            if !excluded.is_empty() {
+                out.held_referrals
+                    .push(hold(HoldReason::NothingReferable, excluded.join("; ")));
+            }
+            continue;
+        }
+        let (amount, _) = debt_total(account, &referable);
+        if amount < ctx.policy.minimum_amount {
+            out.held_referrals.push(hold(
+                HoldReason::BelowMinimum,
+                format!(
+                    "{} still referable < {} minimum",
+                    amount.dollars(),
+                    ctx.policy.minimum_amount.dollars()
+                ),
+            ));
+            continue;
+        }
+        out.referrals.push(Referral {
+            account_id: account.account_id.clone(),
+            liability_ids: sorted_ids(&referable),
+            amount,
+            notice_key,
+            deadline_passed: deadline,
+        });
+    }
+}
+
+/// The liabilities' ids, sorted in plain string order.
+fn sorted_ids(liabilities: &[&Liability]) -> Vec<String> {
+    let mut ids: Vec<String> = liabilities.iter().map(|l| l.id.clone()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// "1 referable liability", "2 referable liabilities".
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

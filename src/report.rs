@@ -1,0 +1,192 @@
+//! Printing a [`Plan`]: JSON for machines (interface.md), an aligned table for people.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use crate::decide::{Amounts, DueLetter};
+use crate::letter::{Channel, LetterKind, MailClass};
+use crate::plan::Plan;
+
+/// Writes the plan as pretty JSON with a trailing newline.
+pub fn write_json(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, plan)?;
+    writeln!(out)
+}
+
+/// The one amount a table row shows: the payoff of an intent to offset, the offset of an
+/// offset notice, the refund of a refund, the balance of a review outcome.
+pub fn headline_amount(letter: &DueLetter) -> String {
+    let amount = match &letter.amounts {
+        Amounts::IntentToOffset { payoff, .. } => payoff,
+        Amounts::FederalOffset { offset, .. } | Amounts::StateOffset { offset, .. } => offset,
+        Amounts::ExcessRefund { refund } | Amounts::LateReturnRefund { refund, .. } => refund,
+        Amounts::Review { balance } => balance,
+    };
+    amount.dollars()
+}
+
+/// Writes rows as columns padded to the widest cell, two spaces apart.
+fn write_columns(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|row| row.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < row.len() {
+                let pad = widths[c] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn or_dash<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+/// Writes the plan as tables: letters, suppressed, referrals, held referrals, then totals by
+/// kind and channel. Errors are not written here; the caller prints them to stderr.
+pub fn write_table(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "missive plan: as of {}, mail date {}",
+        plan.as_of, plan.mail_date
+    )?;
+
+    writeln!(out, "\nLETTERS ({})", plan.letters.len())?;
+    let mut rows = vec![
+        [
+            "KEY",
+            "KIND",
+            "VARIANT",
+            "CHANNEL",
+            "CLASS",
+            "DEADLINE",
+            "AMOUNT",
+            "RECIPIENTS",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for l in &plan.letters {
+        let channel = if l.email_copy {
+            "print+email".to_owned()
+        } else {
+            l.channel.as_str().to_owned()
+        };
+        rows.push(vec![
+            l.key.to_string(),
+            l.kind.to_string(),
+            or_dash(l.variant),
+            channel,
+            or_dash(l.mail_class.map(MailClass::as_str)),
+            or_dash(l.deadline),
+            headline_amount(l),
+            l.recipients.join(" & "),
+        ]);
+    }
+    write_columns(out, &rows)?;
+
+    writeln!(out, "\nSUPPRESSED ({})", plan.suppressed.len())?;
+    let mut rows = vec![
+        ["ACCOUNT", "KIND", "REASON", "LIABILITIES", "WHY"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for s in &plan.suppressed {
+        rows.push(vec![
+            s.account_id.clone(),
+            s.kind.to_string(),
+            s.reason.as_str().to_owned(),
+            if s.liability_ids.is_empty() {
+                "-".to_owned()
+            } else {
+                s.liability_ids.join("+")
+            },
+            s.why.clone(),
+        ]);
+    }
+    write_columns(out, &rows)?;
+
+    writeln!(out, "\nREFERRALS ({})", plan.referrals.len())?;
+    let mut rows = vec![
+        [
+            "ACCOUNT",
+            "LIABILITIES",
+            "AMOUNT",
+            "NOTICE",
+            "DEADLINE PASSED",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in &plan.referrals {
+        rows.push(vec![
+            r.account_id.clone(),
+            r.liability_ids.join("+"),
+            r.amount.dollars(),
+            r.notice_key.to_string(),
+            r.deadline_passed.to_string(),
+        ]);
+    }
+    write_columns(out, &rows)?;
+
+    if !plan.referrals_held.is_empty() {
+        writeln!(out, "\nREFERRALS HELD ({})", plan.referrals_held.len())?;
+        let mut rows = vec![
+            ["ACCOUNT", "NOTICE", "REASON", "WHY"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for h in &plan.referrals_held {
+            rows.push(vec![
+                h.account_id.clone(),
+                h.notice_key.to_string(),
+                h.reason.as_str().to_owned(),
+                h.why.clone(),
+            ]);
+        }
+        write_columns(out, &rows)?;
+    }
+
+    writeln!(out, "\nTOTALS")?;
+    let mut by_kind: BTreeMap<LetterKind, usize> = BTreeMap::new();
+    for l in &plan.letters {
+        *by_kind.entry(l.kind).or_default() += 1;
+    }
+    let kinds: Vec<String> = LetterKind::ALL
+        .iter()
+        .map(|k| format!("{k} {}", by_kind.get(k).copied().unwrap_or(0)))
+        .collect();
+    writeln!(out, "by kind:     {}", kinds.join(", "))?;
+    let count = |f: &dyn Fn(&DueLetter) -> bool| plan.letters.iter().filter(|l| f(l)).count();
+    writeln!(
+        out,
+        "by channel:  print {} (certified {}, first class {}), email {}, email copies {}",
+        count(&|l| l.channel == Channel::Print),
+        count(&|l| l.mail_class == Some(MailClass::Certified)),
+        count(&|l| l.mail_class == Some(MailClass::FirstClass)),
+        count(&|l| l.channel == Channel::Email),
+        count(&|l| l.email_copy),
+    )?;
+    writeln!(
+        out,
+        "letters {}, suppressed {}, referrals {}, accounts planned {}, errors {}",
+        plan.letters.len(),
+        plan.suppressed.len(),
+        plan.referrals.len(),
+        plan.accounts_planned,
+        plan.errors.len()
+    )
+}
