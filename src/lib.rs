@@ -17,6 +17,7 @@
 
 pub mod account;
 pub mod calendar;
+pub mod compose;
 pub mod config;
 pub mod decide;
 pub mod letter;

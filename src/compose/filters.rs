@@ -1,0 +1,168 @@
+//! Tera filters that turn values into **Typst string literals**.
+//!
+//! Tera knows nothing of Typst: a `$` in a name would start math, a `#` code, a `*` bold.
+//! So every value reaches a letter through one of these filters, each of which returns a
+//! complete, quoted Typst string literal (`"O'Neil \"Jr.\""`), which Typst prints verbatim
+//! whatever it contains. The composer refuses any template with a `{{ … }}` that does not
+//! end in one of [`SAFE_FILTERS`], so a raw value can never reach Typst markup.
+
+use std::collections::HashMap;
+
+use tera::{Result, Value};
+
+use crate::load::parse_iso_date;
+use crate::money::Money;
+
+/// The filters whose output is safe inside Typst source; every `{{ … }}` must end in one.
+pub const SAFE_FILTERS: [&str; 5] = ["str", "money", "date", "tin", "int"];
+
+/// Quotes text as a Typst string literal: only `\`, `"` and control characters need
+/// escaping inside one.
+pub fn typst_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn text_of(value: &Value, filter: &str) -> Result<String> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Err(format!(
+            "filter `{filter}` got a null value; guard optional fields with {{% if … %}}"
+        )
+        .into()),
+        other => Err(format!("filter `{filter}` expects text, got {other}").into()),
+    }
+}
+
+/// `{{ name | str }}`: any text as a Typst string literal.
+pub fn str_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    Ok(Value::String(typst_string(&text_of(value, "str")?)))
+}
+
+/// `{{ amount | money }}`: a decimal string as `"$1,234.56"`.
+pub fn money_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let text = text_of(value, "money")?;
+    let money = Money::parse(&text).map_err(|err| format!("filter `money`: {err}"))?;
+    Ok(Value::String(typst_string(&money.dollars())))
+}
+
+/// `{{ date | date }}`: `2027-01-29` as `"January 29, 2027"`.
+pub fn date_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let text = text_of(value, "date")?;
+    let date = parse_iso_date(&text)
+        .ok_or_else(|| format!("filter `date`: `{text}` is not a YYYY-MM-DD date"))?;
+    Ok(Value::String(typst_string(&long_date(date))))
+}
+
+/// A date as letters print it: "January 29, 2027".
+pub fn long_date(date: chrono::NaiveDate) -> String {
+    date.format("%B %-d, %Y").to_string()
+}
+
+/// `{{ tin_last4 | tin }}`: the masked taxpayer id `"XXX-XX-6789"`; refuses anything but
+/// exactly four digits so a full id can never be printed through it.
+pub fn tin_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let text = text_of(value, "tin")?;
+    if text.len() != 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("filter `tin` takes exactly the last four digits".into());
+    }
+    Ok(Value::String(typst_string(&format!("XXX-XX-{text}"))))
+}
+
+/// `{{ count | int }}`: a whole number, bare (digits are inert in Typst code).
+pub fn int_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    match value {
+        Value::Number(n) if n.is_u64() || n.is_i64() => Ok(Value::String(n.to_string())),
+        other => Err(format!("filter `int` expects a whole number, got {other}").into()),
+    }
+}
+
+/// The `{{ … }}` expressions of a template that do not end in a safe filter, with their
+/// line numbers. Comments and `{% … %}` tags are not output and are not checked.
+pub fn unsafe_expressions(source: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let mut rest = source;
+    let mut offset = 0;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            break;
+        };
+        let inner = after[..end].trim_matches('-').trim();
+        let last_filter = inner.rsplit_once('|').map(|(_, f)| f.trim());
+        let name = last_filter.map(|f| f.split('(').next().unwrap_or(f).trim());
+        if !name.is_some_and(|n| SAFE_FILTERS.contains(&n)) {
+            let line = source[..offset + start].matches('\n').count() + 1;
+            found.push((line, format!("{{{{ {inner} }}}}")));
+        }
+        offset += start + 2 + end + 2;
+        rest = &after[end + 2..];
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(f: fn(&Value, &HashMap<String, Value>) -> Result<Value>, v: Value) -> String {
+        match f(&v, &HashMap::new()) {
+            Ok(Value::String(s)) => s,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn strings_are_quoted_and_escaped() {
+        let nasty = "Ann $x$ #set page(width: 1pt) *Bold* \\ ] O'Neil <b> \"q\"\n";
+        assert_eq!(
+            typst_string(nasty),
+            "\"Ann $x$ #set page(width: 1pt) *Bold* \\\\ ] O'Neil <b> \\\"q\\\"\\n\""
+        );
+        assert_eq!(typst_string("\u{7}"), "\"\\u{7}\"");
+    }
+
+    #[test]
+    fn money_dates_and_tins() {
+        assert_eq!(apply(money_filter, "1860.5".into()), "\"$1,860.50\"");
+        assert_eq!(
+            apply(date_filter, "2027-01-29".into()),
+            "\"January 29, 2027\""
+        );
+        assert_eq!(
+            apply(date_filter, "2027-02-01".into()),
+            "\"February 1, 2027\""
+        );
+        assert_eq!(apply(tin_filter, "6789".into()), "\"XXX-XX-6789\"");
+        assert!(tin_filter(&"123456789".into(), &HashMap::new()).is_err());
+        assert!(money_filter(&"12,00".into(), &HashMap::new()).is_err());
+        assert!(str_filter(&Value::Null, &HashMap::new()).is_err());
+        assert_eq!(apply(int_filter, 60.into()), "60");
+        assert!(int_filter(&"60; #panic".into(), &HashMap::new()).is_err());
+    }
+
+    #[test]
+    fn finds_expressions_without_a_safe_filter() {
+        let template = "#let a = {{ x | str }}\n{{- y -}}\n{{ z | upper }} {{ w | money }}\n{{ v | date(format=1) }}";
+        let found = unsafe_expressions(template);
+        assert_eq!(
+            found,
+            [(2, "{{ y }}".to_owned()), (3, "{{ z | upper }}".to_owned())]
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Stage 3, `compose`: a due letter + its account + configuration → the Typst source of
+//! that letter, through a Tera template.
+//!
+//! Templates live in `templates/letters/<kind>.typ.tera` (variants inside, as
+//! `{% if letter.variant == "federal" %}`), and import the shared Typst layout from
+//! `templates/typst/` (loaded by the renderer as static files). Templates are loaded once;
+//! every `{{ … }}` must end in a Typst-safe filter (see [`filters`]), and a variable that
+//! does not exist is an error, never a blank. Each composed letter records which template
+//! (and its content hash, including the layout files) made it.
+
+pub mod filters;
+mod view;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+
+use crate::account::Account;
+use crate::config::{Config, hex};
+use crate::decide::DueLetter;
+use crate::letter::{LetterKey, LetterKind};
+
+/// Templates could not be loaded, or a letter could not be composed.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// The templates directory or a file in it could not be read.
+    #[error("failed to read templates from `{path}`")]
+    Read {
+        /// What was being read.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A template does not parse, or lacks a kind's file.
+    #[error("invalid template `{template}`: {message}")]
+    Template {
+        /// Template name.
+        template: String,
+        /// What is wrong (Tera's message chain, on one line).
+        message: String,
+    },
+    /// A template would put a raw value into Typst source.
+    #[error(
+        "template `{template}` line {line}: `{expression}` must end in a Typst-safe filter ({})",
+        filters::SAFE_FILTERS.join(", ")
+    )]
+    UnsafeExpression {
+        /// Template name.
+        template: String,
+        /// 1-based line.
+        line: usize,
+        /// The expression.
+        expression: String,
+    },
+    /// Rendering the template for one letter failed (missing variable, bad value).
+    #[error("letter `{key}`: template `{template}` failed: {message}")]
+    Letter {
+        /// The letter.
+        key: LetterKey,
+        /// Template name.
+        template: String,
+        /// Tera's message chain, on one line.
+        message: String,
+    },
+}
+
+/// The Typst source of one letter, ready to render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposedLetter {
+    /// The letter's key.
+    pub key: LetterKey,
+    /// Template name (`letters/intent_to_offset.typ.tera`).
+    pub template: String,
+    /// SHA-256 of the template plus the shared layout files it builds on.
+    pub template_sha256: String,
+    /// Full Typst source.
+    pub source: String,
+    /// Document title (PDF metadata).
+    pub title: String,
+    /// The letter date (PDF timestamp and the letter's own date).
+    pub date: NaiveDate,
+    /// Document language.
+    pub lang: String,
+}
+
+/// Loaded templates, ready to compose any letter.
+pub struct Composer {
+    tera: tera::Tera,
+    config: Config,
+    /// Template name → content hash (template + shared layout and partials).
+    hashes: BTreeMap<String, String>,
+}
+
+impl Composer {
+    /// Loads `dir/letters/*.typ.tera` (templates and `_` partials) and hashes them with
+    /// `dir/typst/*.typ` (the layout the renderer mounts at `/lib/`); checks every template
+    /// for unsafe expressions and that every kind has one.
+    pub fn load(dir: &Path, config: &Config) -> Result<Composer, ComposeError> {
+        let read_dir = |sub: &str, suffix: &str| -> Result<Vec<(String, String)>, ComposeError> {
+            let path = dir.join(sub);
+            let entries = std::fs::read_dir(&path).map_err(|source| ComposeError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let mut files = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|source| ComposeError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(suffix) {
+                    let text = std::fs::read_to_string(entry.path()).map_err(|source| {
+                        ComposeError::Read {
+                            path: entry.path(),
+                            source,
+                        }
+                    })?;
+                    files.push((format!("{sub}/{name}"), text));
+                }
+            }
+            files.sort();
+            Ok(files)
+        };
+        let letters = read_dir("letters", ".typ.tera")?;
+        let layout = read_dir("typst", ".typ")?;
+
+        // Everything a letter template builds on: the Typst layout and the Tera partials
+        // (`letters/_*.typ.tera`). Changing any of them changes every template's hash.
+        let is_partial = |name: &str| name.starts_with("letters/_");
+        let mut layout_hasher = Sha256::new();
+        let shared = layout
+            .iter()
+            .chain(letters.iter().filter(|(name, _)| is_partial(name)));
+        for (name, text) in shared {
+            layout_hasher.update(name.as_bytes());
+            layout_hasher.update([0]);
+            layout_hasher.update(text.as_bytes());
+            layout_hasher.update([0]);
+        }
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        tera.register_filter("str", filters::str_filter);
+        tera.register_filter("money", filters::money_filter);
+        tera.register_filter("date", filters::date_filter);
+        tera.register_filter("tin", filters::tin_filter);
+        tera.register_filter("int", filters::int_filter);
+        let mut hashes = BTreeMap::new();
+        for (name, text) in &letters {
+            if let Some((line, expression)) = filters::unsafe_expressions(text).into_iter().next() {
+                return Err(ComposeError::UnsafeExpression {
+                    template: name.clone(),
+                    line,
+                    expression,
+                });
+            }
+            if is_partial(name) {
+                continue;
+            }
+            let mut hasher = layout_hasher.clone();
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            hasher.update(text.as_bytes());
+            hashes.insert(name.clone(), hex(&hasher.finalize()));
+        }
+        tera.add_raw_templates(letters.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+            .map_err(|err| ComposeError::Template {
+                template: "letters/".to_owned(),
+                message: error_chain(&err),
+            })?;
+        for kind in LetterKind::ALL {
+            let name = template_name(kind);
+            if !hashes.contains_key(&name) {
+                return Err(ComposeError::Template {
+                    template: name,
+                    message: format!("no template for `{kind}` letters"),
+                });
+            }
+        }
+        Ok(Composer {
+            tera,
+            config: config.clone(),
+            hashes,
+        })
+    }
+
+    /// Template name → content hash, for approval and the ledger.
+    pub fn template_hashes(&self) -> &BTreeMap<String, String> {
+        &self.hashes
+    }
+
+    /// Composes one letter's Typst source.
+    pub fn compose(
+        &self,
+        account: &Account,
+        letter: &DueLetter,
+    ) -> Result<ComposedLetter, ComposeError> {
+        let template = template_name(letter.kind);
+        let fail = |message: String| ComposeError::Letter {
+            key: letter.key.clone(),
+            template: template.clone(),
+            message,
+        };
+        let context = view::context(account, letter, &self.config).map_err(fail)?;
+        let source = self
+            .tera
+            .render(&template, &context)
+            .map_err(|err| fail(error_chain(&err)))?;
+        let template_sha256 = self.hashes.get(&template).cloned().unwrap_or_default();
+        Ok(ComposedLetter {
+            key: letter.key.clone(),
+            template,
+            template_sha256,
+            source,
+            title: format!("{} – {}", letter.kind.title(), letter.account_id),
+            date: letter.letter_date,
+            lang: account_language(account),
+        })
+    }
+}
+
+/// Letters are written in English; other preferences are recorded but not yet honoured
+/// (see docs/decisions.md).
+fn account_language(_account: &Account) -> String {
+    "en".to_owned()
+}
+
+/// The template that writes letters of `kind`.
+pub fn template_name(kind: LetterKind) -> String {
+    format!("letters/{}.typ.tera", kind.as_str())
+}
+
+/// Tera's error and its causes on one line ("Failed to render 'x': Variable `y` not found").
+fn error_chain(err: &tera::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,238 @@
+//! What a template sees: a plain JSON view of the letter, its account and configuration.
+//!
+//! Amounts are strings (`"1234.50"`, for the `money` filter), dates are `YYYY-MM-DD`
+//! strings (for the `date` filter). Only the last four digits of the taxpayer id are in
+//! the view at all. Optional things are `null` so templates guard them with `{% if %}`.
+
+use serde_json::{Value, json};
+
+use crate::account::{Account, OffsetSource, PostalAddress, ReviewDecision};
+use crate::config::{Address, Config};
+use crate::decide::{DueLetter, Facts};
+use crate::letter::LetterKind;
+
+/// The address block lines of a postal address (street lines, then "CITY ST ZIP").
+fn postal_lines(address: &PostalAddress) -> Vec<String> {
+    let mut lines = vec![address.line1.clone()];
+    lines.extend(address.line2.clone());
+    lines.push(format!(
+        "{} {} {}",
+        address.city, address.state, address.zip
+    ));
+    lines
+}
+
+/// The lines of a configured address.
+fn config_lines(address: &Address) -> Vec<String> {
+    let mut lines = address.lines.clone();
+    lines.push(format!(
+        "{} {} {}",
+        address.city, address.state, address.zip
+    ));
+    lines
+}
+
+/// Builds the template context for one letter; `Err` names what the account lacks.
+pub(super) fn context(
+    account: &Account,
+    letter: &DueLetter,
+    config: &Config,
+) -> Result<tera::Context, String> {
+    let subject = letter
+        .key
+        .as_str()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut view = json!({
+        "letter": {
+            "key": letter.key,
+            "kind": letter.kind,
+            "variant": letter.variant,
+            "title": letter.kind.title(),
+            "date": letter.letter_date,
+            "deadline": letter.deadline,
+            "channel": letter.channel,
+            "mail_class": letter.mail_class,
+            "email_copy": letter.email_copy,
+            "recipients": letter.recipients,
+            "liability_ids": letter.liability_ids,
+            "amounts": letter.amounts,
+        },
+        "account": {
+            "id": account.account_id,
+            "name": account.taxpayer.name,
+            "spouse_name": account.taxpayer.spouse_name,
+            "tin_last4": account.taxpayer.tin_last4,
+            "address": account.address.as_ref().map(postal_lines),
+            "email": account.valid_email(),
+            "has_payment_plan": account.payment_plan.is_some(),
+        },
+        "agency": {
+            "name": config.agency.name,
+            "short_name": config.agency.short_name,
+            "phone": config.agency.phone,
+            "hours": config.agency.hours,
+            "email": config.agency.email,
+            "website": config.agency.website,
+            "return_address": config_lines(&config.agency.return_address),
+        },
+        "review": {
+            "unit": config.contacts.review.unit,
+            "address": config_lines(&config.contacts.review.address),
+        },
+        "bankruptcy": {
+            "unit": config.contacts.bankruptcy.unit,
+            "phone": config.contacts.bankruptcy.phone,
+            "hours": config.contacts.bankruptcy.hours,
+            "address": config_lines(&config.contacts.bankruptcy.address),
+        },
+        "collections": {
+            "unit": config.contacts.collections.unit,
+            "address": config_lines(&config.contacts.collections.address),
+            "fax_unit": config.contacts.collections.fax_unit,
+            "fax": config.contacts.collections.fax,
+        },
+        "payments": {
+            "online_service": config.payments.online_service,
+            "online_text": config.payments.online_text,
+            "payee": config.payments.payee,
+            "coupon_address": config_lines(&config.payments.coupon_address),
+        },
+        "federal": config.federal,
+        "policy": {
+            "review_window_days": config.policy.review_window_days,
+            "minimum_amount": config.policy.minimum_amount,
+            "interest_percent_per_month": (config.policy.interest_rate_per_month * rust_decimal::Decimal::ONE_HUNDRED).normalize().to_string(),
+            "excess_refund_limit_years": config.policy.excess_refund_limit_years,
+            "posting_weeks": config.policy.posting_weeks,
+        },
+        "statements": config.statements,
+    });
+    let extra = match (letter.kind, &letter.facts) {
+        (
+            LetterKind::IntentToOffset,
+            Facts::IntentToOffset {
+                lines,
+                reduced_reviews,
+            },
+        ) => {
+            let rows: Vec<Value> = lines
+                .iter()
+                .map(|line| {
+                    let l = account.liability(&line.liability_id).ok_or_else(|| {
+                        format!("liability `{}` is not on the account", line.liability_id)
+                    })?;
+                    Ok(json!({
+                        "id": l.id, "period": l.period, "tax_type": l.tax_type,
+                        "tax_type_label": tax_type_label(&l.tax_type),
+                        "due_date": l.due_date, "tax": l.tax, "penalty": l.penalty,
+                        "interest": l.interest, "balance": line.balance,
+                        "projected_interest": line.projected_interest,
+                    }))
+                })
+                .collect::<Result<_, String>>()?;
+            let reduced: Vec<Value> = reduced_reviews
+                .iter()
+                .map(|(id, balance)| json!({"review_id": id, "reduced_balance": balance}))
+                .collect();
+            json!({"liabilities": rows, "reduced_reviews": reduced})
+        }
+        (LetterKind::OffsetNotice | LetterKind::Refund, facts) => {
+            let offset = account.offsets.iter().find(|o| o.id == subject);
+            let late = account.late_returns.iter().find(|l| l.id == subject);
+            match (offset, late) {
+                (Some(o), _) => {
+                    let (balance_before, agency) = match &o.source {
+                        OffsetSource::Federal { balance_before } => (Some(*balance_before), None),
+                        OffsetSource::State { agency } => (
+                            None,
+                            Some(json!({
+                                "name": agency.name,
+                                "phone": agency.phone,
+                                "address": postal_lines(&agency.address),
+                            })),
+                        ),
+                    };
+                    let excess = match facts {
+                        Facts::FederalOffset { excess } => *excess,
+                        _ => None,
+                    };
+                    json!({"offset": {
+                        "id": o.id, "tax_year": o.tax_year, "offset_on": o.offset_on,
+                        "refund_amount": o.refund_amount, "offset_amount": o.offset_amount,
+                        "balance_before": balance_before, "joint_return": o.joint_return,
+                        "posted_on": o.posted_on, "excess": excess, "agency": agency,
+                    }})
+                }
+                (None, Some(l)) => {
+                    let (limit, barred) = match facts {
+                        Facts::LateReturn {
+                            excess_limit,
+                            excess_barred,
+                        } => (Some(*excess_limit), *excess_barred),
+                        _ => (None, false),
+                    };
+                    json!({"late_return": {
+                        "id": l.id, "period": l.period, "filed_on": l.filed_on,
+                        "due_date": l.due_date, "extended_due_date": l.extended_due_date,
+                        "excess_payments": l.excess_payments, "excess_limit": limit,
+                        "excess_barred": barred,
+                    }})
+                }
+                (None, None) => {
+                    return Err(format!(
+                        "no offset or late return `{subject}` on the account"
+                    ));
+                }
+            }
+        }
+        (LetterKind::ReviewOutcome, _) => {
+            let review = account
+                .reviews
+                .iter()
+                .find(|r| r.id == subject)
+                .ok_or_else(|| format!("no review `{subject}` on the account"))?;
+            let decided_on = match review.decision {
+                ReviewDecision::Upheld { decided_on }
+                | ReviewDecision::Reduced { decided_on, .. }
+                | ReviewDecision::Reversed { decided_on } => Some(decided_on),
+                ReviewDecision::Pending => None,
+            };
+            let liabilities: Vec<Value> = review
+                .liability_ids
+                .iter()
+                .filter_map(|id| account.liability(id))
+                .map(|l| json!({"id": l.id, "period": l.period, "tax_type_label": tax_type_label(&l.tax_type), "balance": l.balance()}))
+                .collect();
+            json!({"review": {
+                "id": review.id, "requested_on": review.requested_on, "decided_on": decided_on,
+                "liabilities": liabilities,
+            }})
+        }
+        _ => json!({}),
+    };
+    if let (Value::Object(base), Value::Object(more)) = (&mut view, extra) {
+        base.extend(more);
+    }
+    tera::Context::from_value(view).map_err(|err| err.to_string())
+}
+
+/// A tax type code in words for the liability table ("individual_income" → "Individual
+/// income tax"); unknown codes are shown with underscores as spaces.
+fn tax_type_label(code: &str) -> String {
+    match code {
+        "individual_income" => "Individual income tax".to_owned(),
+        "sales_use" => "Sales and use tax".to_owned(),
+        "withholding" => "Withholding tax".to_owned(),
+        other => {
+            let words = other.replace('_', " ");
+            let mut chars = words.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect(),
+                None => words,
+            }
+        }
+    }
+}
