@@ -122,9 +122,19 @@ pub enum RenderError {
         /// The encoder's message.
         message: String,
     },
-    /// The thread pool for parallel rendering could not be built.
-    #[error("Failed to start the rendering thread pool")]
-    ThreadPool(#[source] rayon::ThreadPoolBuildError),
+    /// Typst panicked while rendering the letter (a Typst bug; other letters are
+    /// unaffected).
+    #[error("Typst panicked while rendering the letter: {message}")]
+    Panicked {
+        /// The panic message.
+        message: String,
+    },
+    /// No rendering thread could be started.
+    #[error("Failed to start a rendering thread")]
+    Spawn(#[source] std::io::Error),
+    /// A letter of a batch was not rendered (its thread died before reaching it).
+    #[error("The letter was not rendered")]
+    NotRendered,
 }
 
 impl RenderError {

@@ -39,9 +39,9 @@ mod world;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::Datelike;
-use rayon::prelude::*;
 use typst::diag::Warned;
 use typst::foundations::{Datetime, Smart};
 use typst::text::{Lang, Locale, Region};
@@ -127,11 +127,11 @@ impl Renderer {
 
     /// Compiles `job` and exports it as a PDF/A-2b + PDF/UA-1 file.
     ///
-    /// The same job always gives the same bytes.
+    /// The same job always gives the same bytes. Safe to call from any thread: the
+    /// compilation runs on a fresh, larger stack when the caller's is short, and a
+    /// panic inside Typst comes back as [`RenderError::Panicked`].
     pub fn render_pdf(&self, job: &LetterSource) -> Result<RenderedPdf, RenderError> {
-        let result = self.render_pdf_impl(job);
-        comemo::evict(EVICT_MAX_AGE);
-        result
+        guarded(|| self.render_pdf_impl(job))
     }
 
     /// Compiles `job` and renders each page as a PNG at `pixel_per_pt` pixels per point
@@ -142,25 +142,71 @@ impl Renderer {
         job: &LetterSource,
         pixel_per_pt: f32,
     ) -> Result<Vec<Vec<u8>>, RenderError> {
-        let result = self.render_png_impl(job, pixel_per_pt);
-        comemo::evict(EVICT_MAX_AGE);
-        result
+        guarded(|| self.render_png_impl(job, pixel_per_pt))
     }
 
-    /// Renders `jobs` as PDFs on a pool of `jobs_n` threads (at least one), keeping
-    /// input order. A letter's failure doesn't stop the others; only failing to start
-    /// the pool is an error for the whole batch.
+    /// Renders `jobs` as PDFs on `jobs_n` threads (at least one), keeping input order.
+    /// A letter's failure doesn't stop the others; only failing to start any thread is
+    /// an error for the whole batch.
+    ///
+    /// The threads are plain scoped threads pulling the next letter from a shared
+    /// counter, not a rayon pool: Typst parallelizes internally with rayon, and a rayon
+    /// worker waiting on Typst's inner jobs steals further *letters* and nests them on
+    /// its stack, which overflowed after a few hundred letters. Typst's inner parallel
+    /// work (multi-page layout) runs on rayon's global pool.
     pub fn render_many(
         &self,
         jobs: &[LetterSource],
         jobs_n: usize,
     ) -> Result<Vec<Result<RenderedPdf, RenderError>>, RenderError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs_n.max(1))
-            .thread_name(|i| format!("missive-render-{i}"))
-            .build()
-            .map_err(RenderError::ThreadPool)?;
-        Ok(pool.install(|| jobs.par_iter().map(|job| self.render_pdf(job)).collect()))
+        let next = AtomicUsize::new(0);
+        let threads = jobs_n.clamp(1, jobs.len().max(1));
+        let mut results: Vec<Option<Result<RenderedPdf, RenderError>>> =
+            std::iter::repeat_with(|| None).take(jobs.len()).collect();
+        let mut spawn_error = None;
+        let mut spawned = 0;
+        std::thread::scope(|scope| {
+            let worker = || {
+                let mut done = Vec::new();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(index) else { break };
+                    done.push((index, self.render_pdf(job)));
+                }
+                done
+            };
+            let mut handles = Vec::new();
+            for i in 0..threads {
+                let builder = std::thread::Builder::new().name(format!("missive-render-{i}"));
+                match builder.spawn_scoped(scope, worker) {
+                    Ok(handle) => handles.push(handle),
+                    Err(err) => spawn_error = Some(err),
+                }
+            }
+            spawned = handles.len();
+            for handle in handles {
+                match handle.join() {
+                    Ok(done) => {
+                        for (index, result) in done {
+                            if let Some(slot) = results.get_mut(index) {
+                                *slot = Some(result);
+                            }
+                        }
+                    }
+                    // `render_pdf` catches panics, so only a bug here can get this far.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        });
+        if spawned == 0
+            && let Some(err) = spawn_error
+        {
+            return Err(RenderError::Spawn(err));
+        }
+        Ok(results
+            .into_iter()
+            .map(|result| result.unwrap_or(Err(RenderError::NotRendered)))
+            .collect())
     }
 
     fn render_pdf_impl(&self, job: &LetterSource) -> Result<RenderedPdf, RenderError> {
@@ -225,6 +271,31 @@ impl Renderer {
             })
             .collect()
     }
+}
+
+/// The stack a render needs left, else it runs on a fresh one (see [`guarded`]).
+const STACK_RED_ZONE: usize = 4 * 1024 * 1024;
+
+/// The size of that fresh stack. Only touched pages cost memory.
+const STACK_SIZE: usize = 16 * 1024 * 1024;
+
+/// Runs a render: on a stack with at least [`STACK_RED_ZONE`] bytes free (Typst's
+/// layout recurses deeply; a 2 MiB thread stack, the default for spawned threads,
+/// rayon and tokio workers, is not always enough), with panics turned into
+/// [`RenderError::Panicked`], and ending with `comemo::evict`.
+fn guarded<T>(render: impl FnOnce() -> Result<T, RenderError>) -> Result<T, RenderError> {
+    let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SIZE, || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(render))
+    });
+    comemo::evict(EVICT_MAX_AGE);
+    result.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic payload".to_string());
+        Err(RenderError::Panicked { message })
+    })
 }
 
 /// The PDF standards every letter is exported with.
