@@ -472,3 +472,30 @@ fn library_files_are_mounted_under_lib() {
         vec!["/lib/base.typ".to_string()]
     );
 }
+
+#[test]
+fn a_large_batch_does_not_overflow_the_stack() {
+    // A rayon-pool version of render_many overflowed the stack after ~300 letters:
+    // workers waiting on Typst's inner rayon jobs stole and nested further letters.
+    let jobs: Vec<LetterSource> = (0..600)
+        .map(|i| {
+            job(
+                letter_source(&format!("Inés {i}"), "2.00"),
+                date(2025, 6, 1),
+            )
+        })
+        .collect();
+    let results = renderer().render_many(&jobs, 2).expect("threads start");
+    assert_eq!(results.len(), 600);
+    assert!(results.iter().all(Result::is_ok));
+}
+
+#[test]
+fn renders_from_a_thread_with_a_small_stack() {
+    let handle = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| renderer().render_pdf(&sample_job()).map(|pdf| pdf.pages))
+        .expect("spawn");
+    let pages = handle.join().expect("no stack overflow").expect("renders");
+    assert_eq!(pages, 1);
+}
