@@ -499,3 +499,13 @@ fn renders_from_a_thread_with_a_small_stack() {
     let pages = handle.join().expect("no stack overflow").expect("renders");
     assert_eq!(pages, 1);
 }
+
+#[test]
+fn multi_page_letters_render_in_batches() {
+    // Several pages let Typst lay out page runs in parallel on rayon's global pool.
+    let main = "#import \"/lib/base.typ\": *\n#show: notice\n#lorem(200)\n#pagebreak()\nTwo\n#pagebreak()\nThree\n";
+    let jobs: Vec<LetterSource> = (0..4).map(|_| job(main.into(), date(2025, 6, 1))).collect();
+    for result in renderer().render_many(&jobs, 2).expect("threads start") {
+        assert_eq!(result.expect("renders").pages, 3);
+    }
+}
