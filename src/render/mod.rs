@@ -27,9 +27,19 @@
 //! missing from every font, an image without alt text, and so on. Typst's checks and
 //! the tests' structural checks are not a full veraPDF validation.
 //!
+//! # Threads
+//! [`Renderer::render_pdf`] may be called from any thread (it grows the stack when the
+//! caller's is short). For batches use [`Renderer::render_many`] rather than calling
+//! `render_pdf` inside your own rayon `par_iter`: Typst uses rayon internally, and a
+//! rayon worker waiting on Typst's inner jobs steals other letters and nests them on
+//! its stack.
+//!
 //! # Memory
 //! Typst memoizes with `comemo`, whose cache grows without bound unless evicted; every
-//! render call ends with `comemo::evict(`[`EVICT_MAX_AGE`]`)`.
+//! render call ends with `comemo::evict(`[`EVICT_MAX_AGE`]`)`. Typst's file ids are
+//! interned for the life of the process (at most 65 535): every letter uses the one
+//! id of `/letter.typ` and the library's ids are interned once, so only paths a
+//! letter source invents (`#import "/x-" + str(n) + ".typ"`) would add more.
 
 #![warn(missing_docs)]
 
