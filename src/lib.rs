@@ -7,7 +7,10 @@
 //! 2. [`decide`]: pure; account + as-of and mail dates → due letters, suppressions and
 //!    referrals, each with a reason;
 //! 3. [`plan`]: runs load and decide over a whole batch, streamed and in parallel;
-//! 4. [`report`]: prints the plan as JSON (the outside contract) or as a table.
+//! 4. [`report`]: prints the plan as JSON (the outside contract) or as a table;
+//! 5. [`compose`]: a due letter → Typst source, through Tera templates that can only emit
+//!    Typst string literals;
+//! 6. [`render`]: Typst compiled in-process → PDF/A-2b + PDF/UA-1 (or PNG pages).
 //!
 //! Supporting modules: [`config`] (agency facts, policy numbers, calendar), [`calendar`]
 //! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents) and
@@ -24,4 +27,5 @@ pub mod letter;
 pub mod load;
 pub mod money;
 pub mod plan;
+pub mod render;
 pub mod report;
