@@ -6,8 +6,21 @@ use serde::{Deserialize, Serialize};
 
 /// A kind of letter in the v1 catalogue. The derived order (alphabetical, which is also the
 /// catalogue order) is the order letters of one account are listed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum LetterKind {
     /// Notice of Intent to Offset: 60 days to pay or request a review before referral.
     IntentToOffset,

@@ -10,7 +10,8 @@
 //! 4. [`report`]: prints the plan as JSON (the outside contract) or as a table;
 //! 5. [`compose`]: a due letter → Typst source, through Tera templates that can only emit
 //!    Typst string literals;
-//! 6. [`render`]: Typst compiled in-process → PDF/A-2b + PDF/UA-1 (or PNG pages).
+//! 6. [`render`]: Typst compiled in-process → PDF/A-2b + PDF/UA-1 (or PNG pages);
+//! 7. [`produce`]: compose + render a plan's letters into files, atomically.
 //!
 //! Supporting modules: [`config`] (agency facts, policy numbers, calendar), [`calendar`]
 //! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents) and
@@ -27,5 +28,6 @@ pub mod letter;
 pub mod load;
 pub mod money;
 pub mod plan;
+pub mod produce;
 pub mod render;
 pub mod report;

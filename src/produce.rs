@@ -1,0 +1,188 @@
+//! Producing a plan's letters as PDF files: compose → render → write, in chunks.
+//!
+//! Letters are composed one at a time (fast) and rendered a chunk at a time on the
+//! renderer's threads, so memory holds one chunk of PDFs, not the batch. Each file is
+//! written to a temporary name and renamed into place, so a file under its final name is
+//! always complete. A letter that fails (template error, Typst error) is reported with its
+//! key and reason; the others are still written.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::account::Account;
+use crate::compose::Composer;
+use crate::config::hex;
+use crate::decide::DueLetter;
+use crate::letter::LetterKey;
+use crate::render::{LetterSource, Renderer};
+
+/// Letters rendered per chunk: enough to keep every thread busy, few enough that the PDFs
+/// held in memory stay small.
+const CHUNK: usize = 64;
+
+/// The output directory could not be used: nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    /// Creating the directory or writing a file failed.
+    #[error("failed to write `{path}`")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No render thread could be started.
+    #[error("failed to start rendering")]
+    Render(#[source] crate::render::RenderError),
+}
+
+/// One PDF written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WrittenLetter {
+    /// The letter's key.
+    pub key: LetterKey,
+    /// File name inside the output directory.
+    pub file: String,
+    /// Number of pages.
+    pub pages: usize,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Template that composed it.
+    pub template: String,
+    /// Content hash of that template (with its layout and partials).
+    pub template_sha256: String,
+}
+
+/// A letter that could not be produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedLetter {
+    /// The letter's key.
+    pub key: LetterKey,
+    /// Why, in one line.
+    pub message: String,
+}
+
+/// What a production run did; written as `render.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProduceSummary {
+    /// Every PDF written, in plan order.
+    pub letters: Vec<WrittenLetter>,
+    /// Every letter that failed, with its reason.
+    pub failed: Vec<FailedLetter>,
+}
+
+/// Everything needed to turn letters into files.
+pub struct Producer<'a> {
+    /// Loaded templates.
+    pub composer: &'a Composer,
+    /// Loaded fonts and layout.
+    pub renderer: &'a Renderer,
+    /// Author written into each PDF (the agency).
+    pub author: String,
+    /// Render threads.
+    pub jobs: usize,
+}
+
+impl Producer<'_> {
+    /// Writes one PDF per letter into `out_dir` (created if needed), plus `render.json`.
+    /// `accounts` must hold every letter's account; `progress` is called after each chunk
+    /// with the number of letters finished.
+    pub fn produce(
+        &self,
+        letters: &[DueLetter],
+        accounts: &HashMap<String, Account>,
+        out_dir: &Path,
+        mut progress: impl FnMut(usize),
+    ) -> Result<ProduceSummary, ProduceError> {
+        std::fs::create_dir_all(out_dir).map_err(|source| ProduceError::Write {
+            path: out_dir.to_owned(),
+            source,
+        })?;
+        let mut summary = ProduceSummary::default();
+        for chunk in letters.chunks(CHUNK) {
+            let mut jobs = Vec::with_capacity(chunk.len());
+            let mut composed = Vec::with_capacity(chunk.len());
+            for letter in chunk {
+                let Some(account) = accounts.get(&letter.account_id) else {
+                    summary.failed.push(FailedLetter {
+                        key: letter.key.clone(),
+                        message: "its account is not loaded".to_owned(),
+                    });
+                    continue;
+                };
+                match self.composer.compose(account, letter) {
+                    Ok(c) => {
+                        jobs.push(LetterSource {
+                            main: c.source.clone(),
+                            date: c.date,
+                            title: c.title.clone(),
+                            author: self.author.clone(),
+                            lang: c.lang.clone(),
+                        });
+                        composed.push(c);
+                    }
+                    Err(err) => summary.failed.push(FailedLetter {
+                        key: letter.key.clone(),
+                        message: err.to_string(),
+                    }),
+                }
+            }
+            let results = self
+                .renderer
+                .render_many(&jobs, self.jobs)
+                .map_err(ProduceError::Render)?;
+            for (c, result) in composed.into_iter().zip(results) {
+                match result {
+                    Ok(pdf) => {
+                        let file = format!("{}.pdf", c.key.file_stem());
+                        write_atomically(&out_dir.join(&file), &pdf.bytes)?;
+                        summary.letters.push(WrittenLetter {
+                            key: c.key,
+                            file,
+                            pages: pdf.pages,
+                            sha256: hex(&Sha256::digest(&pdf.bytes)),
+                            template: c.template,
+                            template_sha256: c.template_sha256,
+                        });
+                    }
+                    Err(err) => summary.failed.push(FailedLetter {
+                        key: c.key,
+                        message: one_line(&err.to_string()),
+                    }),
+                }
+            }
+            progress(chunk.len());
+        }
+        let mut json = serde_json::to_vec_pretty(&summary).unwrap_or_default();
+        json.push(b'\n');
+        write_atomically(&out_dir.join("render.json"), &json)?;
+        Ok(summary)
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ProduceError> {
+    let fail = |source| ProduceError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.tmp"));
+    let mut file = std::fs::File::create(&temp).map_err(fail)?;
+    file.write_all(bytes).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    drop(file);
+    std::fs::rename(&temp, path).map_err(fail)
+}
+
+fn one_line(text: &str) -> String {
+    text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
