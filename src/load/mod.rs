@@ -128,15 +128,38 @@ pub fn records(path: &Path) -> Result<Records, SourceError> {
         },
     })?;
     if metadata.is_dir() {
-        let mut files = Vec::new();
+        // (path, why it cannot be read): an entry the walk cannot follow (a dangling
+        // symlink, a loop, a subdirectory without permission) is one bad record, not a
+        // reason to stop the batch. Only the top directory itself is fatal.
+        let mut files: Vec<(PathBuf, Option<String>)> = Vec::new();
         for entry in walkdir::WalkDir::new(path).follow_links(true) {
-            let entry = entry.map_err(|err| SourceError::Io {
-                path: err.path().unwrap_or(path).to_owned(),
-                source: err.into(),
-            })?;
-            let is_json = entry.path().extension().is_some_and(|ext| ext == "json");
-            if is_json && entry.file_type().is_file() {
-                files.push(entry.into_path());
+            match entry {
+                Ok(entry) => {
+                    let is_json = entry.path().extension().is_some_and(|ext| ext == "json");
+                    if is_json && entry.file_type().is_file() {
+                        files.push((entry.into_path(), None));
+                    }
+                }
+                Err(err) if err.depth() == 0 => {
+                    return Err(SourceError::Io {
+                        path: path.to_owned(),
+                        source: err.into(),
+                    });
+                }
+                Err(err) => {
+                    let at = err.path().unwrap_or(path).to_owned();
+                    let why = match err.loop_ancestor() {
+                        Some(ancestor) => {
+                            format!("symbolic link loop back to `{}`", ancestor.display())
+                        }
+                        None => format!(
+                            "failed to read: {}",
+                            err.io_error()
+                                .map_or_else(|| err.to_string(), ToString::to_string)
+                        ),
+                    };
+                    files.push((at, Some(why)));
+                }
             }
         }
         files.sort();
@@ -155,15 +178,15 @@ pub fn records(path: &Path) -> Result<Records, SourceError> {
                 done: false,
             })
         }
-        Some("json") => Ok(Records::Files(vec![path.to_owned()].into_iter())),
+        Some("json") => Ok(Records::Files(vec![(path.to_owned(), None)].into_iter())),
         _ => Err(SourceError::Unsupported(path.to_owned())),
     }
 }
 
 /// A stream of account records from a directory or a JSONL file.
 pub enum Records {
-    /// Whole files, in sorted path order.
-    Files(std::vec::IntoIter<PathBuf>),
+    /// Whole files, in sorted path order, each with the reason it cannot be read, if any.
+    Files(std::vec::IntoIter<(PathBuf, Option<String>)>),
     /// Lines of one JSONL file.
     Lines {
         /// The file, as shown in errors.
@@ -183,8 +206,11 @@ impl Iterator for Records {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Records::Files(files) => {
-                let path = files.next()?;
+                let (path, unreadable) = files.next()?;
                 let source = path.display().to_string();
+                if let Some(why) = unreadable {
+                    return Some(Err(AccountError::whole(&source, None, why)));
+                }
                 Some(read_file(&path, &source).map(|bytes| RawRecord { source, bytes }))
             }
             Records::Lines {
@@ -272,7 +298,9 @@ fn read_file(path: &Path, source: &str) -> Result<Vec<u8>, AccountError> {
 
 /// Parses and validates one record. Never panics, whatever the bytes.
 pub fn parse_account(record: &RawRecord) -> Result<Account, AccountError> {
+    // A UTF-8 byte-order mark is not JSON, but Windows tools write one; it carries nothing.
     let bytes = record.bytes.as_slice();
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(AccountError::whole(&record.source, None, "file is empty"));
     }
