@@ -197,8 +197,44 @@ pub struct CalendarConfig {
     pub federal_holidays: bool,
     /// Built-in state holiday rules to apply.
     pub state_holidays: Vec<StateHoliday>,
-    /// Extra dates the agency is closed (`YYYY-MM-DD`), taken as given.
+    /// Extra dates the agency is closed, taken as given: TOML dates (`2026-12-24`) or
+    /// strings (`"2026-12-24"`).
+    #[serde(deserialize_with = "closure_dates")]
     pub closures: Vec<NaiveDate>,
+}
+
+/// Reads closure dates written either as TOML local dates or as `YYYY-MM-DD` strings.
+fn closure_dates<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<NaiveDate>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum DateInput {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+    let inputs = Vec::<DateInput>::deserialize(deserializer)?;
+    inputs
+        .into_iter()
+        .map(|input| {
+            let text = match input {
+                DateInput::Text(text) => text,
+                DateInput::Toml(datetime)
+                    if datetime.time.is_none() && datetime.offset.is_none() =>
+                {
+                    datetime.to_string()
+                }
+                DateInput::Toml(datetime) => {
+                    return Err(serde::de::Error::custom(format!(
+                        "`{datetime}` is not a plain date: write 2026-12-24"
+                    )));
+                }
+            };
+            crate::load::parse_iso_date(&text).ok_or_else(|| {
+                serde::de::Error::custom(format!("`{text}` is not a date: write 2026-12-24"))
+            })
+        })
+        .collect()
 }
 
 /// The configuration could not be used: nothing can run (exit 2).
@@ -366,6 +402,19 @@ mod tests {
         let text = BUILT_IN.replace("\"good_friday\"", "\"easter_monday\"");
         let (key, _) = Config::parse(&text).expect_err("must fail");
         assert!(key.starts_with("calendar.state_holidays"), "{key}");
+    }
+
+    #[test]
+    fn closures_take_toml_dates_or_strings() {
+        let text = BUILT_IN.replace("closures = []", "closures = [2026-12-24, \"2026-12-31\"]");
+        let config = Config::parse(&text).expect("closures parse");
+        let calendar = config.holiday_calendar();
+        let d = |s: &str| crate::load::parse_iso_date(s).expect("date");
+        assert!(calendar.is_holiday(d("2026-12-24")));
+        assert!(calendar.is_holiday(d("2026-12-31")));
+        let text = BUILT_IN.replace("closures = []", "closures = [\"2026-12-32\"]");
+        let (key, _) = Config::parse(&text).expect_err("must fail");
+        assert!(key.starts_with("calendar.closures"), "{key}");
     }
 
     #[test]
