@@ -126,10 +126,13 @@ impl Producer<'_> {
                         });
                         composed.push(c);
                     }
-                    Err(err) => summary.failed.push(FailedLetter {
-                        key: letter.key.clone(),
-                        message: err.to_string(),
-                    }),
+                    Err(err) => {
+                        remove_stale(out_dir, &format!("{}.pdf", letter.key.file_stem()))?;
+                        summary.failed.push(FailedLetter {
+                            key: letter.key.clone(),
+                            message: err.to_string(),
+                        });
+                    }
                 }
             }
             let results = self
@@ -137,9 +140,9 @@ impl Producer<'_> {
                 .render_many(&jobs, self.jobs)
                 .map_err(ProduceError::Render)?;
             for (c, result) in composed.into_iter().zip(results) {
+                let file = format!("{}.pdf", c.key.file_stem());
                 match result {
                     Ok(pdf) => {
-                        let file = format!("{}.pdf", c.key.file_stem());
                         write_atomically(&out_dir.join(&file), &pdf.bytes)?;
                         summary.letters.push(WrittenLetter {
                             key: c.key,
@@ -150,10 +153,13 @@ impl Producer<'_> {
                             template_sha256: c.template_sha256,
                         });
                     }
-                    Err(err) => summary.failed.push(FailedLetter {
-                        key: c.key,
-                        message: one_line(&err.to_string()),
-                    }),
+                    Err(err) => {
+                        remove_stale(out_dir, &file)?;
+                        summary.failed.push(FailedLetter {
+                            key: c.key,
+                            message: one_line(&err.to_string()),
+                        });
+                    }
                 }
             }
             progress(chunk.len());
@@ -162,6 +168,18 @@ impl Producer<'_> {
         json.push(b'\n');
         write_atomically(&out_dir.join("render.json"), &json)?;
         Ok(summary)
+    }
+}
+
+/// Removes a PDF an earlier run left for a letter that failed now, so the directory never
+/// holds a file for a letter this run could not produce.
+fn remove_stale(out_dir: &Path, file: &str) -> Result<(), ProduceError> {
+    let path = out_dir.join(file);
+    match std::fs::remove_file(&path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(ProduceError::Write { path, source: err })
+        }
+        _ => Ok(()),
     }
 }
 

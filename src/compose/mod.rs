@@ -56,7 +56,7 @@ pub enum ComposeError {
         expression: String,
     },
     /// Rendering the template for one letter failed (missing variable, bad value).
-    #[error("letter `{key}`: template `{template}` failed: {message}")]
+    #[error("template `{template}` failed: {message}")]
     Letter {
         /// The letter.
         key: LetterKey,
