@@ -10,27 +10,14 @@ child's peak RSS (getrusage). Build first: `cargo build --release`.
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def peak_rss_of(cmd):
-    """Runs cmd in a fresh Python child so RUSAGE_CHILDREN measures only that run."""
-    probe = (
-        "import resource,subprocess,sys,time;"
-        "t=time.perf_counter();"
-        "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
-        "w=time.perf_counter()-t;"
-        "print(r.returncode,w,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, check=True)
-    code, wall, rss_kib = out.stdout.split()
-    return int(code), float(wall), int(rss_kib)
+sys.path.insert(0, HERE)
+from measure import measure  # noqa: E402
 
 
 def main():
@@ -47,7 +34,7 @@ def main():
         for n in args.counts:
             path = os.path.join(tmp, f"accounts-{n}.jsonl")
             subprocess.run([sys.executable, os.path.join(HERE, "gen_accounts.py"), "--count", str(n), "--out", path], check=True)
-            runs = [peak_rss_of([args.binary, "plan", "--accounts", path, "--as-of", "2026-12-01", "--format", "json"])
+            runs = [measure([args.binary, "plan", "--accounts", path, "--as-of", "2026-12-01", "--format", "json"])
                     for _ in range(args.repeat)]
             for code, _, _ in runs:
                 if code != 0:
