@@ -172,6 +172,12 @@ impl LetterKey {
         LetterKey::new(account_id, LetterKind::IntentToOffset, &ids.join("+"))
     }
 
+    /// A key as typed by a person or read back from storage (`ACCOUNT/KIND/SUBJECT`);
+    /// not checked: a key that names no letter simply finds nothing.
+    pub fn from_text(text: &str) -> LetterKey {
+        LetterKey(text.trim().to_owned())
+    }
+
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -86,25 +86,33 @@ pub struct Producer<'a> {
     pub author: String,
     /// Render threads.
     pub jobs: usize,
+    /// Keep a different earlier file under the same name (a reissue replacing the copy
+    /// that was mailed and came back) as `<name>.<sha256 prefix>.pdf` instead of
+    /// replacing it: what was mailed stays on record.
+    pub keep_replaced: bool,
 }
 
 impl Producer<'_> {
-    /// Writes one PDF per letter into `out_dir` (created if needed), plus `render.json`.
-    /// `accounts` must hold every letter's account; `progress` is called after each chunk
-    /// with the number of letters finished.
-    pub fn produce(
+    /// Writes one PDF per letter into `out_dir` (created if needed), plus a summary of what
+    /// was written and what failed as `out_dir/summary_file`.
+    /// `accounts` must hold every letter's account. After each chunk's files are complete
+    /// on disk, `on_chunk` sees what that chunk wrote and what failed (the run records them
+    /// in the ledger there); an error from it stops production.
+    pub fn produce<E: From<ProduceError>>(
         &self,
         letters: &[DueLetter],
         accounts: &HashMap<String, Account>,
         out_dir: &Path,
-        mut progress: impl FnMut(usize),
-    ) -> Result<ProduceSummary, ProduceError> {
+        summary_file: &str,
+        mut on_chunk: impl FnMut(&[WrittenLetter], &[FailedLetter]) -> Result<(), E>,
+    ) -> Result<ProduceSummary, E> {
         std::fs::create_dir_all(out_dir).map_err(|source| ProduceError::Write {
             path: out_dir.to_owned(),
             source,
         })?;
         let mut summary = ProduceSummary::default();
         for chunk in letters.chunks(CHUNK) {
+            let (written_before, failed_before) = (summary.letters.len(), summary.failed.len());
             let mut jobs = Vec::with_capacity(chunk.len());
             let mut composed = Vec::with_capacity(chunk.len());
             for letter in chunk {
@@ -143,7 +151,11 @@ impl Producer<'_> {
                 let file = format!("{}.pdf", c.key.file_stem());
                 match result {
                     Ok(pdf) => {
-                        write_atomically(&out_dir.join(&file), &pdf.bytes)?;
+                        let path = out_dir.join(&file);
+                        if self.keep_replaced {
+                            keep_if_different(&path, &pdf.bytes)?;
+                        }
+                        write_atomically(&path, &pdf.bytes)?;
                         summary.letters.push(WrittenLetter {
                             key: c.key,
                             file,
@@ -162,13 +174,42 @@ impl Producer<'_> {
                     }
                 }
             }
-            progress(chunk.len());
+            on_chunk(
+                &summary.letters[written_before..],
+                &summary.failed[failed_before..],
+            )?;
         }
         let mut json = serde_json::to_vec_pretty(&summary).unwrap_or_default();
         json.push(b'\n');
-        write_atomically(&out_dir.join("render.json"), &json)?;
+        write_atomically(&out_dir.join(summary_file), &json)?;
         Ok(summary)
     }
+}
+
+/// Renames an existing, different file at `path` to `<stem>.<first 12 hex of its
+/// sha256>.pdf`, so a new version never destroys one that was mailed. Identical bytes
+/// (a letter re-rendered after a crash) are left to be replaced by themselves.
+fn keep_if_different(path: &Path, new_bytes: &[u8]) -> Result<(), ProduceError> {
+    let old = match std::fs::read(path) {
+        Ok(old) => old,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(ProduceError::Write {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    if old == new_bytes {
+        return Ok(());
+    }
+    let sha = hex(&Sha256::digest(&old));
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let kept = path.with_file_name(format!("{stem}.{}.pdf", &sha[..12]));
+    std::fs::rename(path, &kept).map_err(|source| ProduceError::Write { path: kept, source })
 }
 
 /// Removes a PDF an earlier run left for a letter that failed now, so the directory never

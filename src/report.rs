@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use crate::decide::{Amounts, DueLetter};
+use crate::ledger::{Event, LetterRecord, LetterState, ReferralRecord};
 use crate::letter::{Channel, LetterKind, MailClass};
 use crate::plan::Plan;
 
@@ -189,4 +190,93 @@ pub fn write_table(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         plan.accounts_planned,
         plan.errors.len()
     )
+}
+
+/// First 12 hex digits of a hash, enough to tell versions apart in a table.
+fn short(hash: Option<&str>) -> String {
+    hash.map_or_else(|| "-".to_owned(), |h| h.chars().take(12).collect())
+}
+
+/// Writes `missive history` as a table: one row per letter (state, run, template and file
+/// hashes), its state changes indented below it, then the account's referrals.
+pub fn write_history(
+    out: &mut impl Write,
+    letters: &[(LetterRecord, Vec<Event>)],
+    referrals: &[ReferralRecord],
+) -> io::Result<()> {
+    writeln!(out, "LETTERS ({})", letters.len())?;
+    for (letter, events) in letters {
+        let rows = vec![
+            [
+                "KEY",
+                "STATE",
+                "RUN",
+                "CHANNEL",
+                "DATE",
+                "TEMPLATE",
+                "TEMPLATE SHA",
+                "FILE SHA",
+                "PAGES",
+            ]
+            .map(String::from)
+            .to_vec(),
+            vec![
+                letter.key.to_string(),
+                letter.state.as_str().to_owned(),
+                letter.run_id.to_string(),
+                letter.channel.as_str().to_owned(),
+                letter.letter_date.to_string(),
+                letter.template.clone().unwrap_or_else(|| "-".to_owned()),
+                short(letter.template_sha256.as_deref()),
+                short(letter.file_sha256.as_deref()),
+                or_dash(letter.pages),
+            ],
+        ];
+        writeln!(out)?;
+        write_columns(out, &rows)?;
+        let mut rows = vec![vec![
+            "  AT".to_owned(),
+            "RUN".to_owned(),
+            "FROM".to_owned(),
+            "TO".to_owned(),
+            "DETAIL".to_owned(),
+        ]];
+        for e in events {
+            rows.push(vec![
+                format!("  {}", e.at),
+                or_dash(e.run_id),
+                or_dash(e.from_state.map(LetterState::as_str)),
+                e.to_state.as_str().to_owned(),
+                e.detail.clone(),
+            ]);
+        }
+        write_columns(out, &rows)?;
+    }
+    if !referrals.is_empty() {
+        writeln!(out, "\nREFERRALS ({})", referrals.len())?;
+        let mut rows = vec![
+            [
+                "NOTICE",
+                "LIABILITIES",
+                "AMOUNT",
+                "DEADLINE PASSED",
+                "RUN",
+                "AT",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for r in referrals {
+            rows.push(vec![
+                r.notice_key.to_string(),
+                r.liability_ids.join("+"),
+                r.amount.dollars(),
+                r.deadline_passed.to_string(),
+                r.run_id.to_string(),
+                r.at.clone(),
+            ]);
+        }
+        write_columns(out, &rows)?;
+    }
+    Ok(())
 }

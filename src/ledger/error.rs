@@ -1,0 +1,158 @@
+//! The ledger's error type.
+
+use std::path::{Path, PathBuf};
+
+use crate::letter::LetterKey;
+
+use super::LetterState;
+
+/// An error of the ledger. Each names the ledger file, run or letter key and the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The ledger's directory does not exist (or is not a directory).
+    #[error("Failed to open the ledger `{}`: directory `{}` does not exist", path.display(), dir.display())]
+    NoDirectory {
+        /// The ledger file.
+        path: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+    },
+    /// SQLite could not open, create or set up the file (permissions, disk, …).
+    #[error("Failed to open the ledger `{}`: could not {action}", path.display())]
+    Open {
+        /// The ledger file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// SQLite's reason.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file (or its directory) may not be written.
+    #[error("Failed to open the ledger `{}`: it is read-only (check the file's and its directory's permissions)", path.display())]
+    ReadOnly {
+        /// The ledger file.
+        path: PathBuf,
+    },
+    /// The file exists but is not a SQLite database, or it is corrupt.
+    #[error("`{}` is not a missive ledger: {reason}", path.display())]
+    NotALedger {
+        /// The file.
+        path: PathBuf,
+        /// Why (not SQLite, corrupt, another application's database).
+        reason: String,
+    },
+    /// The ledger was written by a newer missive.
+    #[error(
+        "The ledger `{}` has schema version {found}, newer than this missive understands ({supported}); use a newer missive",
+        path.display()
+    )]
+    NewerSchema {
+        /// The ledger file.
+        path: PathBuf,
+        /// The file's `user_version`.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// Another process holds the run lock.
+    #[error("another missive run is using `{}` (lock `{}`)", path.display(), lock_path(path).display())]
+    Locked {
+        /// The ledger file.
+        path: PathBuf,
+    },
+    /// The lock file could not be created or locked.
+    #[error("Failed to lock the ledger with `{}`", path.display())]
+    LockFile {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A database operation on a run failed.
+    #[error("Failed to {action}")]
+    Run {
+        /// What was being done ("start a run", "finish run 4 as failed", "read run 4").
+        action: String,
+        /// SQLite's reason.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The run id is not in the ledger.
+    #[error("run {run_id} is not in the ledger")]
+    UnknownRun {
+        /// The id asked for.
+        run_id: i64,
+    },
+    /// Recording a letter's state failed.
+    #[error("Failed to record `{key}` as {state}")]
+    Record {
+        /// The letter.
+        key: LetterKey,
+        /// The state being recorded.
+        state: LetterState,
+        /// SQLite's reason.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Reading letters, events or referrals failed.
+    #[error("Failed to read {what} from the ledger")]
+    Read {
+        /// What ("letter `K`", "letters of account `A`", "events of `K`", …).
+        what: String,
+        /// SQLite's reason (a stored value that does not decode is reported here too).
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The letter key is not in the ledger.
+    #[error("`{key}` is not in the ledger")]
+    UnknownLetter {
+        /// The key.
+        key: LetterKey,
+    },
+    /// The change is not one of the allowed transitions.
+    #[error("Cannot move `{key}` from {from} to {to}: a {from} letter can only become {allowed}")]
+    Transition {
+        /// The letter.
+        key: LetterKey,
+        /// Its state.
+        from: LetterState,
+        /// The state asked for.
+        to: LetterState,
+        /// The states it may move to, for the message.
+        allowed: String,
+    },
+    /// `record_rendered` for a letter that is not planned (or rendered with the same file).
+    #[error("Failed to record `{key}` as rendered: it is {state}, not planned")]
+    NotPlanned {
+        /// The letter.
+        key: LetterKey,
+        /// Its state.
+        state: LetterState,
+    },
+    /// A stored letter does not make a notice (e.g. a refund without a refund variant).
+    #[error("`{key}` in the ledger is not a valid notice: {reason}")]
+    BadNotice {
+        /// The letter.
+        key: LetterKey,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Recording referrals failed.
+    #[error("Failed to record the referral for `{key}`")]
+    Referral {
+        /// The notice key of the referral.
+        key: LetterKey,
+        /// SQLite's reason.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// The run lock file of the ledger at `path`: `<path>.lock`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}

@@ -1,0 +1,221 @@
+//! Opening a ledger file and bringing its schema up to date.
+//!
+//! The schema is versioned in code: [`MIGRATIONS`]`[i]` takes a database from version `i`
+//! to `i + 1`, recorded in `PRAGMA user_version` in the same transaction. A database from
+//! a newer missive (a higher `user_version`) is refused rather than misread. The file is
+//! marked with `PRAGMA application_id` so that another application's SQLite database is
+//! refused too.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::LedgerError;
+
+/// `PRAGMA application_id` of a missive ledger ("msve").
+pub const APPLICATION_ID: i64 = 0x6D73_7665;
+
+/// How long a statement waits for another connection's write lock before failing.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema migrations, oldest first; the schema version is the number applied.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: runs, letters, append-only events, referrals.
+    "CREATE TABLE runs (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at    TEXT NOT NULL,
+        finished_at   TEXT,
+        as_of         TEXT NOT NULL,
+        mail_date     TEXT NOT NULL,
+        config_sha256 TEXT NOT NULL,
+        accounts      TEXT NOT NULL,
+        out_dir       TEXT NOT NULL,
+        status        TEXT NOT NULL
+            CHECK (status IN ('running', 'finished', 'interrupted', 'failed'))
+    ) STRICT;
+
+    CREATE TABLE letters (
+        key             TEXT PRIMARY KEY NOT NULL,
+        run_id          INTEGER NOT NULL REFERENCES runs (id),
+        account_id      TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        variant         TEXT,
+        channel         TEXT NOT NULL,
+        mail_class      TEXT,
+        letter_date     TEXT NOT NULL,
+        deadline        TEXT,
+        liability_ids   TEXT NOT NULL,
+        subject         TEXT NOT NULL,
+        data_sha256     TEXT NOT NULL,
+        template        TEXT,
+        template_sha256 TEXT,
+        file            TEXT,
+        file_sha256     TEXT,
+        pages           INTEGER,
+        state           TEXT NOT NULL
+            CHECK (state IN ('planned', 'rendered', 'released', 'sending', 'sent',
+                             'failed', 'uncertain', 'returned', 'cancelled')),
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX letters_by_account ON letters (account_id);
+    CREATE INDEX letters_by_run_state ON letters (run_id, state);
+
+    CREATE TABLE events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        key        TEXT NOT NULL REFERENCES letters (key),
+        run_id     INTEGER REFERENCES runs (id),
+        from_state TEXT,
+        to_state   TEXT NOT NULL,
+        at         TEXT NOT NULL,
+        detail     TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX events_by_key ON events (key, id);
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the events table is append-only: no UPDATE'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the events table is append-only: no DELETE'); END;
+    CREATE TRIGGER letters_no_delete BEFORE DELETE ON letters
+    BEGIN SELECT RAISE(ABORT, 'a letter key is recorded forever: no DELETE'); END;
+
+    CREATE TABLE referrals (
+        notice_key      TEXT PRIMARY KEY NOT NULL,
+        account_id      TEXT NOT NULL,
+        liability_ids   TEXT NOT NULL,
+        amount          TEXT NOT NULL,
+        deadline_passed TEXT NOT NULL,
+        run_id          INTEGER NOT NULL REFERENCES runs (id),
+        at              TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX referrals_by_account ON referrals (account_id);
+    CREATE TRIGGER referrals_no_delete BEFORE DELETE ON referrals
+    BEGIN SELECT RAISE(ABORT, 'a referral is recorded forever: no DELETE'); END;",
+];
+
+/// The schema version this build writes.
+pub fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Opens (or creates) the ledger at `path`, configured and migrated.
+pub fn open(path: &Path) -> Result<Connection, LedgerError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(LedgerError::NoDirectory {
+            path: path.to_owned(),
+            dir: dir.to_owned(),
+        });
+    }
+    let failed =
+        |action: &'static str| move |source: rusqlite::Error| classify(path, action, source);
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(failed(
+        "create or open the file (is its directory writable?)",
+    ))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(failed("set the busy timeout"))?;
+    // SQLite silently falls back to read-only for a file it may not write; say so now
+    // rather than at the first letter.
+    if conn
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(failed("check write access"))?
+    {
+        return Err(LedgerError::ReadOnly {
+            path: path.to_owned(),
+        });
+    }
+    // Reading the header first tells a non-database file apart before anything is written.
+    let (version, app_id, tables): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT application_id FROM pragma_application_id),
+                    (SELECT count(*) FROM sqlite_schema)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .map_err(failed("read the schema version"))?;
+    if app_id != APPLICATION_ID && (app_id != 0 || tables > 0 || version > 0) {
+        return Err(LedgerError::NotALedger {
+            path: path.to_owned(),
+            reason: "it is another application's SQLite database".to_owned(),
+        });
+    }
+    if version > current_version() {
+        return Err(LedgerError::NewerSchema {
+            path: path.to_owned(),
+            found: version,
+            supported: current_version(),
+        });
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(failed("switch to WAL mode"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(LedgerError::NotALedger {
+            path: path.to_owned(),
+            reason: format!("SQLite could not use WAL mode on it (journal mode is `{mode}`)"),
+        });
+    }
+    // FULL: a transaction that reported success survives a power cut, not only a crash; a
+    // letter marked sent must never be forgotten.
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+        .map_err(failed("set foreign keys and synchronous mode"))?;
+    migrate(&conn, path, version)?;
+    Ok(conn)
+}
+
+/// Applies the migrations after `version`, each in its own transaction.
+fn migrate(conn: &Connection, path: &Path, version: i64) -> Result<(), LedgerError> {
+    let failed = |source| classify(path, "migrate the schema", source);
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let to = index as i64 + 1;
+        if to <= version {
+            continue;
+        }
+        // IMMEDIATE: two processes opening a new ledger at once must not both migrate.
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(failed)?;
+        let applied = (|| {
+            let now: i64 =
+                conn.query_row("SELECT user_version FROM pragma_user_version", [], |r| {
+                    r.get(0)
+                })?;
+            if now < to {
+                conn.execute_batch(sql)?;
+                conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+                conn.pragma_update(None, "user_version", to)?;
+            }
+            conn.execute_batch("COMMIT")
+        })();
+        if let Err(source) = applied {
+            // The transaction is rolled back; a failure to roll back changes nothing more.
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(failed(source));
+        }
+    }
+    Ok(())
+}
+
+/// A SQLite error while opening `path`, told apart: not a database / corrupt, or other.
+fn classify(path: &Path, action: &'static str, source: rusqlite::Error) -> LedgerError {
+    match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => LedgerError::NotALedger {
+            path: path.to_owned(),
+            reason: "it is not a SQLite database".to_owned(),
+        },
+        Some(ErrorCode::DatabaseCorrupt) => LedgerError::NotALedger {
+            path: path.to_owned(),
+            reason: "the SQLite database is corrupt".to_owned(),
+        },
+        _ => LedgerError::Open {
+            path: path.to_owned(),
+            action,
+            source,
+        },
+    }
+}

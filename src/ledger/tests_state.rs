@@ -1,0 +1,432 @@
+//! Ledger tests: planning, rendering, state changes, events and the notices decide sees.
+
+use super::tests::{file_of, intent, ledger, letter, start};
+use super::*;
+use crate::account::NoticeSubject;
+use crate::letter::{LetterKind, Variant};
+
+fn events(ledger: &SqliteLedger, key: &LetterKey) -> Vec<(Option<LetterState>, LetterState)> {
+    ledger
+        .events_of(key)
+        .expect("events")
+        .iter()
+        .map(|e| (e.from_state, e.to_state))
+        .collect()
+}
+
+fn state(ledger: &SqliteLedger, key: &LetterKey) -> LetterState {
+    ledger
+        .letter(key)
+        .expect("read")
+        .map(|l| l.state)
+        .expect("recorded")
+}
+
+#[test]
+fn states_round_trip_and_the_transitions_are_the_documented_ones() {
+    use LetterState::*;
+    for s in LetterState::ALL {
+        assert_eq!(LetterState::parse(s.as_str()), Some(s));
+        assert!(!s.can_move_to(s), "{s} → {s} is no change");
+    }
+    assert_eq!(LetterState::parse("mailed"), None);
+    let sent: Vec<LetterState> = LetterState::ALL
+        .into_iter()
+        .filter(|s| s.counts_as_sent())
+        .collect();
+    assert_eq!(sent, [Rendered, Released, Sending, Sent, Uncertain]);
+    let moves: Vec<(LetterState, Vec<LetterState>)> = LetterState::ALL
+        .into_iter()
+        .map(|from| {
+            let to = LetterState::ALL
+                .into_iter()
+                .filter(|to| from.can_move_to(*to))
+                .collect();
+            (from, to)
+        })
+        .collect();
+    let expected = vec![
+        (Planned, vec![Rendered, Failed, Cancelled]),
+        (
+            Rendered,
+            vec![Released, Sending, Failed, Returned, Cancelled],
+        ),
+        (Released, vec![Returned, Cancelled]),
+        (Sending, vec![Sent, Failed, Uncertain]),
+        (Sent, vec![Returned]),
+        (Failed, vec![Planned, Cancelled]),
+        (Uncertain, vec![Sending, Sent, Failed]),
+        (Returned, vec![Planned]),
+        (Cancelled, vec![Planned]),
+    ];
+    assert_eq!(moves, expected);
+    assert_eq!(allowed_moves(Released), "returned or cancelled");
+}
+
+#[test]
+fn record_planned_inserts_and_is_idempotent() {
+    let (_dir, mut ledger) = ledger();
+    let run = start(&mut ledger);
+    let letters = [intent("CT-1"), intent("CT-2"), intent("CT-3")];
+    let keys: Vec<LetterKey> = letters.iter().map(|l| l.key.clone()).collect();
+    assert_eq!(ledger.record_planned(run.id, &letters).expect("plan"), keys);
+    assert_eq!(
+        ledger.record_planned(run.id, &letters).expect("again"),
+        keys
+    );
+    for key in &keys {
+        assert_eq!(events(&ledger, key), [(None, LetterState::Planned)]);
+    }
+    let record = ledger.letter(&keys[0]).expect("read").expect("recorded");
+    assert_eq!(
+        (record.run_id, record.state, record.file.as_deref()),
+        (run.id, LetterState::Planned, None)
+    );
+    assert_eq!(record.liability_ids, ["L1"]);
+    assert_eq!(record.deadline, letters[0].deadline);
+
+    // A later run (the first one died) takes the planned letters over, with one event each.
+    let next = start(&mut ledger);
+    assert_eq!(
+        ledger.record_planned(next.id, &letters).expect("take over"),
+        keys
+    );
+    assert_eq!(
+        events(&ledger, &keys[0]),
+        [
+            (None, LetterState::Planned),
+            (Some(LetterState::Planned), LetterState::Planned)
+        ]
+    );
+    assert_eq!(ledger.letters_of_run(next.id, None).expect("read").len(), 3);
+    assert!(
+        ledger
+            .letters_of_run(run.id, None)
+            .expect("read")
+            .is_empty()
+    );
+}
+
+#[test]
+fn record_planned_reissues_a_returned_key_and_skips_a_rendered_one() {
+    let (_dir, mut ledger) = ledger();
+    let run = start(&mut ledger);
+    let returned = intent("CT-1");
+    let rendered = intent("CT-2");
+    let both = [returned.clone(), rendered.clone()];
+    ledger.record_planned(run.id, &both).expect("plan");
+    ledger
+        .record_rendered(run.id, &[file_of(&returned), file_of(&rendered)])
+        .expect("render");
+    for to in [LetterState::Released, LetterState::Returned] {
+        ledger
+            .set_state(&returned.key, to, None, "mailroom")
+            .expect("mark");
+    }
+
+    let next = start(&mut ledger);
+    let mut changed = returned.clone();
+    changed.data_sha256 = "d2".to_owned();
+    let keys = ledger
+        .record_planned(next.id, &[changed, rendered.clone()])
+        .expect("plan again");
+    assert_eq!(keys, std::slice::from_ref(&returned.key));
+
+    let reissued = ledger.letter(&returned.key).expect("read").expect("row");
+    assert_eq!(
+        (
+            reissued.state,
+            reissued.run_id,
+            reissued.file,
+            reissued.data_sha256.as_str()
+        ),
+        (LetterState::Planned, next.id, None, "d2")
+    );
+    let history = ledger.events_of(&returned.key).expect("events");
+    assert_eq!(
+        history.len(),
+        5,
+        "planned, rendered, released, returned, planned"
+    );
+    let last = history.last().expect("event");
+    assert_eq!(
+        (last.from_state, last.to_state, last.run_id),
+        (
+            Some(LetterState::Returned),
+            LetterState::Planned,
+            Some(next.id)
+        )
+    );
+    assert!(
+        last.detail.contains("reissued") && last.detail.contains("d2"),
+        "{}",
+        last.detail
+    );
+    assert!(
+        history[1].detail.contains("sha-CT-1"),
+        "{}",
+        history[1].detail
+    );
+
+    let untouched = ledger.letter(&rendered.key).expect("read").expect("row");
+    assert_eq!(
+        (untouched.state, untouched.run_id),
+        (LetterState::Rendered, run.id)
+    );
+    assert_eq!(events(&ledger, &rendered.key).len(), 2);
+}
+
+#[test]
+fn record_rendered_only_moves_planned_letters() {
+    let (_dir, mut ledger) = ledger();
+    let run = start(&mut ledger);
+    let [a, b] = [intent("CT-1"), intent("CT-2")];
+    ledger
+        .record_planned(run.id, &[a.clone(), b.clone()])
+        .expect("plan");
+    ledger
+        .record_rendered(run.id, &[file_of(&a)])
+        .expect("render");
+    let record = ledger.letter(&a.key).expect("read").expect("row");
+    assert_eq!(
+        record.file_sha256.as_deref(),
+        Some("sha-CT-1/intent_to_offset/L1")
+    );
+    assert_eq!(
+        (record.pages, record.template_sha256.as_deref()),
+        (Some(2), Some("t1"))
+    );
+    // The same file again (a retried chunk) is a no-op.
+    ledger
+        .record_rendered(run.id, &[file_of(&a)])
+        .expect("retry");
+    assert_eq!(events(&ledger, &a.key).len(), 2);
+    // A different file for a rendered letter is refused.
+    let mut other = file_of(&a);
+    other.file_sha256 = "different".to_owned();
+    let err = ledger
+        .record_rendered(run.id, &[other])
+        .expect_err("re-render");
+    assert!(matches!(
+        err,
+        LedgerError::NotPlanned {
+            state: LetterState::Rendered,
+            ..
+        }
+    ));
+
+    // A cancelled letter in a chunk fails the whole chunk, naming it.
+    ledger
+        .set_state(&b.key, LetterState::Cancelled, None, "pulled")
+        .expect("cancel");
+    let c = intent("CT-3");
+    ledger
+        .record_planned(run.id, std::slice::from_ref(&c))
+        .expect("plan");
+    let err = ledger
+        .record_rendered(run.id, &[file_of(&c), file_of(&b)])
+        .expect_err("cancelled");
+    assert_eq!(
+        err.to_string(),
+        "Failed to record `CT-2/intent_to_offset/L1` as rendered: it is cancelled, not planned"
+    );
+    assert_eq!(state(&ledger, &c.key), LetterState::Planned, "rolled back");
+
+    let unknown = intent("CT-9");
+    assert!(matches!(
+        ledger.record_rendered(run.id, &[file_of(&unknown)]),
+        Err(LedgerError::UnknownLetter { .. })
+    ));
+}
+
+#[test]
+fn set_state_refuses_impossible_changes_and_records_one_event_per_change() {
+    let (_dir, mut ledger) = ledger();
+    let run = start(&mut ledger);
+    let mut email = intent("CT-1");
+    email.channel = crate::letter::Channel::Email;
+    email.mail_class = None;
+    let key = email.key.clone();
+    ledger
+        .record_planned(run.id, &[email.clone()])
+        .expect("plan");
+    ledger
+        .record_rendered(run.id, &[file_of(&email)])
+        .expect("render");
+    let path = [
+        LetterState::Sending,
+        LetterState::Uncertain,
+        LetterState::Sending,
+        LetterState::Sent,
+    ];
+    for to in path {
+        let record = ledger
+            .set_state(&key, to, Some(run.id), "smtp")
+            .expect("allowed change");
+        assert_eq!(record.state, to);
+    }
+    assert_eq!(events(&ledger, &key).len(), 2 + path.len());
+    // The same state again changes nothing.
+    ledger
+        .set_state(&key, LetterState::Sent, None, "again")
+        .expect("no-op");
+    assert_eq!(events(&ledger, &key).len(), 2 + path.len());
+
+    let err = ledger
+        .set_state(&key, LetterState::Planned, None, "resend")
+        .expect_err("sent → planned");
+    assert!(matches!(err, LedgerError::Transition { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "Cannot move `CT-1/intent_to_offset/L1` from sent to planned: a sent letter can only become returned"
+    );
+    assert_eq!(state(&ledger, &key), LetterState::Sent);
+    assert_eq!(events(&ledger, &key).len(), 2 + path.len());
+
+    let returned = ledger
+        .set_state(&key, LetterState::Returned, None, "bounced")
+        .expect("returned");
+    assert_eq!(returned.run_id, run.id, "no run: the last run stays");
+    let replanned = ledger
+        .set_state(&key, LetterState::Planned, Some(run.id), "reissue")
+        .expect("reissue");
+    assert_eq!((replanned.file, replanned.file_sha256), (None, None));
+    let history = ledger.events_of(&key).expect("events");
+    assert_eq!(history.len(), 4 + path.len());
+    assert!(history.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(history[history.len() - 2].run_id, None);
+    assert_eq!(history[history.len() - 2].detail, "bounced");
+
+    let rendered = intent("CT-2");
+    ledger
+        .record_planned(run.id, std::slice::from_ref(&rendered))
+        .expect("plan");
+    ledger
+        .record_rendered(run.id, &[file_of(&rendered)])
+        .expect("render");
+    assert!(matches!(
+        ledger.set_state(&rendered.key, LetterState::Planned, None, "re-render"),
+        Err(LedgerError::Transition { .. })
+    ));
+    assert!(matches!(
+        ledger.set_state(&intent("CT-9").key, LetterState::Cancelled, None, "x"),
+        Err(LedgerError::UnknownLetter { .. })
+    ));
+}
+
+#[test]
+fn events_cannot_be_updated_or_deleted() {
+    let (_dir, mut ledger) = ledger();
+    let run = start(&mut ledger);
+    ledger
+        .record_planned(run.id, &[intent("CT-1")])
+        .expect("plan");
+    let conn = ledger.connection();
+    for sql in [
+        "UPDATE events SET detail = 'rewritten'",
+        "DELETE FROM events",
+        "DELETE FROM letters",
+    ] {
+        let err = conn.execute(sql, []).expect_err(sql);
+        let message = err.to_string();
+        assert!(
+            message.contains("append-only") || message.contains("forever"),
+            "{sql}: {message}"
+        );
+    }
+    assert_eq!(
+        ledger.events_of(&intent("CT-1").key).expect("events").len(),
+        1
+    );
+}
+
+#[test]
+fn prior_notices_map_every_kind_and_variant() {
+    use LetterKind::*;
+    let (_dir, mut ledger) = ledger();
+    let run = start(&mut ledger);
+    let letters = [
+        letter("A", IntentToOffset, None, "L1+L10+L2"),
+        letter("A", OffsetNotice, Some(Variant::Federal), "OF1"),
+        letter("A", OffsetNotice, Some(Variant::State), "OF2"),
+        letter("B", Refund, Some(Variant::ExcessOffset), "OF3"),
+        letter("B", Refund, Some(Variant::LateReturn), "LR1"),
+        letter("B", ReviewOutcome, Some(Variant::Reversed), "RV1"),
+        letter("C", IntentToOffset, None, "L5"),
+    ];
+    let not_notices = [
+        letter("C", IntentToOffset, None, "L6"), // stays planned
+        letter("C", IntentToOffset, None, "L7"), // cancelled
+        letter("D", IntentToOffset, None, "L8"), // failed
+    ];
+    let all: Vec<PlannedLetter> = letters.iter().chain(&not_notices).cloned().collect();
+    ledger.record_planned(run.id, &all).expect("plan");
+    let files: Vec<RenderedFile> = letters.iter().map(file_of).collect();
+    ledger.record_rendered(run.id, &files).expect("render");
+    let mark = |ledger: &mut SqliteLedger, l: &PlannedLetter, to: &[LetterState]| {
+        for s in to {
+            ledger.set_state(&l.key, *s, None, "test").expect("mark");
+        }
+    };
+    use LetterState::*;
+    mark(&mut ledger, &letters[1], &[Released]);
+    mark(&mut ledger, &letters[2], &[Sending, Sent]);
+    mark(&mut ledger, &letters[3], &[Sending, Uncertain]);
+    mark(&mut ledger, &letters[6], &[Released, Returned]);
+    mark(&mut ledger, &not_notices[1], &[Cancelled]);
+    mark(&mut ledger, &not_notices[2], &[Failed]);
+
+    let notices = ledger.prior_notices().expect("notices");
+    let mailed = letters[0].letter_date;
+    let notice = |kind, subject, undeliverable| Notice {
+        kind,
+        mailed_on: mailed,
+        subject,
+        undeliverable,
+    };
+    let ids = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let mut a = notices.get("A").cloned().expect("A");
+    let mut b = notices.get("B").cloned().expect("B");
+    let key = |n: &Notice| (n.kind, n.subject.key_part());
+    a.sort_by_key(key);
+    b.sort_by_key(key);
+    assert_eq!(
+        a,
+        [
+            notice(
+                IntentToOffset,
+                NoticeSubject::Liabilities(ids(&["L1", "L10", "L2"])),
+                false
+            ),
+            notice(OffsetNotice, NoticeSubject::Offset("OF1".into()), false),
+            notice(OffsetNotice, NoticeSubject::Offset("OF2".into()), false),
+        ]
+    );
+    assert_eq!(
+        b,
+        [
+            notice(Refund, NoticeSubject::LateReturn("LR1".into()), false),
+            notice(Refund, NoticeSubject::Offset("OF3".into()), false),
+            notice(ReviewOutcome, NoticeSubject::Review("RV1".into()), false),
+        ]
+    );
+    assert_eq!(
+        notices.get("C").map(Vec::as_slice),
+        Some(
+            &[notice(
+                IntentToOffset,
+                NoticeSubject::Liabilities(ids(&["L5"])),
+                true
+            )][..]
+        )
+    );
+    assert!(!notices.contains_key("D"));
+    for l in &letters {
+        let record = ledger.letter(&l.key).expect("read").expect("row");
+        let n = notice_of(&record).expect("notice").expect("is a notice");
+        assert_eq!(
+            LetterKey::new(&l.account_id, n.kind, &n.subject.key_part()),
+            l.key
+        );
+    }
+}
