@@ -475,7 +475,7 @@ fn library_files_are_mounted_under_lib() {
 
 #[test]
 fn a_large_batch_does_not_overflow_the_stack() {
-    // A rayon-pool version of render_many overflowed the stack after ~300 letters:
+    // A `par_iter` version of render_many overflowed the stack after ~300 letters:
     // workers waiting on Typst's inner rayon jobs stole and nested further letters.
     let jobs: Vec<LetterSource> = (0..600)
         .map(|i| {

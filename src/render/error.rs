@@ -129,10 +129,10 @@ pub enum RenderError {
         /// The panic message.
         message: String,
     },
-    /// No rendering thread could be started.
-    #[error("Failed to start a rendering thread")]
-    Spawn(#[source] std::io::Error),
-    /// A letter of a batch was not rendered (its thread died before reaching it).
+    /// The thread pool for batch rendering could not be built.
+    #[error("Failed to start the rendering thread pool")]
+    ThreadPool(#[source] rayon::ThreadPoolBuildError),
+    /// A letter of a batch was not rendered (a bug: every letter should get a result).
     #[error("The letter was not rendered")]
     NotRendered,
 }

@@ -32,7 +32,8 @@
 //! caller's is short). For batches use [`Renderer::render_many`] rather than calling
 //! `render_pdf` inside your own rayon `par_iter`: Typst uses rayon internally, and a
 //! rayon worker waiting on Typst's inner jobs steals other letters and nests them on
-//! its stack.
+//! its stack. Called outside a rayon pool, `render_pdf` hands Typst's inner parallel
+//! work to rayon's global pool.
 //!
 //! # Memory
 //! Typst memoizes with `comemo`, whose cache grows without bound unless evicted; every
@@ -155,64 +156,47 @@ impl Renderer {
         guarded(|| self.render_png_impl(job, pixel_per_pt))
     }
 
-    /// Renders `jobs` as PDFs on `jobs_n` threads (at least one), keeping input order.
-    /// A letter's failure doesn't stop the others; only failing to start any thread is
-    /// an error for the whole batch.
+    /// Renders `jobs` as PDFs on a rayon pool of `jobs_n` threads (at least one),
+    /// keeping input order. A letter's failure doesn't stop the others; only failing
+    /// to start the pool is an error for the whole batch.
     ///
-    /// The threads are plain scoped threads pulling the next letter from a shared
-    /// counter, not a rayon pool: Typst parallelizes internally with rayon, and a rayon
-    /// worker waiting on Typst's inner jobs steals further *letters* and nests them on
-    /// its stack, which overflowed after a few hundred letters. Typst's inner parallel
-    /// work (multi-page layout) runs on rayon's global pool.
+    /// Each pool thread runs one loop that pulls the next letter from a shared
+    /// counter ([`rayon::ThreadPool::broadcast`]); letters are never rayon jobs
+    /// themselves. Typst and its PDF writer parallelize internally with rayon: inside
+    /// the pool, that inner work runs on the same threads (idle ones help), with no
+    /// hand-off to rayon's global pool. Were each letter a rayon job (`par_iter`), a
+    /// worker waiting on Typst's inner jobs would steal further letters and nest them
+    /// on its stack, which overflowed after ~300 letters.
     pub fn render_many(
         &self,
         jobs: &[LetterSource],
         jobs_n: usize,
     ) -> Result<Vec<Result<RenderedPdf, RenderError>>, RenderError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs_n.clamp(1, jobs.len().max(1)))
+            .stack_size(STACK_SIZE)
+            .thread_name(|i| format!("missive-render-{i}"))
+            .build()
+            .map_err(RenderError::ThreadPool)?;
         let next = AtomicUsize::new(0);
-        let threads = jobs_n.clamp(1, jobs.len().max(1));
+        let done = pool.broadcast(|_| {
+            let mut done = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(index) else { break };
+                done.push((index, self.render_pdf(job)));
+            }
+            done
+        });
         let mut results: Vec<Option<Result<RenderedPdf, RenderError>>> =
             std::iter::repeat_with(|| None).take(jobs.len()).collect();
-        let mut spawn_error = None;
-        let mut spawned = 0;
-        std::thread::scope(|scope| {
-            let worker = || {
-                let mut done = Vec::new();
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(index) else { break };
-                    done.push((index, self.render_pdf(job)));
-                }
-                done
-            };
-            let mut handles = Vec::new();
-            for i in 0..threads {
-                let builder = std::thread::Builder::new().name(format!("missive-render-{i}"));
-                match builder.spawn_scoped(scope, worker) {
-                    Ok(handle) => handles.push(handle),
-                    Err(err) => spawn_error = Some(err),
-                }
+        for (index, result) in done.into_iter().flatten() {
+            if let Some(slot) = results.get_mut(index) {
+                *slot = Some(result);
             }
-            spawned = handles.len();
-            for handle in handles {
-                match handle.join() {
-                    Ok(done) => {
-                        for (index, result) in done {
-                            if let Some(slot) = results.get_mut(index) {
-                                *slot = Some(result);
-                            }
-                        }
-                    }
-                    // `render_pdf` catches panics, so only a bug here can get this far.
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-        });
-        if spawned == 0
-            && let Some(err) = spawn_error
-        {
-            return Err(RenderError::Spawn(err));
         }
+        // Every index below `jobs.len()` was claimed exactly once and its result
+        // returned (`render_pdf` catches panics), so no slot is empty.
         Ok(results
             .into_iter()
             .map(|result| result.unwrap_or(Err(RenderError::NotRendered)))
