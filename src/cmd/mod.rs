@@ -1,0 +1,133 @@
+//! What the commands share: account and asset options, loading templates and fonts,
+//! the progress bar, and the decision context.
+
+pub(crate) mod history;
+pub(crate) mod plan;
+pub(crate) mod render;
+pub(crate) mod run;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use missive::calendar::HolidayCalendar;
+use missive::compose::Composer;
+use missive::config::Config;
+use missive::decide::DecideContext;
+use missive::load;
+use missive::produce::Producer;
+use missive::render::Renderer;
+
+/// Options every command that reads accounts shares.
+#[derive(Args)]
+pub(crate) struct BatchArgs {
+    /// A directory of `*.json` accounts (recursive), a `.jsonl` file, or one `.json` file.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) accounts: PathBuf,
+    /// The date the data is taken to be true (YYYY-MM-DD; default: today).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub(crate) as_of: Option<NaiveDate>,
+    /// The date letters are mailed (YYYY-MM-DD; default: first business day on or after
+    /// the as-of date).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub(crate) mail_date: Option<NaiveDate>,
+}
+
+/// Where templates and fonts come from.
+#[derive(Args)]
+pub(crate) struct AssetArgs {
+    /// Templates directory (default: ./templates, else the one missive was built with).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) templates: Option<PathBuf>,
+    /// Fonts directory (default: ./fonts, else the one missive was built with).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) fonts: Option<PathBuf>,
+    /// Render threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// The JSON of interface.md, for machines.
+    Json,
+}
+
+pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    load::parse_iso_date(text).ok_or_else(|| format!("`{text}` is not a date: write YYYY-MM-DD"))
+}
+
+/// Templates, fonts and thread count, loaded once per command.
+pub(crate) struct Assets {
+    pub(crate) composer: Composer,
+    pub(crate) renderer: Renderer,
+    pub(crate) jobs: usize,
+}
+
+impl Assets {
+    pub(crate) fn load(config: &Config, args: AssetArgs) -> Result<Assets> {
+        let templates = project_dir(args.templates, "templates");
+        let fonts = project_dir(args.fonts, "fonts");
+        Ok(Assets {
+            composer: Composer::load(&templates, config)?,
+            renderer: Renderer::new(&fonts, &templates.join("typst"))?,
+            jobs: args
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        })
+    }
+
+    pub(crate) fn producer<'a>(&'a self, config: &Config, keep_replaced: bool) -> Producer<'a> {
+        Producer {
+            composer: &self.composer,
+            renderer: &self.renderer,
+            author: config.agency.name.clone(),
+            jobs: self.jobs,
+            keep_replaced,
+        }
+    }
+}
+
+pub(crate) fn progress_bar(len: u64) -> ProgressBar {
+    ProgressBar::new(len).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} letters {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
+}
+
+/// `name` in the working directory if it exists there, else beside the crate's sources.
+pub(crate) fn project_dir(explicit: Option<PathBuf>, name: &str) -> PathBuf {
+    explicit.unwrap_or_else(|| {
+        let local = PathBuf::from(name);
+        if local.is_dir() {
+            local
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+        }
+    })
+}
+
+/// The decision context for a batch: `--as-of` (default today) and `--mail-date`
+/// (default the first business day on or after the as-of date).
+pub(crate) fn context<'a>(
+    config: &'a Config,
+    calendar: &'a HolidayCalendar,
+    batch: &BatchArgs,
+) -> DecideContext<'a> {
+    let as_of = batch
+        .as_of
+        .unwrap_or_else(|| chrono::Local::now().date_naive());
+    let mail_date = batch
+        .mail_date
+        .unwrap_or_else(|| calendar.next_business_day_on_or_after(as_of));
+    DecideContext {
+        as_of,
+        mail_date,
+        policy: &config.policy,
+        calendar,
+    }
+}

@@ -1,0 +1,117 @@
+//! `missive run`: the nightly production run against the ledger.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use clap::Args;
+use missive::config::LoadedConfig;
+use missive::decide::SuppressReason;
+use missive::ledger::SqliteLedger;
+use missive::runner::{self, RunRequest};
+
+use super::{AssetArgs, Assets, parse_date, progress_bar};
+
+/// Options of `missive run`.
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// A directory of `*.json` accounts (recursive), a `.jsonl` file, or one `.json` file.
+    #[arg(long, value_name = "PATH", required_unless_present = "resume")]
+    pub(crate) accounts: Option<PathBuf>,
+    /// Directory for the PDFs, `render.json` and `referrals.csv`.
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    pub(crate) out: Option<PathBuf>,
+    /// The date the data is taken to be true (YYYY-MM-DD; default: today).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub(crate) as_of: Option<NaiveDate>,
+    /// The date letters are mailed (YYYY-MM-DD; default: first business day on or after
+    /// the as-of date). Deadlines always count from it.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub(crate) mail_date: Option<NaiveDate>,
+    /// Ledger file (default: `missive.db` in the output directory).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ledger: Option<PathBuf>,
+    /// Finish an interrupted run with its own dates, accounts and output directory.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["accounts", "as_of", "mail_date"])]
+    pub(crate) resume: Option<i64>,
+    /// Allow a mail date before today (letters dated in the past).
+    #[arg(long)]
+    pub(crate) allow_past_mail_date: bool,
+    #[command(flatten)]
+    pub(crate) assets: AssetArgs,
+}
+
+/// Opens the ledger, takes the run lock and runs (or resumes) a production run.
+pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCode> {
+    let config = &loaded.config;
+    let assets = Assets::load(config, args.assets)?;
+    let calendar = config.holiday_calendar();
+    let today = chrono::Local::now().date_naive();
+    let as_of = args.as_of.unwrap_or(today);
+    let mail_date = args
+        .mail_date
+        .unwrap_or_else(|| calendar.next_business_day_on_or_after(as_of));
+    let out = args.out.clone().unwrap_or_default();
+    let ledger_path = match (&args.ledger, &args.out) {
+        (Some(path), _) => path.clone(),
+        (None, Some(out)) => out.join("missive.db"),
+        (None, None) => anyhow::bail!("--resume needs --ledger or --out to find the ledger"),
+    };
+    if let Some(parent) = ledger_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("failed to create `{}`", parent.display()))?;
+    }
+    let mut ledger = SqliteLedger::open(&ledger_path)?;
+    let _lock = ledger.lock_for_run()?;
+    let request = RunRequest {
+        accounts: args.accounts.clone().unwrap_or_default(),
+        out_dir: out,
+        as_of,
+        mail_date,
+    };
+    let bar = progress_bar(0);
+    let report = runner::run(
+        &mut ledger,
+        loaded,
+        &assets.producer(config, true),
+        request,
+        args.resume,
+        today,
+        args.allow_past_mail_date,
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    for err in &report.plan.errors {
+        eprintln!("error: {err}");
+    }
+    for failed in &report.failed {
+        eprintln!("error: letter `{}`: {}", failed.key, failed.message);
+    }
+    let already = report
+        .plan
+        .suppressed
+        .iter()
+        .filter(|s| s.reason == SuppressReason::AlreadySent)
+        .count();
+    eprintln!(
+        "run {}: {} letters planned, {} rendered, {} failed, {} new referrals; {} liabilities already covered; ledger `{}`",
+        report.run.id,
+        report.planned,
+        report.written.len(),
+        report.failed.len(),
+        report.new_referrals,
+        already,
+        ledger_path.display()
+    );
+    Ok(
+        if report.plan.errors.is_empty() && report.failed.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
+}
