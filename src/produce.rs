@@ -94,7 +94,8 @@ pub struct Producer<'a> {
 
 impl Producer<'_> {
     /// Writes one PDF per letter into `out_dir` (created if needed), plus a summary of what
-    /// was written and what failed as `out_dir/summary_file`.
+    /// was written and what failed as `out_dir/summary_file` (none when `None`: a run writes
+    /// its summary from the ledger instead).
     /// `accounts` must hold every letter's account. After each chunk's files are complete
     /// on disk, `on_chunk` sees what that chunk wrote and what failed (the run records them
     /// in the ledger there); an error from it stops production.
@@ -103,7 +104,7 @@ impl Producer<'_> {
         letters: &[DueLetter],
         accounts: &HashMap<String, Account>,
         out_dir: &Path,
-        summary_file: &str,
+        summary_file: Option<&str>,
         mut on_chunk: impl FnMut(&[WrittenLetter], &[FailedLetter]) -> Result<(), E>,
     ) -> Result<ProduceSummary, E> {
         std::fs::create_dir_all(out_dir).map_err(|source| ProduceError::Write {
@@ -181,7 +182,9 @@ impl Producer<'_> {
         }
         let mut json = serde_json::to_vec_pretty(&summary).unwrap_or_default();
         json.push(b'\n');
-        write_atomically(&out_dir.join(summary_file), &json)?;
+        if let Some(name) = summary_file {
+            write_atomically(&out_dir.join(name), &json)?;
+        }
         Ok(summary)
     }
 }

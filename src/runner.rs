@@ -100,10 +100,16 @@ pub fn run(
     allow_past_mail_date: bool,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<RunReport, RunError> {
+    let past = |mail_date: NaiveDate| {
+        (mail_date < today && !allow_past_mail_date)
+            .then_some(RunError::PastMailDate { mail_date, today })
+    };
     let (run, request) = match resume {
         Some(id) => {
-            if ledger.run(id)?.is_none() {
-                return Err(RunError::UnknownRun(id));
+            let old = ledger.run(id)?.ok_or(RunError::UnknownRun(id))?;
+            // Check before touching the run: a refused resume leaves it as it was.
+            if let Some(err) = past(old.mail_date) {
+                return Err(err);
             }
             let run = ledger.resume_run(id)?;
             let request = RunRequest {
@@ -115,12 +121,23 @@ pub fn run(
             (run, request)
         }
         None => {
-            if request.mail_date < today && !allow_past_mail_date {
-                return Err(RunError::PastMailDate {
-                    mail_date: request.mail_date,
-                    today,
-                });
+            if let Some(err) = past(request.mail_date) {
+                return Err(err);
             }
+            // Absolute paths, so `--resume` from another directory finds the same files.
+            let absolute = |path: &Path| -> Result<PathBuf, RunError> {
+                std::path::absolute(path).map_err(|source| {
+                    RunError::Produce(ProduceError::Write {
+                        path: path.to_owned(),
+                        source,
+                    })
+                })
+            };
+            let request = RunRequest {
+                accounts: absolute(&request.accounts)?,
+                out_dir: absolute(&request.out_dir)?,
+                ..request
+            };
             let run = ledger.begin_run(&NewRun {
                 as_of: request.as_of,
                 mail_date: request.mail_date,
@@ -131,12 +148,6 @@ pub fn run(
             (run, request)
         }
     };
-    if resume.is_some() && request.mail_date < today && !allow_past_mail_date {
-        return Err(RunError::PastMailDate {
-            mail_date: request.mail_date,
-            today,
-        });
-    }
 
     let calendar = config.config.holiday_calendar();
     let ctx = DecideContext {
@@ -164,8 +175,6 @@ pub fn run(
             .collect()
     };
 
-    // Each run writes its own summary, so an empty rerun never hides an earlier run's.
-    let summary_file = format!("run-{}.json", run.id);
     let total = to_render.len();
     let mut done = 0;
     let run_id = run.id;
@@ -173,7 +182,7 @@ pub fn run(
         &to_render,
         &accounts,
         &request.out_dir,
-        &summary_file,
+        None,
         |written: &[WrittenLetter], failed: &[FailedLetter]| -> Result<(), RunError> {
             let files: Vec<RenderedFile> = written.iter().map(RenderedFile::from).collect();
             ledger.record_rendered(run_id, &files)?;
@@ -188,6 +197,7 @@ pub fn run(
 
     let new_referrals = ledger.record_referrals(run.id, &plan.referrals)?;
     write_referrals_csv(ledger, &request.out_dir)?;
+    write_run_summary(ledger, run.id, &request.out_dir)?;
     ledger.finish_run(run.id, RunStatus::Finished)?;
     let run = ledger.run(run.id)?.ok_or(RunError::UnknownRun(run.id))?;
     Ok(RunReport {
@@ -198,6 +208,39 @@ pub fn run(
         new_referrals: new_referrals.len(),
         plan,
     })
+}
+
+/// Writes `out_dir/run-<id>.json` from the ledger: every letter this run rendered (across
+/// resumes of it) and every letter that failed in it. Each run has its own file, so an
+/// empty rerun never hides what an earlier run produced.
+fn write_run_summary(ledger: &dyn Ledger, run_id: i64, out_dir: &Path) -> Result<(), RunError> {
+    let letters: Vec<serde_json::Value> = ledger
+        .letters_of_run(run_id, Some(LetterState::Rendered))?
+        .into_iter()
+        .map(|l| {
+            serde_json::json!({
+                "key": l.key, "file": l.file, "pages": l.pages, "sha256": l.file_sha256,
+                "template": l.template, "template_sha256": l.template_sha256,
+            })
+        })
+        .collect();
+    let failed: Vec<serde_json::Value> = ledger
+        .letters_of_run(run_id, Some(LetterState::Failed))?
+        .into_iter()
+        .map(|l| {
+            let reason = ledger
+                .events_of(&l.key)
+                .ok()
+                .and_then(|events| events.last().map(|e| e.detail.clone()))
+                .unwrap_or_default();
+            serde_json::json!({ "key": l.key, "message": reason })
+        })
+        .collect();
+    let doc = serde_json::json!({ "run_id": run_id, "letters": letters, "failed": failed });
+    let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    bytes.push(b'\n');
+    write_atomically(&out_dir.join(format!("run-{run_id}.json")), &bytes)?;
+    Ok(())
 }
 
 /// Regenerates `out_dir/referrals.csv` from every referral in the ledger: one row per

@@ -56,7 +56,7 @@ pub(crate) fn render(config: &Config, args: RenderArgs) -> Result<ExitCode> {
         &letters,
         &accounts,
         &args.out,
-        "render.json",
+        Some("render.json"),
         |written, failed| {
             bar.inc((written.len() + failed.len()) as u64);
             Ok::<(), ProduceError>(())

@@ -52,6 +52,11 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
     let mail_date = args
         .mail_date
         .unwrap_or_else(|| calendar.next_business_day_on_or_after(as_of));
+    // Refuse a past mail date before creating anything (the runner checks again, and for
+    // `--resume` against the run's own date).
+    if args.resume.is_none() && mail_date < today && !args.allow_past_mail_date {
+        return Err(runner::RunError::PastMailDate { mail_date, today }.into());
+    }
     let out = args.out.clone().unwrap_or_default();
     let ledger_path = match (&args.ledger, &args.out) {
         (Some(path), _) => path.clone(),
