@@ -76,11 +76,11 @@ pub(crate) fn approve(config: &Config, args: ApproveArgs) -> Result<ExitCode> {
 }
 
 fn list(composer: &Composer, ledger: &SqliteLedger) -> Result<ExitCode> {
-    println!("{:<36} {:<24} {:<12}", "template", "state", "version");
+    println!("{:<36} {:<38} {:<12}", "template", "state", "version");
     for (template, sha) in composer.template_hashes() {
         let state = ApprovalState::of(ledger, template, sha)?;
         println!(
-            "{template:<36} {:<24} {:<12}",
+            "{template:<36} {:<38} {:<12}",
             state.label(),
             short_hash(sha)
         );

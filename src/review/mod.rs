@@ -258,12 +258,12 @@ impl ApprovalState {
         })
     }
 
-    /// A short label: `approved`, `not approved`, `changed since approval`.
+    /// A short label: `approved`, `not approved`, `not approved: changed since approval`.
     pub fn label(&self) -> &'static str {
         match self {
             ApprovalState::Approved(_) => "approved",
             ApprovalState::NotApproved => "not approved",
-            ApprovalState::Changed(_) => "changed since approval",
+            ApprovalState::Changed(_) => "not approved: changed since approval",
         }
     }
 

@@ -163,7 +163,7 @@ pub(crate) fn letter_page(page: &LetterPage) -> String {
         for n in 1..=page.pages {
             let _ = writeln!(
                 body,
-                "<img src=\"/{t}/page/{n}.png?account={q}\" width=\"459\" alt=\"Page {n} of {total} of the {t} letter for account {a}\">",
+                "<img src=\"/{t}/page/{n}.png?account={q}\" alt=\"Page {n} of {total} of the {t} letter for account {a}\">",
                 t = esc(&t),
                 q = esc(&query_value(account)),
                 total = page.pages,
