@@ -298,7 +298,7 @@ fn variables_section(body: &mut String, page: &LetterPage) {
         let value = match &page.context {
             Some(context) => match lookup(context, &path) {
                 Some(values) => esc(&describe(&values)),
-                None => "<strong>not provided</strong>".to_owned(),
+                None => "<em>not in this letter’s data (another variant’s branch, or a misspelling: see `missive check`)</em>".to_owned(),
             },
             None => "–".to_owned(),
         };
