@@ -39,6 +39,17 @@ pub struct Config {
     pub statements: Statements,
     /// Which days are not business days.
     pub calendar: CalendarConfig,
+    /// Legal review of templates.
+    pub review: ReviewConfig,
+}
+
+/// Legal review of templates.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// Whether `run` refuses letters whose exact template version (template, partials and
+    /// layout) no reviewer approved (`missive approve`).
+    pub require_approval: bool,
 }
 
 /// A mailing address in configuration.
@@ -375,6 +386,18 @@ mod tests {
         assert_eq!(config.policy.interest_rate_per_month.to_string(), "0.01");
         assert_eq!(config.contacts.bankruptcy.phone, "860-297-5921");
         assert_eq!(config.contacts.collections.fax, "860-297-5843");
+        assert!(config.review.require_approval);
+    }
+
+    #[test]
+    fn review_settings_are_required() {
+        let text = BUILT_IN.replace("require_approval = true", "");
+        let (key, message) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "review");
+        assert!(message.contains("require_approval"), "{message}");
+        let text = BUILT_IN.replace("require_approval = true", "require_approval = \"yes\"");
+        let (key, _) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "review.require_approval");
     }
 
     #[test]

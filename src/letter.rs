@@ -51,6 +51,21 @@ impl LetterKind {
         }
     }
 
+    /// The variants of this kind, in catalogue order (none for intent to offset).
+    pub fn variants(self) -> &'static [Variant] {
+        match self {
+            LetterKind::IntentToOffset => &[],
+            LetterKind::OffsetNotice => &[Variant::Federal, Variant::State],
+            LetterKind::Refund => &[Variant::ExcessOffset, Variant::LateReturn],
+            LetterKind::ReviewOutcome => &[Variant::Upheld, Variant::Reduced, Variant::Reversed],
+        }
+    }
+
+    /// The kind with this snake_case name (`intent_to_offset`), if any.
+    pub fn from_name(name: &str) -> Option<LetterKind> {
+        LetterKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// A short title for people ("Notice of Intent to Offset").
     pub fn title(self) -> &'static str {
         match self {

@@ -13,6 +13,10 @@
 //! 6. [`render`]: Typst compiled in-process → PDF/A-2b + PDF/UA-1 (or PNG pages);
 //! 7. [`produce`]: compose + render a plan's letters into files, atomically.
 //!
+//! [`review`] is what legal reviewers use before a template may be used: sample letters,
+//! template approvals (checked by [`runner`] before anything is rendered) and the lint
+//! rules of `missive check`.
+//!
 //! Supporting modules: [`config`] (agency facts, policy numbers, calendar), [`calendar`]
 //! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents) and
 //! [`letter`] (kinds, variants, channels, keys).
@@ -32,4 +36,5 @@ pub mod plan;
 pub mod produce;
 pub mod render;
 pub mod report;
+pub mod review;
 pub mod runner;

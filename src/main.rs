@@ -10,10 +10,14 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use missive::config::Config;
 
+use cmd::approve::ApproveArgs;
+use cmd::check::CheckArgs;
 use cmd::history::{HistoryArgs, MarkArgs};
 use cmd::plan::PlanArgs;
+use cmd::preview::PreviewArgs;
 use cmd::render::RenderArgs;
 use cmd::run::RunArgs;
+use cmd::serve::ServeArgs;
 
 /// glibc's allocator spends ~40% of `plan`'s time in malloc/free across threads;
 /// mimalloc roughly halves that (docs/performance.md).
@@ -44,6 +48,18 @@ enum Command {
     History(HistoryArgs),
     /// Record that a letter came back undeliverable, or was pulled by the mailroom.
     Mark(MarkArgs),
+    /// Render one letter from a sample account to PDF or PNG pages (`NAME.png` for one
+    /// page, else `NAME-1.png`, `NAME-2.png`, …).
+    Preview(PreviewArgs),
+    /// The reviewers' web app on 127.0.0.1: every letter as the taxpayer sees it, its
+    /// template, variables, changes since approval, and an Approve form.
+    Serve(ServeArgs),
+    /// Approve the exact version of a kind's template on disk (or `--list` approvals);
+    /// `run` renders only approved versions.
+    Approve(ApproveArgs),
+    /// Lint every template with every sample letter: unknown variables, required facts,
+    /// rendering, readability. Exit 1 on any error.
+    Check(CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,5 +81,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => cmd::run::run_command(&loaded, args),
         Command::History(args) => cmd::history::history(args),
         Command::Mark(args) => cmd::history::mark(args),
+        Command::Preview(args) => cmd::preview::preview(&loaded.config, args),
+        Command::Serve(args) => cmd::serve::serve(&loaded.config, args),
+        Command::Approve(args) => cmd::approve::approve(&loaded.config, args),
+        Command::Check(args) => cmd::check::check(&loaded.config, args),
     }
 }

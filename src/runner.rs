@@ -10,6 +10,10 @@
 //! 4. new referrals are recorded in the ledger, then `referrals.csv` is regenerated from
 //!    the ledger, so a crash between the two loses nothing (the next run rewrites it).
 //!
+//! With `review.require_approval`, letters whose template version (content hash of template,
+//! partials and layout) has no approval in the ledger are set aside before step 2: they are
+//! neither recorded nor rendered, and [`RunReport::held`] names their templates.
+//!
 //! Rerunning the same command after a crash plans again: what was rendered is skipped and
 //! what was only planned is rendered now. `--resume RUN_ID` does the same under the old
 //! run's id, dates and paths.
@@ -21,11 +25,13 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use crate::account::Account;
+use crate::compose::template_name;
 use crate::config::LoadedConfig;
 use crate::decide::{DecideContext, DueLetter};
 use crate::ledger::{
     Ledger, LedgerError, LetterState, NewRun, PlannedLetter, RenderedFile, RunInfo, RunStatus,
 };
+use crate::letter::LetterKind;
 use crate::load::{self, SourceError};
 use crate::plan::{Plan, plan_batch};
 use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter, write_atomically};
@@ -70,6 +76,20 @@ pub struct RunRequest {
     pub mail_date: NaiveDate,
 }
 
+/// A template the run did not use because its exact version is not approved; none of its
+/// letters were recorded or rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldTemplate {
+    /// The kind it writes.
+    pub kind: LetterKind,
+    /// Template name.
+    pub template: String,
+    /// Its current content hash.
+    pub template_sha256: String,
+    /// Letters of the kind that were due and not rendered.
+    pub letters: usize,
+}
+
 /// What a run did.
 #[derive(Debug)]
 pub struct RunReport {
@@ -85,6 +105,8 @@ pub struct RunReport {
     pub failed: Vec<FailedLetter>,
     /// Referrals made for the first time by this run.
     pub new_referrals: usize,
+    /// Templates refused by the approval gate (`review.require_approval`).
+    pub held: Vec<HeldTemplate>,
 }
 
 /// Starts a new run for `request`, or resumes run `resume` with its own dates and paths.
@@ -164,7 +186,19 @@ pub fn run(
         }
     });
 
-    let planned: Vec<PlannedLetter> = plan.letters.iter().map(PlannedLetter::from_due).collect();
+    // The approval gate: letters whose template version nobody approved are neither
+    // recorded nor rendered; the next run after `missive approve` takes them up.
+    let held = if config.config.review.require_approval {
+        unapproved(ledger, producer, &plan.letters)?
+    } else {
+        Vec::new()
+    };
+    let planned: Vec<PlannedLetter> = plan
+        .letters
+        .iter()
+        .filter(|l| !held.iter().any(|h| h.kind == l.kind))
+        .map(PlannedLetter::from_due)
+        .collect();
     let keys = ledger.record_planned(run.id, &planned)?;
     let to_render: Vec<DueLetter> = {
         let keys: std::collections::HashSet<_> = keys.iter().collect();
@@ -207,6 +241,7 @@ pub fn run(
         failed: summary.failed,
         new_referrals: new_referrals.len(),
         plan,
+        held,
     })
 }
 
@@ -241,6 +276,33 @@ fn write_run_summary(ledger: &dyn Ledger, run_id: i64, out_dir: &Path) -> Result
     bytes.push(b'\n');
     write_atomically(&out_dir.join(format!("run-{run_id}.json")), &bytes)?;
     Ok(())
+}
+
+/// The kinds among `letters` whose template, at the version loaded now, has no approval.
+fn unapproved(
+    ledger: &dyn Ledger,
+    producer: &Producer<'_>,
+    letters: &[DueLetter],
+) -> Result<Vec<HeldTemplate>, RunError> {
+    let hashes = producer.composer.template_hashes();
+    let mut held = Vec::new();
+    for kind in LetterKind::ALL {
+        let count = letters.iter().filter(|l| l.kind == kind).count();
+        if count == 0 {
+            continue;
+        }
+        let template = template_name(kind);
+        let sha = hashes.get(&template).cloned().unwrap_or_default();
+        if ledger.approval_of(&template, &sha)?.is_none() {
+            held.push(HeldTemplate {
+                kind,
+                template,
+                template_sha256: sha,
+                letters: count,
+            });
+        }
+    }
+    Ok(held)
 }
 
 /// Regenerates `out_dir/referrals.csv` from every referral in the ledger: one row per

@@ -27,7 +27,32 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use common::{Fixture, Run, array, missive, root};
+use common::{Fixture, Run, array, root};
+
+/// These tests are about runs, not approvals: they use the shipped configuration with the
+/// approval gate off (`tests/review.rs` covers the gate), written once per test process.
+fn run_config() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let shipped = std::fs::read_to_string(root().join("missive.toml")).expect("missive.toml");
+        let gate_off = shipped.replace("require_approval = true", "require_approval = false");
+        assert_ne!(
+            gate_off, shipped,
+            "missive.toml must set require_approval = true"
+        );
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("run-tests-{}.toml", std::process::id()));
+        std::fs::write(&path, gate_off).expect("write the test configuration");
+        path.display().to_string()
+    })
+}
+
+/// `missive --config <gate off> ARGS`.
+fn missive(args: &[&str]) -> Run {
+    let mut all = vec!["--config", run_config()];
+    all.extend_from_slice(args);
+    common::missive(&all)
+}
 
 const AS_OF: &str = "2026-12-01";
 const SAMPLES: &str = "samples/accounts";
@@ -379,6 +404,7 @@ fn kill_reached(
 /// Starts `missive run` for the crash test (standard error to `log`).
 fn spawn_run(args: &[String], log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_missive"))
+        .args(["--config", run_config()])
         .args(args)
         .current_dir(root())
         .stdout(Stdio::null())
@@ -1423,6 +1449,8 @@ fn resume_from_another_directory_writes_into_the_runs_own_output_directory() {
     let run = common::missive_in(
         work.path(),
         &[
+            "--config",
+            run_config(),
             "run",
             "--accounts",
             utf8(&accounts),
@@ -1442,6 +1470,8 @@ fn resume_from_another_directory_writes_into_the_runs_own_output_directory() {
     let resumed = common::missive_in(
         elsewhere.path(),
         &[
+            "--config",
+            run_config(),
             "run",
             "--resume",
             "1",

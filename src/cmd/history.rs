@@ -1,14 +1,17 @@
 //! `missive history` and `missive mark`: reading and correcting the ledger.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use missive::ledger::{Ledger, LetterState, SqliteLedger};
+
+use missive::ledger::{Approval, Ledger, LetterRecord, LetterState, SqliteLedger};
 use missive::letter::LetterKey;
 use missive::report;
+use missive::review::short_hash;
 
 use super::Format;
 
@@ -81,6 +84,16 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
         let events = ledger.events_of(&letter.key)?;
         entries.push((letter, events));
     }
+    // The approval of each template version the letters were rendered with.
+    let mut approvals = BTreeMap::new();
+    for (letter, _) in &entries {
+        let version = template_version(letter);
+        if let (Some(template), Some(sha)) = &version
+            && !approvals.contains_key(&version)
+        {
+            approvals.insert(version.clone(), ledger.approval_of(template, sha)?);
+        }
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match args.format {
@@ -94,6 +107,11 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
                             "events".into(),
                             serde_json::to_value(events).unwrap_or_default(),
                         );
+                        let approval = approvals.get(&template_version(letter));
+                        map.insert(
+                            "approval".into(),
+                            serde_json::to_value(approval).unwrap_or_default(),
+                        );
                     }
                     value
                 })
@@ -106,7 +124,10 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
-        Format::Table => report::write_history(&mut out, &entries, &referrals)?,
+        Format::Table => {
+            report::write_history(&mut out, &entries, &referrals)?;
+            write_versions(&mut out, &approvals)?;
+        }
     }
     out.flush()?;
     Ok(if entries.is_empty() && referrals.is_empty() {
@@ -115,6 +136,47 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A letter's template and content hash, when it was rendered.
+type Version = (Option<String>, Option<String>);
+
+fn template_version(letter: &LetterRecord) -> Version {
+    (letter.template.clone(), letter.template_sha256.clone())
+}
+
+/// Who approved each template version the letters shown were rendered with.
+fn write_versions(
+    out: &mut impl Write,
+    approvals: &BTreeMap<Version, Option<Approval>>,
+) -> io::Result<()> {
+    if approvals.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nTEMPLATE VERSIONS")?;
+    for ((template, sha), approval) in approvals {
+        let (template, sha) = (
+            template.as_deref().unwrap_or("-"),
+            sha.as_deref().unwrap_or("-"),
+        );
+        match approval {
+            Some(a) => writeln!(
+                out,
+                "  {template} {}: approved by {} at {} (approval {}){}",
+                short_hash(sha),
+                a.reviewer,
+                a.at,
+                a.id,
+                if a.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", a.note)
+                }
+            )?,
+            None => writeln!(out, "  {template} {}: not approved", short_hash(sha))?,
+        }
+    }
+    Ok(())
 }
 
 /// Records a letter as returned or cancelled, under the run lock.

@@ -1,10 +1,14 @@
 //! What the commands share: account and asset options, loading templates and fonts,
 //! the progress bar, and the decision context.
 
+pub(crate) mod approve;
+pub(crate) mod check;
 pub(crate) mod history;
 pub(crate) mod plan;
+pub(crate) mod preview;
 pub(crate) mod render;
 pub(crate) mod run;
+pub(crate) mod serve;
 
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,7 @@ use clap::Args;
 use missive::config::LoadedConfig;
 use missive::decide::SuppressReason;
 use missive::ledger::SqliteLedger;
+use missive::review::short_hash;
 use missive::runner::{self, RunRequest};
 
 use super::{AssetArgs, Assets, parse_date, progress_bar};
@@ -96,6 +97,28 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
     for failed in &report.failed {
         eprintln!("error: letter `{}`: {}", failed.key, failed.message);
     }
+    for held in &report.held {
+        eprintln!(
+            "error: template `{}` (version {}) is not approved: {} {} letters not rendered",
+            held.template,
+            short_hash(&held.template_sha256),
+            held.letters,
+            held.kind
+        );
+    }
+    if !report.held.is_empty() {
+        eprintln!(
+            "\nhint: look at them with `missive preview KIND` or `missive serve --ledger {ledger}`, then approve each with:",
+            ledger = ledger_path.display()
+        );
+        for held in &report.held {
+            eprintln!(
+                "  missive approve {} --reviewer NAME --ledger {}",
+                held.kind,
+                ledger_path.display()
+            );
+        }
+    }
     let already = report
         .plan
         .suppressed
@@ -113,7 +136,7 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         ledger_path.display()
     );
     Ok(
-        if report.plan.errors.is_empty() && report.failed.is_empty() {
+        if report.plan.errors.is_empty() && report.failed.is_empty() && report.held.is_empty() {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)

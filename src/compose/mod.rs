@@ -92,6 +92,8 @@ pub struct Composer {
     config: Config,
     /// Template name → content hash (template + shared layout and partials).
     hashes: BTreeMap<String, String>,
+    /// Every file the hashes cover (`letters/…`, `typst/…`), name → text.
+    files: BTreeMap<String, String>,
 }
 
 impl Composer {
@@ -180,16 +182,59 @@ impl Composer {
                 });
             }
         }
+        let files = letters.into_iter().chain(layout).collect();
         Ok(Composer {
             tera,
             config: config.clone(),
             hashes,
+            files,
         })
     }
 
     /// Template name → content hash, for approval and the ledger.
     pub fn template_hashes(&self) -> &BTreeMap<String, String> {
         &self.hashes
+    }
+
+    /// The texts a template's content hash covers: the template itself, every partial
+    /// (`letters/_*.typ.tera`) and every layout file (`typst/*.typ`), name → text; `None`
+    /// for an unknown template. What a reviewer approves, and diffs against.
+    pub fn sources(&self, template: &str) -> Option<BTreeMap<String, String>> {
+        if !self.hashes.contains_key(template) {
+            return None;
+        }
+        Some(
+            self.files
+                .iter()
+                .filter(|(name, _)| {
+                    name.as_str() == template
+                        || name.starts_with("letters/_")
+                        || name.starts_with("typst/")
+                })
+                .map(|(name, text)| (name.clone(), text.clone()))
+                .collect(),
+        )
+    }
+
+    /// The text of one loaded file (`letters/refund.typ.tera`, `typst/letter.typ`).
+    pub fn file_text(&self, name: &str) -> Option<&str> {
+        self.files.get(name).map(String::as_str)
+    }
+
+    /// The JSON view a template sees for this letter (for showing reviewers the values).
+    pub fn context(
+        &self,
+        account: &Account,
+        letter: &DueLetter,
+    ) -> Result<serde_json::Value, ComposeError> {
+        let context = view::context(account, letter, &self.config).map_err(|message| {
+            ComposeError::Letter {
+                key: letter.key.clone(),
+                template: template_name(letter.kind),
+                message,
+            }
+        })?;
+        Ok(context.into_json())
     }
 
     /// Composes one letter's Typst source.

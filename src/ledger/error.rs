@@ -139,6 +139,25 @@ pub enum LedgerError {
         /// What is wrong.
         reason: String,
     },
+    /// An approval was refused before anything was written.
+    #[error("Cannot approve `{template}`: {reason}")]
+    BadApproval {
+        /// The template.
+        template: String,
+        /// Why (blank reviewer, …).
+        reason: String,
+    },
+    /// Recording or reading an approval failed.
+    #[error("Failed to {action} the approval of `{template}`")]
+    Approval {
+        /// "record" or "read".
+        action: &'static str,
+        /// The template.
+        template: String,
+        /// SQLite's reason.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// Recording referrals failed.
     #[error("Failed to record the referral for `{key}`")]
     Referral {

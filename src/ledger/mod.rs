@@ -12,7 +12,9 @@
 //!   `UPDATE` and `DELETE`). Each change to a letter's state, including its insertion as
 //!   `planned`, a re-plan and `rendered`, appends exactly one event in the same transaction as
 //!   the change, so the letters table and its history never disagree;
-//! - **referrals**: one per intent-to-offset notice, ever.
+//! - **referrals**: one per intent-to-offset notice, ever;
+//! - **approvals**: which exact template versions a legal reviewer approved, by whom, when,
+//!   and the texts approved (append-only, like events).
 //!
 //! # Letter states and the allowed changes
 //!
@@ -40,6 +42,7 @@
 //!
 //! The storage sits behind the [`Ledger`] trait; [`SqliteLedger`] is the one backend today.
 
+mod approvals;
 mod error;
 mod lock;
 mod rows;
@@ -276,6 +279,41 @@ pub struct ReferralRecord {
     pub at: String,
 }
 
+/// An approval to record: a reviewer approves one exact template version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApproval {
+    /// Template name (`letters/intent_to_offset.typ.tera`).
+    pub template: String,
+    /// Its content hash (template + partials + layout), as the composer computes it.
+    pub template_sha256: String,
+    /// Who approved (non-blank, at most 200 characters, no control characters).
+    pub reviewer: String,
+    /// The reviewer's note (may be empty).
+    pub note: String,
+    /// The texts the hash covers, file name → text, so a later version can be diffed.
+    pub sources: std::collections::BTreeMap<String, String>,
+}
+
+/// An approval as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    /// Approval id, increasing.
+    pub id: i64,
+    /// Template name.
+    pub template: String,
+    /// The approved content hash.
+    pub template_sha256: String,
+    /// Who approved.
+    pub reviewer: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// The reviewer's note.
+    pub note: String,
+    /// The texts approved, file name → text.
+    #[serde(skip)]
+    pub sources: std::collections::BTreeMap<String, String>,
+}
+
 /// Storage of runs, letters, their state changes and referrals. A trait so a PostgreSQL
 /// backend (several machines sharing one ledger) can follow without touching the stages.
 pub trait Ledger {
@@ -355,4 +393,19 @@ pub trait Ledger {
 
     /// Every referral of an account, ordered by notice key.
     fn referrals_of_account(&self, account_id: &str) -> Result<Vec<ReferralRecord>, LedgerError>;
+
+    /// Records that a reviewer approved one exact template version (append-only; approving
+    /// the same version again adds a second approval). Refuses a blank reviewer.
+    fn record_approval(&mut self, approval: &NewApproval) -> Result<Approval, LedgerError>;
+
+    /// Every approval, oldest first; only those of `template` when given.
+    fn approvals(&self, template: Option<&str>) -> Result<Vec<Approval>, LedgerError>;
+
+    /// The latest approval of exactly this template version, if any: a run may use the
+    /// version only when there is one.
+    fn approval_of(
+        &self,
+        template: &str,
+        template_sha256: &str,
+    ) -> Result<Option<Approval>, LedgerError>;
 }

@@ -91,6 +91,24 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX referrals_by_account ON referrals (account_id);
     CREATE TRIGGER referrals_no_delete BEFORE DELETE ON referrals
     BEGIN SELECT RAISE(ABORT, 'a referral is recorded forever: no DELETE'); END;",
+    // review: template approvals by legal reviewers. One row per approval of one exact
+    // template version (content hash of template + partials + layout), with the texts that
+    // hash covers (`sources`, a JSON object of file name → text) so a later version can be
+    // diffed against it. Append-only, like events.
+    "CREATE TABLE approvals (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        template        TEXT NOT NULL,
+        template_sha256 TEXT NOT NULL,
+        reviewer        TEXT NOT NULL CHECK (length(trim(reviewer)) > 0),
+        at              TEXT NOT NULL,
+        note            TEXT NOT NULL,
+        sources         TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX approvals_by_version ON approvals (template, template_sha256);
+    CREATE TRIGGER approvals_no_update BEFORE UPDATE ON approvals
+    BEGIN SELECT RAISE(ABORT, 'an approval is recorded forever: no UPDATE'); END;
+    CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals
+    BEGIN SELECT RAISE(ABORT, 'an approval is recorded forever: no DELETE'); END;",
 ];
 
 /// The schema version this build writes.

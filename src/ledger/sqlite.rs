@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
+use super::approvals;
 use super::lock::RunLock;
 use super::rows::{
     LETTER_COLUMNS, RUN_COLUMNS, event_from_row, ids_json, letter_from_row, load_letter, load_run,
@@ -14,8 +15,9 @@ use super::writes::{
     Planned, RenderOutcome, append_event, interrupt_running, now, plan_one, render_one, require_run,
 };
 use super::{
-    Event, Ledger, LedgerError, LetterRecord, LetterState, NewRun, PlannedLetter, ReferralRecord,
-    RenderedFile, RunInfo, RunStatus, allowed_moves, notice_of, schema,
+    Approval, Event, Ledger, LedgerError, LetterRecord, LetterState, NewApproval, NewRun,
+    PlannedLetter, ReferralRecord, RenderedFile, RunInfo, RunStatus, allowed_moves, notice_of,
+    schema,
 };
 use crate::account::Notice;
 use crate::decide::Referral;
@@ -459,5 +461,21 @@ impl Ledger for SqliteLedger {
             "WHERE account_id = ?1 ORDER BY notice_key",
             [account_id],
         )
+    }
+
+    fn record_approval(&mut self, approval: &NewApproval) -> Result<Approval, LedgerError> {
+        approvals::record(&self.conn, approval)
+    }
+
+    fn approvals(&self, template: Option<&str>) -> Result<Vec<Approval>, LedgerError> {
+        approvals::list(&self.conn, template)
+    }
+
+    fn approval_of(
+        &self,
+        template: &str,
+        template_sha256: &str,
+    ) -> Result<Option<Approval>, LedgerError> {
+        approvals::of(&self.conn, template, template_sha256)
     }
 }

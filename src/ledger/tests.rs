@@ -371,3 +371,71 @@ fn ten_thousand_letters_plan_and_render_in_chunks() {
         letters.len()
     );
 }
+
+fn new_approval(sha: &str, reviewer: &str) -> NewApproval {
+    NewApproval {
+        template: "letters/refund.typ.tera".to_owned(),
+        template_sha256: sha.to_owned(),
+        reviewer: reviewer.to_owned(),
+        note: "checked against letters.md".to_owned(),
+        sources: [("letters/refund.typ.tera".to_owned(), format!("text {sha}"))]
+            .into_iter()
+            .collect(),
+    }
+}
+
+#[test]
+fn approvals_cover_exactly_one_version_and_survive_reopening() {
+    let (dir, mut ledger) = ledger();
+    let a = ledger
+        .record_approval(&new_approval("aaaa", " Pat Reviewer "))
+        .expect("approve A");
+    assert_eq!(a.reviewer, "Pat Reviewer");
+    assert!(a.at.ends_with('Z'), "{}", a.at);
+    let refund = "letters/refund.typ.tera";
+    assert_eq!(
+        ledger.approval_of(refund, "aaaa").expect("read"),
+        Some(a.clone())
+    );
+    assert_eq!(ledger.approval_of(refund, "bbbb").expect("read"), None);
+    assert_eq!(
+        ledger
+            .approval_of("letters/other.typ.tera", "aaaa")
+            .expect("read"),
+        None
+    );
+    let b = ledger
+        .record_approval(&new_approval("bbbb", "Lee"))
+        .expect("approve B");
+    drop(ledger);
+    let ledger = SqliteLedger::open(&dir.path().join("missive.db")).expect("reopen");
+    let all = ledger.approvals(Some(refund)).expect("list");
+    assert_eq!(all, [a.clone(), b]);
+    assert_eq!(all[0].sources[refund], "text aaaa");
+    assert!(
+        ledger
+            .approvals(Some("letters/x"))
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[test]
+fn approvals_need_a_reviewer_and_are_append_only() {
+    let (_dir, mut ledger) = ledger();
+    for bad in ["", "   ", "a\nb"] {
+        let err = ledger
+            .record_approval(&new_approval("aaaa", bad))
+            .expect_err("refused");
+        assert!(matches!(err, LedgerError::BadApproval { .. }), "{err}");
+    }
+    ledger
+        .record_approval(&new_approval("aaaa", "Pat"))
+        .expect("approve");
+    let conn = ledger.connection();
+    assert!(
+        conn.execute("UPDATE approvals SET reviewer = 'x'", [])
+            .is_err()
+    );
+    assert!(conn.execute("DELETE FROM approvals", []).is_err());
+}

@@ -1,0 +1,217 @@
+//! `missive check`: lints every template by writing every sample letter with it.
+//!
+//! Errors (exit 1): a template that does not load, a letter that does not compose (a
+//! variable used but never provided, a bad value) or does not render, a variable that no
+//! sample letter's context provides (even in a branch no sample takes), a required fact a
+//! letter does not state. Warnings: a body text above grade 8 (Flesch-Kincaid), a letter
+//! type no sample account has. The rules are in `docs/review.md`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use clap::Args;
+use missive::compose::{Composer, template_name};
+use missive::config::Config;
+use missive::render::LetterSource;
+use missive::review::lint::{MAX_GRADE, Readability, body_text, missing_facts};
+use missive::review::vars::{lookup, variables};
+use missive::review::{LetterType, Samples, sample_as_of};
+use serde_json::Value;
+
+use super::preview::sample_job;
+use super::{AssetArgs, Assets, parse_date, project_dir};
+
+/// Options of `missive check`.
+#[derive(Args)]
+pub(crate) struct CheckArgs {
+    /// Accounts to write every planned letter of (default: `samples/accounts`).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) accounts: Option<PathBuf>,
+    /// The date the accounts are planned at (default: 2026-12-01, the samples' date).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub(crate) as_of: Option<NaiveDate>,
+    #[command(flatten)]
+    pub(crate) assets: AssetArgs,
+}
+
+/// Errors and warnings found, printed as they come.
+#[derive(Default)]
+struct Findings {
+    errors: usize,
+    warnings: usize,
+}
+
+impl Findings {
+    fn error(&mut self, message: String) {
+        eprintln!("error: {message}");
+        self.errors += 1;
+    }
+    fn warning(&mut self, message: String) {
+        eprintln!("warning: {message}");
+        self.warnings += 1;
+    }
+}
+
+/// One line of the summary table: a letter type, its sample letters, the hardest to read.
+struct TypeSummary {
+    letter_type: LetterType,
+    count: usize,
+    worst: Option<(f64, String)>,
+}
+
+/// Runs every check; exit 1 when any found an error.
+pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
+    let mut findings = Findings::default();
+    let assets = match Assets::load(config, args.assets) {
+        Ok(assets) => assets,
+        Err(err) => {
+            findings.error(format!("{err:#}"));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let accounts = args
+        .accounts
+        .unwrap_or_else(|| project_dir(None, "samples/accounts"));
+    let samples = Samples::load(&accounts, config, args.as_of.unwrap_or_else(sample_as_of))?;
+    for err in &samples.errors {
+        findings.error(format!("sample {err}"));
+    }
+    let composer = &assets.composer;
+    // Per kind: the context of every sample letter that composed, for the variable check.
+    let mut contexts: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut jobs: Vec<(String, LetterSource)> = Vec::new();
+    let mut grades: Vec<TypeSummary> = Vec::new();
+    for letter_type in LetterType::all() {
+        let mut count = 0;
+        let mut worst: Option<(f64, String)> = None;
+        for sample in samples.of_type(letter_type) {
+            count += 1;
+            let key = sample.letter.key.to_string();
+            let context = match composer.context(&sample.account, &sample.letter) {
+                Ok(context) => context,
+                Err(err) => {
+                    findings.error(format!("`{key}`: {err}"));
+                    continue;
+                }
+            };
+            let job = match sample_job(composer, config, sample) {
+                Ok(job) => job,
+                Err(err) => {
+                    findings.error(format!("`{key}`: {err:#}"));
+                    continue;
+                }
+            };
+            for (fact, missing) in missing_facts(
+                sample.letter.kind,
+                sample.letter.variant,
+                &context,
+                &job.main,
+            ) {
+                findings.error(format!(
+                    "`{key}` ({}) does not state the {fact}: {missing}",
+                    template_name(sample.letter.kind)
+                ));
+            }
+            let grade = Readability::of(&body_text(&job.main)).grade();
+            if worst.as_ref().is_none_or(|(g, _)| grade > *g) {
+                worst = Some((grade, key.clone()));
+            }
+            contexts
+                .entry(template_name(sample.letter.kind))
+                .or_default()
+                .push(context);
+            jobs.push((key, job));
+        }
+        if count == 0 {
+            findings.warning(format!(
+                "no account in `{}` has a `{letter_type}` letter at as-of {}: it was not checked",
+                accounts.display(),
+                samples.as_of
+            ));
+        }
+        if let Some((grade, key)) = &worst
+            && *grade > MAX_GRADE
+        {
+            findings.warning(format!(
+                "`{letter_type}` reads at grade {grade:.1} (Flesch-Kincaid, `{key}`), above {MAX_GRADE}"
+            ));
+        }
+        grades.push(TypeSummary {
+            letter_type,
+            count,
+            worst,
+        });
+    }
+    check_variables(composer, &contexts, &mut findings);
+    let rendered = assets.renderer.render_many(
+        &jobs.iter().map(|(_, job)| job.clone()).collect::<Vec<_>>(),
+        assets.jobs,
+    )?;
+    for ((key, _), result) in jobs.iter().zip(rendered) {
+        if let Err(err) = result {
+            let message = err
+                .to_string()
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            findings.error(format!("`{key}` does not render: {message}"));
+        }
+    }
+    println!(
+        "{:<28} {:>7} {:>6}  hardest sample",
+        "letter type", "letters", "grade"
+    );
+    for TypeSummary {
+        letter_type,
+        count,
+        worst,
+    } in &grades
+    {
+        let (grade, key) = match worst {
+            Some((grade, key)) => (format!("{grade:.1}"), key.as_str()),
+            None => ("-".to_owned(), "-"),
+        };
+        println!(
+            "{:<28} {count:>7} {grade:>6}  {key}",
+            letter_type.to_string()
+        );
+    }
+    eprintln!(
+        "checked {} letters from `{}`: {} errors, {} warnings",
+        jobs.len(),
+        accounts.display(),
+        findings.errors,
+        findings.warnings
+    );
+    Ok(if findings.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Every variable a template uses must be in the context of at least one of its sample
+/// letters (a `null` or an empty list counts): this finds a misspelt variable even in a
+/// branch no sample takes.
+fn check_variables(
+    composer: &Composer,
+    contexts: &BTreeMap<String, Vec<Value>>,
+    findings: &mut Findings,
+) {
+    for (template, contexts) in contexts {
+        let Some(files) = composer.sources(template) else {
+            continue;
+        };
+        for path in variables(template, &files) {
+            if !contexts.iter().any(|c| lookup(c, &path).is_some()) {
+                findings.error(format!(
+                    "`{template}` uses `{path}`, which no letter's context provides"
+                ));
+            }
+        }
+    }
+}
