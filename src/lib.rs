@@ -11,7 +11,9 @@
 //! 5. [`compose`]: a due letter → Typst source, through Tera templates that can only emit
 //!    Typst string literals;
 //! 6. [`render`]: Typst compiled in-process → PDF/A-2b + PDF/UA-1 (or PNG pages);
-//! 7. [`produce`]: compose + render a plan's letters into files, atomically.
+//! 7. [`produce`]: compose + render a plan's letters into files, atomically;
+//! 8. [`dispatch`]: email letters (and copies of intents to offset) sent exactly once,
+//!    recorded in the [`ledger`].
 //!
 //! Supporting modules: [`config`] (agency facts, policy numbers, calendar), [`calendar`]
 //! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents) and
@@ -24,6 +26,7 @@ pub mod calendar;
 pub mod compose;
 pub mod config;
 pub mod decide;
+pub mod dispatch;
 pub mod ledger;
 pub mod letter;
 pub mod load;

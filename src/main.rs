@@ -14,6 +14,7 @@ use cmd::history::{HistoryArgs, MarkArgs};
 use cmd::plan::PlanArgs;
 use cmd::render::RenderArgs;
 use cmd::run::RunArgs;
+use cmd::send::SendArgs;
 
 /// glibc's allocator spends ~40% of `plan`'s time in malloc/free across threads;
 /// mimalloc roughly halves that (docs/performance.md).
@@ -44,6 +45,9 @@ enum Command {
     History(HistoryArgs),
     /// Record that a letter came back undeliverable, or was pulled by the mailroom.
     Mark(MarkArgs),
+    /// Send the rendered email letters not yet sent, each exactly once (or, with
+    /// --to-dir, write them as .eml files).
+    Send(SendArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,5 +69,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => cmd::run::run_command(&loaded, args),
         Command::History(args) => cmd::history::history(args),
         Command::Mark(args) => cmd::history::mark(args),
+        Command::Send(args) => cmd::send::send(&loaded.config, args),
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod history;
 pub(crate) mod plan;
 pub(crate) mod render;
 pub(crate) mod run;
+pub(crate) mod send;
 
 use std::path::{Path, PathBuf};
 

@@ -20,7 +20,7 @@
 //! planned   → rendered | failed | cancelled
 //! rendered  → released | sending | failed | cancelled | returned
 //! released  → returned | cancelled
-//! sending   → sent | uncertain | failed
+//! sending   → sent | uncertain | failed | rendered (definitely not delivered: back in the queue)
 //! uncertain → sending (a deliberate resend) | sent | failed
 //! failed    → planned | cancelled
 //! sent      → returned
@@ -40,6 +40,7 @@
 //!
 //! The storage sits behind the [`Ledger`] trait; [`SqliteLedger`] is the one backend today.
 
+mod emails;
 mod error;
 mod lock;
 mod rows;
@@ -63,6 +64,7 @@ use crate::letter::{Channel, LetterKey, LetterKind, MailClass, Variant};
 use crate::money::Money;
 use crate::produce::WrittenLetter;
 
+pub use emails::{EmailRecord, EmailRole, NewEmail, QueuedEmail, SendRecord};
 pub use error::{LedgerError, lock_path};
 pub use lock::RunLock;
 pub use sqlite::SqliteLedger;
@@ -355,4 +357,48 @@ pub trait Ledger {
 
     /// Every referral of an account, ordered by notice key.
     fn referrals_of_account(&self, account_id: &str) -> Result<Vec<ReferralRecord>, LedgerError>;
+
+    /// Records the emails composed for letters `planned` in this run, in ONE transaction:
+    /// inserts or replaces each (back to `pending`), except one being sent or of uncertain
+    /// outcome; a pending email of a planned letter with no email now is cancelled.
+    fn record_emails(
+        &mut self,
+        run_id: i64,
+        planned: &[LetterKey],
+        emails: &[NewEmail],
+    ) -> Result<(), LedgerError>;
+
+    /// Emails ready to send (see the `email` module), optionally of one run, with
+    /// uncertain ones when `resend_uncertain`.
+    fn email_queue(
+        &self,
+        run_id: Option<i64>,
+        resend_uncertain: bool,
+    ) -> Result<Vec<QueuedEmail>, LedgerError>;
+
+    /// Marks emails (key, Message-ID) `sending` in ONE committed transaction, BEFORE their
+    /// SMTP transactions start; a letter email's letter moves to `sending` too.
+    fn begin_sending(
+        &mut self,
+        run_id: Option<i64>,
+        sends: &[(LetterKey, String)],
+    ) -> Result<(), LedgerError>;
+
+    /// Records how SMTP attempts ended, in ONE transaction: `sent` with the server's reply,
+    /// `failed`, `uncertain`, or back in the queue (letter `rendered`).
+    fn record_sends(
+        &mut self,
+        run_id: Option<i64>,
+        outcomes: &[(LetterKey, SendRecord)],
+    ) -> Result<(), LedgerError>;
+
+    /// Emails left `sending` by a process that died become `uncertain` (never resent
+    /// automatically). Returns their keys.
+    fn recover_interrupted_sends(&mut self) -> Result<Vec<LetterKey>, LedgerError>;
+
+    /// Letters whose email was refused with `--fallback-print`: runs plan them as print.
+    fn print_fallbacks(&self) -> Result<Vec<LetterKey>, LedgerError>;
+
+    /// The email recorded for a letter, if any.
+    fn email(&self, key: &LetterKey) -> Result<Option<EmailRecord>, LedgerError>;
 }
