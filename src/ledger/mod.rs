@@ -2,7 +2,7 @@
 //! that a taxpayer never gets the same letter twice and no due letter is lost when a run
 //! dies at any point.
 //!
-//! The ledger holds four things:
+//! The ledger holds five things:
 //!
 //! - **runs**: one row per `missive run` (dates, configuration hash, status);
 //! - **letters**: one row per [`LetterKey`], forever. A reissue (after a letter came back
@@ -12,7 +12,9 @@
 //!   `UPDATE` and `DELETE`). Each change to a letter's state, including its insertion as
 //!   `planned`, a re-plan and `rendered`, appends exactly one event in the same transaction as
 //!   the change, so the letters table and its history never disagree;
-//! - **referrals**: one per intent-to-offset notice, ever.
+//! - **referrals**: one per intent-to-offset notice, ever;
+//! - **emails**: the email of a letter that goes by email, or the email copy of an intent
+//!   to offset, with its own once-only state (see `crate::dispatch`).
 //!
 //! # Letter states and the allowed changes
 //!
