@@ -41,6 +41,8 @@ pub struct Config {
     pub calendar: CalendarConfig,
     /// Legal review of templates.
     pub review: ReviewConfig,
+    /// How letters go out by email.
+    pub email: EmailConfig,
 }
 
 /// Legal review of templates.
@@ -50,6 +52,56 @@ pub struct ReviewConfig {
     /// Whether `run` refuses letters whose exact template version (template, partials and
     /// layout) no reviewer approved (`missive approve`).
     pub require_approval: bool,
+}
+
+/// How TLS is used on the SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain text: only for a server on the same machine (tests, a local relay).
+    None,
+    /// Plain connection upgraded with STARTTLS (port 587); refused if the server cannot.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// Email delivery: sender, content policy and the SMTP server.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The From mailbox (`Name <address>`).
+    pub from: String,
+    /// The Reply-To mailbox.
+    pub reply_to: String,
+    /// Attach the letter's PDF. When false the email states no amounts: it only says a
+    /// letter is waiting and how to view it.
+    pub attach_pdf: bool,
+    /// Where a taxpayer views letters online (quoted when the PDF is not attached).
+    pub view_url: String,
+    /// SMTP server host name.
+    pub host: String,
+    /// SMTP server port.
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub tls: TlsMode,
+    /// SMTP user name; absent means no authentication.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The NAME of the environment variable that holds the SMTP password (never the
+    /// password itself: configuration files get copied and committed).
+    pub password_env: String,
+    /// SMTP connections kept open and used at once (also the most letters in flight).
+    pub pool_size: usize,
+    /// The most messages handed to the server per second.
+    pub rate_per_second: f64,
+    /// Further attempts after a transient failure (4xx, connection lost before the
+    /// message was complete), with doubling backoff.
+    pub max_retries: u32,
+    /// The first backoff in milliseconds; each retry doubles it.
+    pub retry_backoff_ms: u64,
+    /// Seconds to wait for the server on connect and on each reply.
+    pub timeout_seconds: u64,
 }
 
 /// A mailing address in configuration.
@@ -346,6 +398,37 @@ impl Config {
         if policy.excess_refund_limit_years > 100 {
             return fail("policy.excess_refund_limit_years", "must be at most 100");
         }
+        let email = &self.email;
+        if email.from.parse::<lettre::message::Mailbox>().is_err() {
+            return fail(
+                "email.from",
+                "must be a mailbox: `Name <user@host>` or `user@host`",
+            );
+        }
+        if email.reply_to.parse::<lettre::message::Mailbox>().is_err() {
+            return fail(
+                "email.reply_to",
+                "must be a mailbox: `Name <user@host>` or `user@host`",
+            );
+        }
+        if email.pool_size == 0 || email.pool_size > 64 {
+            return fail("email.pool_size", "must be between 1 and 64");
+        }
+        if !(email.rate_per_second.is_finite() && email.rate_per_second > 0.0) {
+            return fail("email.rate_per_second", "must be a positive number");
+        }
+        if email.max_retries > 20 {
+            return fail("email.max_retries", "must be at most 20");
+        }
+        if email.timeout_seconds == 0 {
+            return fail("email.timeout_seconds", "must be at least 1");
+        }
+        if email.password_env.is_empty() && email.user.is_some() {
+            return fail(
+                "email.password_env",
+                "must name an environment variable when `user` is set",
+            );
+        }
         Ok(())
     }
 
@@ -450,5 +533,43 @@ mod tests {
         assert_eq!(key, "policy.interest_rate_per_month");
         let (key, _) = Config::parse("not [toml").expect_err("must fail");
         assert_eq!(key, "(file)");
+    }
+
+    #[test]
+    fn the_email_table_is_required_and_checked() {
+        let config = Config::parse(BUILT_IN).expect("built-in config is valid");
+        assert!(config.email.attach_pdf);
+        assert_eq!(config.email.tls, TlsMode::Starttls);
+        assert_eq!(config.email.user, None);
+
+        let text = BUILT_IN.replace("attach_pdf = true\n", "");
+        let (key, message) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "email");
+        assert!(message.contains("attach_pdf"), "{message}");
+
+        let text = BUILT_IN.replace("tls = \"starttls\"", "tls = \"ssl\"");
+        let (key, _) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "email.tls");
+
+        let text = BUILT_IN.replace("rate_per_second = 20.0", "rate_per_second = 0.0");
+        let (key, _) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "email.rate_per_second");
+
+        let text = BUILT_IN.replace("pool_size = 4", "pool_size = 0");
+        let (key, _) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "email.pool_size");
+
+        let text = BUILT_IN.replace(
+            "reply_to = \"drs@po.state.ct.us\"",
+            "reply_to = \"not an address\"",
+        );
+        let (key, _) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "email.reply_to");
+
+        // The password itself is never a configuration key.
+        let text = BUILT_IN.replace("password_env = ", "password = \"hunter2\"\npassword_env = ");
+        let (key, message) = Config::parse(&text).expect_err("must fail");
+        assert!(key.starts_with("email"), "{key}");
+        assert!(message.contains("password"), "{message}");
     }
 }

@@ -11,7 +11,9 @@
 //! 5. [`compose`]: a due letter → Typst source, through Tera templates that can only emit
 //!    Typst string literals;
 //! 6. [`render`]: Typst compiled in-process → PDF/A-2b + PDF/UA-1 (or PNG pages);
-//! 7. [`produce`]: compose + render a plan's letters into files, atomically.
+//! 7. [`produce`]: compose + render a plan's letters into files, atomically;
+//! 8. [`dispatch`]: email letters (and copies of intents to offset) sent exactly once,
+//!    recorded in the [`ledger`].
 //!
 //! [`review`] is what legal reviewers use before a template may be used: sample letters,
 //! template approvals (checked by [`runner`] before anything is rendered) and the lint
@@ -28,6 +30,7 @@ pub mod calendar;
 pub mod compose;
 pub mod config;
 pub mod decide;
+pub mod dispatch;
 pub mod ledger;
 pub mod letter;
 pub mod load;

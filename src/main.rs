@@ -17,6 +17,7 @@ use cmd::plan::PlanArgs;
 use cmd::preview::PreviewArgs;
 use cmd::render::RenderArgs;
 use cmd::run::RunArgs;
+use cmd::send::SendArgs;
 use cmd::serve::ServeArgs;
 
 /// glibc's allocator spends ~40% of `plan`'s time in malloc/free across threads;
@@ -60,6 +61,9 @@ enum Command {
     /// Lint every template with every sample letter: unknown variables, required facts,
     /// rendering, readability. Exit 1 on any error.
     Check(CheckArgs),
+    /// Send the rendered email letters not yet sent, each exactly once (or, with
+    /// --to-dir, write them as .eml files).
+    Send(SendArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,5 +89,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => cmd::serve::serve(&loaded.config, args),
         Command::Approve(args) => cmd::approve::approve(&loaded.config, args),
         Command::Check(args) => cmd::check::check(&loaded.config, args),
+        Command::Send(args) => cmd::send::send(&loaded.config, args),
     }
 }

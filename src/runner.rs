@@ -14,6 +14,11 @@
 //! partials and layout) has no approval in the ledger are set aside before step 2: they are
 //! neither recorded nor rendered, and [`RunReport::held`] names their templates.
 //!
+//! Letters that go by email (and the email copies of intents to offset) get their email
+//! composed and recorded right after they are planned, before anything is rendered, so a
+//! rendered email letter always has its email in the ledger; `dispatch` sends it. A letter
+//! whose email was refused for good with `--fallback-print` is planned as first-class mail.
+//!
 //! Rerunning the same command after a crash plans again: what was rendered is skipped and
 //! what was only planned is rendered now. `--resume RUN_ID` does the same under the old
 //! run's id, dates and paths.
@@ -28,10 +33,12 @@ use crate::account::Account;
 use crate::compose::template_name;
 use crate::config::LoadedConfig;
 use crate::decide::{DecideContext, DueLetter};
+use crate::dispatch::EmailComposer;
 use crate::ledger::{
-    Ledger, LedgerError, LetterState, NewRun, PlannedLetter, RenderedFile, RunInfo, RunStatus,
+    EmailRole, Ledger, LedgerError, LetterState, NewRun, PlannedLetter, RenderedFile, RunInfo,
+    RunStatus,
 };
-use crate::letter::LetterKind;
+use crate::letter::{Channel, LetterKind, MailClass};
 use crate::load::{self, SourceError};
 use crate::plan::{Plan, plan_batch};
 use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter, write_atomically};
@@ -101,8 +108,10 @@ pub struct RunReport {
     pub planned: usize,
     /// Letters rendered now.
     pub written: Vec<WrittenLetter>,
-    /// Letters that failed now.
+    /// Letters that failed now (an email letter whose email could not be composed too).
     pub failed: Vec<FailedLetter>,
+    /// Email copies of intents to offset that could not be composed (the letters go on).
+    pub email_errors: Vec<FailedLetter>,
     /// Referrals made for the first time by this run.
     pub new_referrals: usize,
     /// Templates refused by the approval gate (`review.require_approval`).
@@ -116,6 +125,7 @@ pub fn run(
     ledger: &mut dyn Ledger,
     config: &LoadedConfig,
     producer: &Producer<'_>,
+    emails: &EmailComposer,
     request: RunRequest,
     resume: Option<i64>,
     today: NaiveDate,
@@ -180,11 +190,12 @@ pub fn run(
     };
     let prior = ledger.prior_notices()?;
     let mut accounts: HashMap<String, Account> = HashMap::new();
-    let plan = plan_batch(load::records(&request.accounts)?, &prior, &ctx, |planned| {
+    let mut plan = plan_batch(load::records(&request.accounts)?, &prior, &ctx, |planned| {
         if !planned.decision.letters.is_empty() {
             accounts.insert(planned.account.account_id.clone(), planned.account.clone());
         }
     });
+    fall_back_to_print(ledger, &mut plan)?;
 
     // The approval gate: letters whose template version nobody approved are neither
     // recorded nor rendered; the next run after `missive approve` takes them up.
@@ -200,14 +211,22 @@ pub fn run(
         .map(PlannedLetter::from_due)
         .collect();
     let keys = ledger.record_planned(run.id, &planned)?;
-    let to_render: Vec<DueLetter> = {
-        let keys: std::collections::HashSet<_> = keys.iter().collect();
-        plan.letters
-            .iter()
-            .filter(|l| keys.contains(&l.key))
-            .cloned()
-            .collect()
-    };
+    let keys_set: std::collections::HashSet<_> = keys.iter().collect();
+    let (composed, mut email_failed, email_errors) = compose_emails(
+        emails,
+        &accounts,
+        plan.letters.iter().filter(|l| keys_set.contains(&l.key)),
+    );
+    ledger.record_emails(run.id, &keys, &composed)?;
+    for f in &email_failed {
+        ledger.set_state(&f.key, LetterState::Failed, Some(run.id), &f.message)?;
+    }
+    let to_render: Vec<DueLetter> = plan
+        .letters
+        .iter()
+        .filter(|l| keys_set.contains(&l.key) && !email_failed.iter().any(|f| f.key == l.key))
+        .cloned()
+        .collect();
 
     let total = to_render.len();
     let mut done = 0;
@@ -234,11 +253,13 @@ pub fn run(
     write_run_summary(ledger, run.id, &request.out_dir)?;
     ledger.finish_run(run.id, RunStatus::Finished)?;
     let run = ledger.run(run.id)?.ok_or(RunError::UnknownRun(run.id))?;
+    email_failed.extend(summary.failed);
     Ok(RunReport {
         run,
         planned: keys.len(),
         written: summary.letters,
-        failed: summary.failed,
+        failed: email_failed,
+        email_errors,
         new_referrals: new_referrals.len(),
         plan,
         held,
@@ -303,6 +324,65 @@ fn unapproved(
         }
     }
     Ok(held)
+}
+
+/// Letters whose email was refused for good with `--fallback-print` go by first-class mail
+/// (if the taxpayer has a postal address): the same key, now printed.
+fn fall_back_to_print(ledger: &dyn Ledger, plan: &mut Plan) -> Result<(), RunError> {
+    let keys: std::collections::HashSet<_> = ledger.print_fallbacks()?.into_iter().collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    for letter in &mut plan.letters {
+        if letter.channel == Channel::Email && keys.contains(&letter.key) {
+            letter.channel = Channel::Print;
+            letter.mail_class = Some(MailClass::FirstClass);
+            letter
+                .why
+                .push_str("; by first-class mail because the mail server refused its email");
+        }
+    }
+    Ok(())
+}
+
+/// The emails of the letters planned now: the letter itself for channel email, a copy for
+/// an intent to offset with `email_copy`. Returns the emails, the email letters that must
+/// fail (their email cannot be composed) and the copies that could not be composed.
+fn compose_emails<'a>(
+    composer: &EmailComposer,
+    accounts: &HashMap<String, Account>,
+    letters: impl Iterator<Item = &'a DueLetter>,
+) -> (
+    Vec<crate::ledger::NewEmail>,
+    Vec<FailedLetter>,
+    Vec<FailedLetter>,
+) {
+    let (mut emails, mut failed, mut copy_errors) = (Vec::new(), Vec::new(), Vec::new());
+    for letter in letters {
+        let role = match (letter.channel, letter.email_copy) {
+            (Channel::Email, _) => EmailRole::Letter,
+            (Channel::Print, true) => EmailRole::Copy,
+            (Channel::Print, false) => continue,
+        };
+        let composed = match accounts.get(&letter.account_id) {
+            Some(account) => composer
+                .compose(account, letter, role)
+                .map_err(|e| e.to_string()),
+            None => Err("its account is not loaded".to_owned()),
+        };
+        match (composed, role) {
+            (Ok(email), _) => emails.push(email),
+            (Err(message), EmailRole::Letter) => failed.push(FailedLetter {
+                key: letter.key.clone(),
+                message,
+            }),
+            (Err(message), EmailRole::Copy) => copy_errors.push(FailedLetter {
+                key: letter.key.clone(),
+                message,
+            }),
+        }
+    }
+    (emails, failed, copy_errors)
 }
 
 /// Regenerates `out_dir/referrals.csv` from every referral in the ledger: one row per

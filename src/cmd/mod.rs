@@ -8,6 +8,7 @@ pub(crate) mod plan;
 pub(crate) mod preview;
 pub(crate) mod render;
 pub(crate) mod run;
+pub(crate) mod send;
 pub(crate) mod serve;
 
 use std::path::{Path, PathBuf};

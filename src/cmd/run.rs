@@ -12,7 +12,9 @@ use missive::ledger::SqliteLedger;
 use missive::review::short_hash;
 use missive::runner::{self, RunRequest};
 
-use super::{AssetArgs, Assets, parse_date, progress_bar};
+use missive::dispatch::{EmailComposer, SendOptions};
+
+use super::{AssetArgs, Assets, parse_date, progress_bar, project_dir};
 
 /// Options of `missive run`.
 #[derive(Args)]
@@ -39,6 +41,13 @@ pub(crate) struct RunArgs {
     /// Allow a mail date before today (letters dated in the past).
     #[arg(long)]
     pub(crate) allow_past_mail_date: bool,
+    /// After rendering, send the queued email letters (as `missive send`).
+    #[arg(long)]
+    pub(crate) send: bool,
+    /// With --send: a letter the mail server refuses for good is planned as first-class
+    /// mail by the next run.
+    #[arg(long, requires = "send")]
+    pub(crate) fallback_print: bool,
     #[command(flatten)]
     pub(crate) assets: AssetArgs,
 }
@@ -46,6 +55,10 @@ pub(crate) struct RunArgs {
 /// Opens the ledger, takes the run lock and runs (or resumes) a production run.
 pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCode> {
     let config = &loaded.config;
+    let emails = EmailComposer::load(
+        &project_dir(args.assets.templates.clone(), "templates"),
+        config,
+    )?;
     let assets = Assets::load(config, args.assets)?;
     let calendar = config.holiday_calendar();
     let today = chrono::Local::now().date_naive();
@@ -81,6 +94,7 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         &mut ledger,
         loaded,
         &assets.producer(config, true),
+        &emails,
         request,
         args.resume,
         today,
@@ -135,8 +149,29 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         already,
         ledger_path.display()
     );
+    for failed in &report.email_errors {
+        eprintln!("error: email copy of `{}`: {}", failed.key, failed.message);
+    }
+    let sent_all = if args.send {
+        super::send::send_queued(
+            &mut ledger,
+            config,
+            SendOptions {
+                run_id: None,
+                resend_uncertain: false,
+                fallback_print: args.fallback_print,
+            },
+        )?
+    } else {
+        true
+    };
     Ok(
-        if report.plan.errors.is_empty() && report.failed.is_empty() && report.held.is_empty() {
+        if report.plan.errors.is_empty()
+            && report.failed.is_empty()
+            && report.held.is_empty()
+            && report.email_errors.is_empty()
+            && sent_all
+        {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)

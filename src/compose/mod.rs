@@ -11,6 +11,8 @@
 pub mod filters;
 mod view;
 
+pub(crate) use view::letter_view;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

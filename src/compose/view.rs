@@ -38,6 +38,15 @@ pub(super) fn context(
     letter: &DueLetter,
     config: &Config,
 ) -> Result<tera::Context, String> {
+    tera::Context::from_value(letter_view(account, letter, config)?).map_err(|err| err.to_string())
+}
+
+/// The JSON view of one letter that templates see (letters and emails alike).
+pub(crate) fn letter_view(
+    account: &Account,
+    letter: &DueLetter,
+    config: &Config,
+) -> Result<Value, String> {
     let subject = letter
         .key
         .as_str()
@@ -216,7 +225,7 @@ pub(super) fn context(
     if let (Value::Object(base), Value::Object(more)) = (&mut view, extra) {
         base.extend(more);
     }
-    tera::Context::from_value(view).map_err(|err| err.to_string())
+    Ok(view)
 }
 
 /// A tax type code in words for the liability table ("individual_income" → "Individual

@@ -2,7 +2,7 @@
 //! that a taxpayer never gets the same letter twice and no due letter is lost when a run
 //! dies at any point.
 //!
-//! The ledger holds four things:
+//! The ledger holds five things:
 //!
 //! - **runs**: one row per `missive run` (dates, configuration hash, status);
 //! - **letters**: one row per [`LetterKey`], forever. A reissue (after a letter came back
@@ -15,6 +15,8 @@
 //! - **referrals**: one per intent-to-offset notice, ever;
 //! - **approvals**: which exact template versions a legal reviewer approved, by whom, when,
 //!   and the texts approved (append-only, like events).
+//! - **emails**: the email of a letter that goes by email, or the email copy of an intent
+//!   to offset, with its own once-only state (see `crate::dispatch`).
 //!
 //! # Letter states and the allowed changes
 //!
@@ -22,7 +24,7 @@
 //! planned   → rendered | failed | cancelled
 //! rendered  → released | sending | failed | cancelled | returned
 //! released  → returned | cancelled
-//! sending   → sent | uncertain | failed
+//! sending   → sent | uncertain | failed | rendered (definitely not delivered: back in the queue)
 //! uncertain → sending (a deliberate resend) | sent | failed
 //! failed    → planned | cancelled
 //! sent      → returned
@@ -43,6 +45,7 @@
 //! The storage sits behind the [`Ledger`] trait; [`SqliteLedger`] is the one backend today.
 
 mod approvals;
+mod emails;
 mod error;
 mod lock;
 mod rows;
@@ -66,6 +69,7 @@ use crate::letter::{Channel, LetterKey, LetterKind, MailClass, Variant};
 use crate::money::Money;
 use crate::produce::WrittenLetter;
 
+pub use emails::{EmailRecord, EmailRole, NewEmail, QueuedEmail, SendRecord};
 pub use error::{LedgerError, lock_path};
 pub use lock::RunLock;
 pub use sqlite::SqliteLedger;
@@ -408,4 +412,47 @@ pub trait Ledger {
         template: &str,
         template_sha256: &str,
     ) -> Result<Option<Approval>, LedgerError>;
+    /// Records the emails composed for letters `planned` in this run, in ONE transaction:
+    /// inserts or replaces each (back to `pending`), except one being sent or of uncertain
+    /// outcome; a pending email of a planned letter with no email now is cancelled.
+    fn record_emails(
+        &mut self,
+        run_id: i64,
+        planned: &[LetterKey],
+        emails: &[NewEmail],
+    ) -> Result<(), LedgerError>;
+
+    /// Emails ready to send (see the `email` module), optionally of one run, with
+    /// uncertain ones when `resend_uncertain`.
+    fn email_queue(
+        &self,
+        run_id: Option<i64>,
+        resend_uncertain: bool,
+    ) -> Result<Vec<QueuedEmail>, LedgerError>;
+
+    /// Marks emails (key, Message-ID) `sending` in ONE committed transaction, BEFORE their
+    /// SMTP transactions start; a letter email's letter moves to `sending` too.
+    fn begin_sending(
+        &mut self,
+        run_id: Option<i64>,
+        sends: &[(LetterKey, String)],
+    ) -> Result<(), LedgerError>;
+
+    /// Records how SMTP attempts ended, in ONE transaction: `sent` with the server's reply,
+    /// `failed`, `uncertain`, or back in the queue (letter `rendered`).
+    fn record_sends(
+        &mut self,
+        run_id: Option<i64>,
+        outcomes: &[(LetterKey, SendRecord)],
+    ) -> Result<(), LedgerError>;
+
+    /// Emails left `sending` by a process that died become `uncertain` (never resent
+    /// automatically). Returns their keys.
+    fn recover_interrupted_sends(&mut self) -> Result<Vec<LetterKey>, LedgerError>;
+
+    /// Letters whose email was refused with `--fallback-print`: runs plan them as print.
+    fn print_fallbacks(&self) -> Result<Vec<LetterKey>, LedgerError>;
+
+    /// The email recorded for a letter, if any.
+    fn email(&self, key: &LetterKey) -> Result<Option<EmailRecord>, LedgerError>;
 }

@@ -109,6 +109,36 @@ pub const MIGRATIONS: &[&str] = &[
     BEGIN SELECT RAISE(ABORT, 'an approval is recorded forever: no UPDATE'); END;
     CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals
     BEGIN SELECT RAISE(ABORT, 'an approval is recorded forever: no DELETE'); END;",
+    // (email) Outgoing email, one row per letter key: the letter itself (channel email) or
+    // the email copy of an intent to offset (role `copy`, whose letter goes by certified
+    // mail). The message is composed when the letter is planned and stored here, so `send`
+    // needs only the ledger and the PDF. `state` is the email's own: for role `letter` it
+    // moves together with the letter's state, for `copy` it is the copy's only record.
+    // `fallback_print`: the server refused the address for good and `--fallback-print`
+    // asked for paper, so later runs plan the letter as first-class mail.
+    "CREATE TABLE emails (
+        key            TEXT PRIMARY KEY NOT NULL REFERENCES letters (key),
+        role           TEXT NOT NULL CHECK (role IN ('letter', 'copy')),
+        run_id         INTEGER NOT NULL REFERENCES runs (id),
+        to_address     TEXT NOT NULL,
+        to_name        TEXT NOT NULL,
+        subject        TEXT NOT NULL,
+        text_body      TEXT NOT NULL,
+        html_body      TEXT NOT NULL,
+        attach_pdf     INTEGER NOT NULL,
+        state          TEXT NOT NULL
+            CHECK (state IN ('pending', 'sending', 'sent', 'uncertain', 'failed', 'cancelled')),
+        fallback_print INTEGER NOT NULL DEFAULT 0,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        message_id     TEXT,
+        reply          TEXT,
+        last_error     TEXT,
+        sent_at        TEXT,
+        updated_at     TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX emails_by_state ON emails (state);
+    CREATE TRIGGER emails_no_delete BEFORE DELETE ON emails
+    BEGIN SELECT RAISE(ABORT, 'an email is recorded forever: no DELETE'); END;",
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::approvals;
+use super::emails as email;
 use super::lock::RunLock;
 use super::rows::{
     LETTER_COLUMNS, RUN_COLUMNS, event_from_row, ids_json, letter_from_row, load_letter, load_run,
@@ -15,9 +16,9 @@ use super::writes::{
     Planned, RenderOutcome, append_event, interrupt_running, now, plan_one, render_one, require_run,
 };
 use super::{
-    Approval, Event, Ledger, LedgerError, LetterRecord, LetterState, NewApproval, NewRun,
-    PlannedLetter, ReferralRecord, RenderedFile, RunInfo, RunStatus, allowed_moves, notice_of,
-    schema,
+    Approval, EmailRecord, Event, Ledger, LedgerError, LetterRecord, LetterState, NewApproval,
+    NewEmail, NewRun, PlannedLetter, QueuedEmail, ReferralRecord, RenderedFile, RunInfo, RunStatus,
+    SendRecord, allowed_moves, notice_of, schema,
 };
 use crate::account::Notice;
 use crate::decide::Referral;
@@ -477,5 +478,89 @@ impl Ledger for SqliteLedger {
         template_sha256: &str,
     ) -> Result<Option<Approval>, LedgerError> {
         approvals::of(&self.conn, template, template_sha256)
+    }
+
+    fn record_emails(
+        &mut self,
+        run_id: i64,
+        planned: &[LetterKey],
+        emails: &[NewEmail],
+    ) -> Result<(), LedgerError> {
+        let failed = |source| LedgerError::Run {
+            action: format!("record the emails of run {run_id}"),
+            source,
+        };
+        let at = now();
+        let tx = self.write_tx().map_err(failed)?;
+        require_run(&tx, run_id, "record emails")?;
+        email::record(&tx, run_id, planned, emails, &at).map_err(failed)?;
+        tx.commit().map_err(failed)
+    }
+
+    fn email_queue(
+        &self,
+        run_id: Option<i64>,
+        resend_uncertain: bool,
+    ) -> Result<Vec<QueuedEmail>, LedgerError> {
+        email::queue(&self.conn, run_id, resend_uncertain).map_err(|source| LedgerError::Read {
+            what: "the emails to send".to_owned(),
+            source,
+        })
+    }
+
+    fn begin_sending(
+        &mut self,
+        run_id: Option<i64>,
+        sends: &[(LetterKey, String)],
+    ) -> Result<(), LedgerError> {
+        let failed = |source| LedgerError::Run {
+            action: "record emails as sending".to_owned(),
+            source,
+        };
+        let at = now();
+        let tx = self.write_tx().map_err(failed)?;
+        email::begin(&tx, run_id, sends, &at)?;
+        tx.commit().map_err(failed)
+    }
+
+    fn record_sends(
+        &mut self,
+        run_id: Option<i64>,
+        outcomes: &[(LetterKey, SendRecord)],
+    ) -> Result<(), LedgerError> {
+        let failed = |source| LedgerError::Run {
+            action: "record the outcome of sending emails".to_owned(),
+            source,
+        };
+        let at = now();
+        let tx = self.write_tx().map_err(failed)?;
+        email::finish(&tx, run_id, outcomes, &at)?;
+        tx.commit().map_err(failed)
+    }
+
+    fn recover_interrupted_sends(&mut self) -> Result<Vec<LetterKey>, LedgerError> {
+        let failed = |source| LedgerError::Run {
+            action: "mark interrupted sends uncertain".to_owned(),
+            source,
+        };
+        let at = now();
+        let tx = self.write_tx().map_err(failed)?;
+        let keys = email::recover(&tx, &at)?;
+        tx.commit().map_err(failed)?;
+        Ok(keys)
+    }
+
+    fn print_fallbacks(&self) -> Result<Vec<LetterKey>, LedgerError> {
+        email::print_fallbacks(&self.conn).map_err(|source| LedgerError::Read {
+            what: "the letters to fall back to print".to_owned(),
+            source,
+        })
+    }
+
+    fn email(&self, key: &LetterKey) -> Result<Option<EmailRecord>, LedgerError> {
+        email::load(&self.conn, key).map_err(|source| LedgerError::Read {
+            what: format!("the email of `{key}`"),
+            source,
+        })
     }
 }

@@ -98,7 +98,7 @@ impl LetterState {
             Planned => matches!(to, Rendered | Failed | Cancelled),
             Rendered => matches!(to, Released | Sending | Failed | Cancelled | Returned),
             Released => matches!(to, Returned | Cancelled),
-            Sending => matches!(to, Sent | Uncertain | Failed),
+            Sending => matches!(to, Sent | Uncertain | Failed | Rendered),
             Uncertain => matches!(to, Sending | Sent | Failed),
             Failed => matches!(to, Planned | Cancelled),
             Sent => matches!(to, Returned),

@@ -52,7 +52,7 @@ fn states_round_trip_and_the_transitions_are_the_documented_ones() {
             vec![Released, Sending, Failed, Returned, Cancelled],
         ),
         (Released, vec![Returned, Cancelled]),
-        (Sending, vec![Sent, Failed, Uncertain]),
+        (Sending, vec![Rendered, Sent, Failed, Uncertain]),
         (Sent, vec![Returned]),
         (Failed, vec![Planned, Cancelled]),
         (Uncertain, vec![Sending, Sent, Failed]),

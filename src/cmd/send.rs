@@ -1,0 +1,125 @@
+//! `missive send`: send the queued email letters, exactly once (also `run --send`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use missive::config::Config;
+use missive::dispatch::{self, SendOptions, SendReport, SmtpMailer};
+use missive::ledger::{Ledger, SqliteLedger};
+
+use super::progress_bar;
+
+/// Options of `missive send`.
+#[derive(Args)]
+pub(crate) struct SendArgs {
+    /// Ledger file.
+    #[arg(long, value_name = "FILE", default_value = "out/missive.db")]
+    pub(crate) ledger: PathBuf,
+    /// Only the letters of this run.
+    #[arg(long = "run", value_name = "RUN_ID")]
+    pub(crate) run_id: Option<i64>,
+    /// Also resend emails whose earlier outcome is unknown (the server may have them
+    /// already; the Message-ID is the same, so it can drop a duplicate).
+    #[arg(long)]
+    pub(crate) resend_uncertain: bool,
+    /// A letter the server refuses for good (5xx) is planned as first-class mail by the
+    /// next run.
+    #[arg(long)]
+    pub(crate) fallback_print: bool,
+    /// Dry run: write each email as DIR/<key>.eml instead of sending; the ledger is not
+    /// changed.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) to_dir: Option<PathBuf>,
+}
+
+/// Sends (or writes) the queued emails of the ledger.
+pub(crate) fn send(config: &Config, args: SendArgs) -> Result<ExitCode> {
+    if !args.ledger.is_file() {
+        anyhow::bail!(
+            "no ledger at `{}`\n\nhint: pass --ledger with the `missive.db` of your output directory",
+            args.ledger.display()
+        );
+    }
+    let mut ledger = SqliteLedger::open(&args.ledger)?;
+    let _lock = ledger.lock_for_run()?;
+    let options = SendOptions {
+        run_id: args.run_id,
+        resend_uncertain: args.resend_uncertain,
+        fallback_print: args.fallback_print,
+    };
+    if let Some(dir) = &args.to_dir {
+        let (written, skipped) = dispatch::write_eml_dir(&ledger, config, options, dir)?;
+        for (key, reason) in &skipped {
+            eprintln!("error: email for `{key}`: {reason}");
+        }
+        eprintln!(
+            "dry run: {} emails written to `{}`, {} could not be built; nothing sent",
+            written.len(),
+            dir.display(),
+            skipped.len()
+        );
+        return Ok(if skipped.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let all_done = send_queued(&mut ledger, config, options)?;
+    Ok(if all_done {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Recovers interrupted sends (→ uncertain), sends the queue, prints what happened.
+/// Returns true when every email looked at was sent.
+pub(crate) fn send_queued(
+    ledger: &mut SqliteLedger,
+    config: &Config,
+    options: SendOptions,
+) -> Result<bool> {
+    let recovered = ledger.recover_interrupted_sends()?;
+    for key in &recovered {
+        eprintln!(
+            "warning: `{key}` was being sent when an earlier send stopped: now uncertain, not resent\n\nhint: check with the mail server, then `missive send --resend-uncertain` or `missive mark`"
+        );
+    }
+    let mailer = SmtpMailer::from_env(&config.email, &dispatch::agency_host(config))?;
+    let bar = progress_bar(0);
+    let report = dispatch::send_queue(ledger, config, &mailer, options, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    print_report(&report);
+    Ok(report.failed.is_empty()
+        && report.uncertain.is_empty()
+        && report.not_sent.is_empty()
+        && report.skipped.is_empty()
+        && recovered.is_empty())
+}
+
+fn print_report(report: &SendReport) {
+    for (key, reason) in &report.failed {
+        eprintln!("error: `{key}`: refused by the mail server: {reason}");
+    }
+    for (key, reason) in &report.uncertain {
+        eprintln!("error: `{key}`: outcome unknown, not resent: {reason}");
+    }
+    for (key, reason) in &report.not_sent {
+        eprintln!("error: `{key}`: not delivered, still queued: {reason}");
+    }
+    for (key, reason) in &report.skipped {
+        eprintln!("error: `{key}`: not attempted, still queued: {reason}");
+    }
+    eprintln!(
+        "send: {} sent, {} refused, {} uncertain, {} still queued",
+        report.sent.len(),
+        report.failed.len(),
+        report.uncertain.len(),
+        report.not_sent.len() + report.skipped.len()
+    );
+}

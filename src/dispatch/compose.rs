@@ -1,0 +1,254 @@
+//! Composing an email from `templates/email/`: per kind a subject, a plain-text body and an
+//! HTML body, from the same view the letter templates see.
+//!
+//! This Tera instance is separate from the letters': the Typst-literal filters are not
+//! registered here (their output is Typst source, meaningless in an email), and templates
+//! named `*.html.tera` are autoescaped as HTML. `| safe` is refused in them, so a taxpayer's
+//! name can never become markup. When `email.attach_pdf` is false the view is cut down to
+//! the letter's kind, dates and key, the taxpayer's name and the agency: no amount can reach
+//! such an email, whatever the template says.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tera::Tera;
+
+use super::DispatchError;
+use crate::account::Account;
+use crate::compose::filters::long_date;
+use crate::config::Config;
+use crate::decide::DueLetter;
+use crate::ledger::{EmailRole, NewEmail};
+use crate::letter::LetterKind;
+use crate::load::parse_iso_date;
+use crate::money::Money;
+
+/// The three parts each kind has.
+const PARTS: [&str; 3] = ["subject", "txt", "html"];
+
+/// Loaded email templates, ready to compose any letter's email.
+pub struct EmailComposer {
+    tera: Tera,
+    config: Config,
+}
+
+/// `templates/email/<kind>.<part>.tera`.
+fn template_name(kind: LetterKind, part: &str) -> String {
+    format!("email/{}.{part}.tera", kind.as_str())
+}
+
+impl EmailComposer {
+    /// Loads `dir/email/*.tera` (templates and `_` partials); every kind must have its
+    /// subject, text and HTML template.
+    pub fn load(dir: &Path, config: &Config) -> Result<EmailComposer, DispatchError> {
+        let path = dir.join("email");
+        let read_failed = |path: PathBuf| move |source| DispatchError::Templates { path, source };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&path).map_err(read_failed(path.clone()))? {
+            let entry = entry.map_err(read_failed(path.clone()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tera") {
+                let text =
+                    std::fs::read_to_string(entry.path()).map_err(read_failed(entry.path()))?;
+                files.push((format!("email/{name}"), text));
+            }
+        }
+        files.sort();
+        for (name, text) in &files {
+            if name.ends_with(".html.tera") && uses_safe(text) {
+                return Err(DispatchError::Template {
+                    template: name.clone(),
+                    message: "`safe` is not allowed in email HTML: values must stay escaped"
+                        .to_owned(),
+                });
+            }
+        }
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![".html.tera"]);
+        tera.register_filter("money", money_text);
+        tera.register_filter("date", date_text);
+        tera.add_raw_templates(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+            .map_err(|err| DispatchError::Template {
+                template: "email/".to_owned(),
+                message: error_chain(&err),
+            })?;
+        for kind in LetterKind::ALL {
+            for part in PARTS {
+                let name = template_name(kind, part);
+                if !files.iter().any(|(n, _)| *n == name) {
+                    return Err(DispatchError::Template {
+                        template: name,
+                        message: format!("no email {part} template for `{kind}` letters"),
+                    });
+                }
+            }
+        }
+        Ok(EmailComposer {
+            tera,
+            config: config.clone(),
+        })
+    }
+
+    /// Composes the email for `letter` (`role` copy: the email copy of an intent to offset).
+    /// The taxpayer must have a valid address.
+    pub fn compose(
+        &self,
+        account: &Account,
+        letter: &DueLetter,
+        role: EmailRole,
+    ) -> Result<NewEmail, DispatchError> {
+        let fail = |template: String, message: String| DispatchError::Compose {
+            key: letter.key.clone(),
+            template,
+            message,
+        };
+        let to_address = account
+            .valid_email()
+            .ok_or_else(|| {
+                fail(
+                    String::new(),
+                    "the account has no valid email address".into(),
+                )
+            })?
+            .to_owned();
+        let attach = self.config.email.attach_pdf;
+        let mut view = crate::compose::letter_view(account, letter, &self.config)
+            .map_err(|message| fail(String::new(), message))?;
+        if !attach {
+            view = without_amounts(view);
+        }
+        if let Value::Object(map) = &mut view {
+            map.insert(
+                "email".to_owned(),
+                serde_json::json!({
+                    "attach_pdf": attach,
+                    "copy": role == EmailRole::Copy,
+                    "view_url": self.config.email.view_url,
+                }),
+            );
+        }
+        let context =
+            tera::Context::from_value(view).map_err(|err| fail(String::new(), err.to_string()))?;
+        let render = |part: &str| {
+            let name = template_name(letter.kind, part);
+            self.tera
+                .render(&name, &context)
+                .map_err(|err| fail(name, error_chain(&err)))
+        };
+        let subject = render("subject")?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(NewEmail {
+            key: letter.key.clone(),
+            role,
+            to_address,
+            to_name: account.taxpayer.name.clone(),
+            subject,
+            text: render("txt")?,
+            html: render("html")?,
+            attach_pdf: attach,
+        })
+    }
+}
+
+/// True if a template applies `safe` anywhere in an expression.
+fn uses_safe(text: &str) -> bool {
+    text.split("{{")
+        .skip(1)
+        .chain(text.split("{%").skip(1))
+        .any(|rest| {
+            let expr = rest.split(['}', '%']).next().unwrap_or_default();
+            expr.split('|')
+                .skip(1)
+                .any(|f| f.trim().starts_with("safe"))
+        })
+}
+
+/// The view an email without the PDF may see: no amounts, liabilities, offsets or reviews.
+fn without_amounts(view: Value) -> Value {
+    let Value::Object(map) = view else {
+        return Value::Null;
+    };
+    let mut kept = serde_json::Map::new();
+    for (name, value) in map {
+        match name.as_str() {
+            "letter" => {
+                let mut letter = value;
+                if let Value::Object(fields) = &mut letter {
+                    fields.remove("amounts");
+                    fields.remove("liability_ids");
+                }
+                kept.insert(name, letter);
+            }
+            "account" | "agency" => {
+                kept.insert(name, value);
+            }
+            _ => {}
+        }
+    }
+    Value::Object(kept)
+}
+
+/// `{{ amount | money }}` in email: a decimal string as `$1,234.56` (plain text; the HTML
+/// templates escape it like any value).
+fn money_text(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| tera::Error::msg(format!("filter `money` expects text, got {value}")))?;
+    let money = Money::parse(text).map_err(|err| format!("filter `money`: {err}"))?;
+    Ok(Value::String(money.dollars()))
+}
+
+/// `{{ date | date }}` in email: `2027-01-29` as `January 29, 2027`.
+fn date_text(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| tera::Error::msg(format!("filter `date` expects text, got {value}")))?;
+    let date = parse_iso_date(text)
+        .ok_or_else(|| format!("filter `date`: `{text}` is not a YYYY-MM-DD date"))?;
+    Ok(Value::String(long_date(date)))
+}
+
+fn error_chain(err: &tera::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_is_found_in_expressions() {
+        assert!(uses_safe("<p>{{ account.name | safe }}</p>"));
+        assert!(uses_safe("{% set x = account.name | safe %}"));
+        assert!(!uses_safe("<p>{{ account.name }} is safe</p>"));
+    }
+
+    #[test]
+    fn without_amounts_keeps_only_the_allowed_parts() {
+        let view = serde_json::json!({
+            "letter": {"kind": "refund", "amounts": {"refund": "12.00"}, "liability_ids": ["L1"]},
+            "account": {"name": "A"},
+            "agency": {"name": "DRS"},
+            "offset": {"refund_amount": "500.00"},
+            "policy": {"minimum_amount": "25.00"},
+        });
+        let cut = without_amounts(view);
+        assert_eq!(
+            cut,
+            serde_json::json!({
+                "letter": {"kind": "refund"},
+                "account": {"name": "A"},
+                "agency": {"name": "DRS"},
+            })
+        );
+    }
+}

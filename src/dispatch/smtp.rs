@@ -1,0 +1,207 @@
+//! The SMTP mailer: lettre's SMTP client connection, driven one step at a time so that a
+//! failure can be placed before or after the message was complete.
+//!
+//! Connections are pooled (at most `email.pool_size`, reused across messages, each used by
+//! one thread at a time). TLS is `none`, `starttls` (refused when the server does not offer
+//! it) or `tls` (implicit). The user comes from configuration and the password only from the
+//! environment variable `email.password_env` names; a password is never sent over a
+//! connection without TLS.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
+
+use super::DispatchError;
+use super::mailer::{Mailer, SendFailure};
+use crate::config::{EmailConfig, TlsMode};
+
+/// Sends over SMTP with a pool of connections.
+pub struct SmtpMailer {
+    host: String,
+    port: u16,
+    tls: TlsMode,
+    tls_parameters: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+    hello: ClientId,
+    pool: Mutex<Vec<SmtpConnection>>,
+    pool_size: usize,
+}
+
+impl SmtpMailer {
+    /// A mailer for `config`, with the password read from the environment variable
+    /// `config.password_env` when `config.user` is set. `hello` is the name given in EHLO.
+    pub fn from_env(config: &EmailConfig, hello: &str) -> Result<SmtpMailer, DispatchError> {
+        let password =
+            match &config.user {
+                Some(_) => Some(std::env::var(&config.password_env).map_err(|_| {
+                    DispatchError::Password {
+                        var: config.password_env.clone(),
+                    }
+                })?),
+                None => None,
+            };
+        SmtpMailer::new(config, hello, password)
+    }
+
+    /// A mailer for `config` with an explicit password (tests).
+    pub fn new(
+        config: &EmailConfig,
+        hello: &str,
+        password: Option<String>,
+    ) -> Result<SmtpMailer, DispatchError> {
+        let tls_parameters = match config.tls {
+            TlsMode::None => None,
+            TlsMode::Starttls | TlsMode::Tls => Some(
+                TlsParameters::new(config.host.clone())
+                    .map_err(|source| DispatchError::Tls { source })?,
+            ),
+        };
+        let credentials = match (&config.user, password) {
+            (Some(_), _) if config.tls == TlsMode::None => {
+                return Err(DispatchError::PlainTextPassword);
+            }
+            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
+            _ => None,
+        };
+        Ok(SmtpMailer {
+            host: config.host.clone(),
+            port: config.port,
+            tls: config.tls,
+            tls_parameters,
+            credentials,
+            timeout: Duration::from_secs(config.timeout_seconds),
+            hello: ClientId::Domain(hello.to_owned()),
+            pool: Mutex::new(Vec::new()),
+            pool_size: config.pool_size,
+        })
+    }
+
+    /// A new connection: connect, EHLO, STARTTLS if asked, AUTH if configured.
+    fn connect(&self) -> Result<SmtpConnection, lettre::transport::smtp::Error> {
+        let implicit = match self.tls {
+            TlsMode::Tls => self.tls_parameters.as_ref(),
+            _ => None,
+        };
+        let mut conn = SmtpConnection::connect(
+            (self.host.as_str(), self.port),
+            Some(self.timeout),
+            &self.hello,
+            implicit,
+            None,
+        )?;
+        if self.tls == TlsMode::Starttls
+            && let Some(params) = &self.tls_parameters
+        {
+            conn.starttls(params, &self.hello)?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(DEFAULT_MECHANISMS, credentials)?;
+        }
+        Ok(conn)
+    }
+
+    fn take(&self) -> Option<SmtpConnection> {
+        self.pool.lock().ok().and_then(|mut pool| pool.pop())
+    }
+
+    fn give_back(&self, mut conn: SmtpConnection) {
+        if let Ok(mut pool) = self.pool.lock()
+            && pool.len() < self.pool_size
+            && !conn.has_broken()
+        {
+            pool.push(conn);
+            return;
+        }
+        let _ = conn.quit();
+    }
+
+    /// MAIL, RCPT…, DATA: nothing is delivered if any of these fails.
+    fn envelope(
+        conn: &mut SmtpConnection,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<(), lettre::transport::smtp::Error> {
+        let mut options = Vec::new();
+        if !message.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        conn.command(Mail::new(envelope.from().cloned(), options))?;
+        for to in envelope.to() {
+            conn.command(Rcpt::new(to.clone(), Vec::new()))?;
+        }
+        conn.command(Data)?;
+        Ok(())
+    }
+}
+
+/// A reply as one line: `250 2.0.0 Ok: queued as 1234`.
+pub fn reply_text(response: &Response) -> String {
+    let lines: Vec<&str> = response.message().collect();
+    format!("{} {}", response.code(), lines.join(" / "))
+}
+
+impl Mailer for SmtpMailer {
+    fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<String, SendFailure> {
+        // A pooled connection may have been closed by the server while idle: a failure
+        // before DATA on a reused connection is retried once on a fresh one.
+        let mut reused = self.take();
+        let mut conn = loop {
+            let was_reused = reused.is_some();
+            let mut conn = match reused.take() {
+                Some(conn) => conn,
+                None => self
+                    .connect()
+                    .map_err(|e| SendFailure::NotDelivered(format!("could not connect: {e}")))?,
+            };
+            match Self::envelope(&mut conn, envelope, message) {
+                Ok(()) => break conn,
+                Err(err) => {
+                    conn.abort();
+                    if err.is_permanent() {
+                        return Err(SendFailure::Refused(err.to_string()));
+                    }
+                    if was_reused && !err.is_transient() {
+                        continue;
+                    }
+                    return Err(SendFailure::NotDelivered(err.to_string()));
+                }
+            }
+        };
+        match conn.message(message) {
+            Ok(response) => {
+                let reply = reply_text(&response);
+                self.give_back(conn);
+                Ok(reply)
+            }
+            Err(err) => {
+                conn.abort();
+                if err.is_permanent() {
+                    Err(SendFailure::Refused(err.to_string()))
+                } else if err.is_transient() {
+                    Err(SendFailure::NotDelivered(err.to_string()))
+                } else {
+                    Err(SendFailure::Unknown(format!(
+                        "the connection failed after the message was sent, before the server confirmed it: {err}"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for SmtpMailer {
+    fn drop(&mut self) {
+        if let Ok(pool) = self.pool.get_mut() {
+            for mut conn in pool.drain(..) {
+                let _ = conn.quit();
+            }
+        }
+    }
+}
