@@ -11,7 +11,9 @@
 //! 5. [`compose`]: a due letter → Typst source, through Tera templates that can only emit
 //!    Typst string literals;
 //! 6. [`render`]: Typst compiled in-process → PDF/A-2b + PDF/UA-1 (or PNG pages);
-//! 7. [`produce`]: compose + render a plan's letters into files, atomically.
+//! 7. [`produce`]: compose + render a plan's letters into files, atomically;
+//! 8. [`mailroom`]: a run's print letters as print-ready batches (Intelligent Mail
+//!    barcode, certified article numbers, manifests and control totals).
 //!
 //! Supporting modules: [`config`] (agency facts, policy numbers, calendar), [`calendar`]
 //! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents) and
@@ -27,6 +29,7 @@ pub mod decide;
 pub mod ledger;
 pub mod letter;
 pub mod load;
+pub mod mailroom;
 pub mod money;
 pub mod plan;
 pub mod produce;

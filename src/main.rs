@@ -12,6 +12,7 @@ use missive::config::Config;
 
 use cmd::history::{HistoryArgs, MarkArgs};
 use cmd::plan::PlanArgs;
+use cmd::release::ReleaseArgs;
 use cmd::render::RenderArgs;
 use cmd::run::RunArgs;
 
@@ -44,6 +45,9 @@ enum Command {
     History(HistoryArgs),
     /// Record that a letter came back undeliverable, or was pulled by the mailroom.
     Mark(MarkArgs),
+    /// Record that a printed batch went to the mail: the batch and its letters become
+    /// `released`.
+    Release(ReleaseArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,5 +69,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => cmd::run::run_command(&loaded, args),
         Command::History(args) => cmd::history::history(args),
         Command::Mark(args) => cmd::history::mark(args),
+        Command::Release(args) => cmd::release::release(args),
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod history;
 pub(crate) mod plan;
+pub(crate) mod release;
 pub(crate) mod render;
 pub(crate) mod run;
 

@@ -37,6 +37,7 @@ pub(super) fn context(
     account: &Account,
     letter: &DueLetter,
     config: &Config,
+    piece: Option<&super::MailMarks>,
 ) -> Result<tera::Context, String> {
     let subject = letter
         .key
@@ -109,6 +110,10 @@ pub(super) fn context(
             "posting_weeks": config.policy.posting_weeks,
         },
         "statements": config.statements,
+        "mail": {
+            "imb": piece.map(|p| p.imb.clone()),
+            "article": piece.and_then(|p| p.article.clone()),
+        },
     });
     let extra = match (letter.kind, &letter.facts) {
         (
