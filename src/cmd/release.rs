@@ -28,6 +28,9 @@ pub(crate) fn release(args: ReleaseArgs) -> Result<ExitCode> {
     let _lock = ledger.lock_for_run()?;
     let name = args.batch.strip_suffix(".pdf").unwrap_or(&args.batch);
     let batch = ledger.release_batch(name, &args.note)?;
+    if let Some(run) = ledger.run(batch.run_id)? {
+        missive::mailroom::write_control(&ledger, &run)?;
+    }
     eprintln!(
         "batch {}: {} letters released ({} pages, {} sheets) at {}",
         batch.name,

@@ -164,6 +164,9 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
                 "warning: {count} rendered print letters of run {run_id} are in no batch; `missive run --resume {run_id}` batches them"
             );
         }
+        if args.release && !batches.written.is_empty() {
+            missive::mailroom::write_control(&ledger, &report.run)?;
+        }
         if let Some(control) = &batches.control_file {
             eprintln!("control totals: `{}`", control.display());
         }

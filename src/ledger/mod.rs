@@ -50,6 +50,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_mailroom;
+#[cfg(test)]
 mod tests_state;
 mod writes;
 

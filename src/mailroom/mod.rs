@@ -181,15 +181,7 @@ impl Mailroom<'_> {
                 report.written.push(batch);
             }
         }
-        let batches = ledger.batches_of_run(run.id)?;
-        if !batches.is_empty() {
-            let control = files::control(run.id, run.mail_date.to_string(), &batches);
-            let mut json = serde_json::to_vec_pretty(&control).unwrap_or_default();
-            json.push(b'\n');
-            let path = dir.join(format!("{}-control.json", run.id));
-            write_atomically(&path, &json)?;
-            report.control_file = Some(path);
-        }
+        report.control_file = write_control(ledger, run)?;
         Ok(report)
     }
 
@@ -494,6 +486,24 @@ fn piece_codes(
         imb: bars,
         article_number,
     })
+}
+
+/// Rewrites `batches/<run>-control.json` in the run's output directory from the ledger's
+/// batches of the run (none: nothing written). Called after batches are recorded and after
+/// a release, so the file always says what the ledger says.
+pub fn write_control(ledger: &dyn Ledger, run: &RunInfo) -> Result<Option<PathBuf>, MailroomError> {
+    let batches = ledger.batches_of_run(run.id)?;
+    if batches.is_empty() {
+        return Ok(None);
+    }
+    let control = files::control(run.id, run.mail_date.to_string(), &batches);
+    let mut json = serde_json::to_vec_pretty(&control).unwrap_or_default();
+    json.push(b'\n');
+    let path = Path::new(&run.out_dir)
+        .join("batches")
+        .join(format!("{}-control.json", run.id));
+    write_atomically(&path, &json)?;
+    Ok(Some(path))
 }
 
 /// Letters of a run whose copy is rendered and in no batch, by key: what
