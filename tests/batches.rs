@@ -142,6 +142,10 @@ fn batches_reconcile_with_their_pdfs() {
     )
     .expect("json");
     let list = control["batches"].as_array().expect("batches");
+    let config: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root().join("missive.toml")).expect("config"))
+            .expect("toml");
+    let mail = &config["mail"];
     assert!(list.len() >= 4, "{control}");
     let mut class_pages: HashMap<String, u64> = HashMap::new();
     let mut saw_padding = false;
@@ -158,6 +162,21 @@ fn batches_reconcile_with_their_pdfs() {
             assert_eq!(pdfinfo_pages(&pdf) as u64, pages, "{name}");
         }
         assert_eq!(batch["sheets"].as_u64(), Some(pages / 2), "{name}");
+        // One compile, exported as PDF/A-2b + PDF/UA-1 with its own title.
+        let bytes = std::fs::read(&pdf).expect("pdf");
+        let raw = String::from_utf8_lossy(&bytes);
+        assert!(
+            raw.contains("pdfaid:part") && raw.contains("pdfuaid:part"),
+            "{name}"
+        );
+        if Command::new("qpdf").arg("--version").output().is_ok() {
+            let check = Command::new("qpdf")
+                .arg("--check")
+                .arg(&pdf)
+                .output()
+                .expect("qpdf");
+            assert!(check.status.success(), "{name}: qpdf --check failed");
+        }
         let rows = csv(&batches.join(format!("{name}.manifest.csv")));
         assert_eq!(rows.len() as u64, batch["pieces"].as_u64().expect("pieces"));
         assert!(rows.len() <= 6, "{name}: batch size");
@@ -181,6 +200,27 @@ fn batches_reconcile_with_their_pdfs() {
             } else {
                 assert!(row["article_number"].is_empty());
             }
+            // The IMb is the encoding of this piece's tracking code and its ZIP (5
+            // digits) or ZIP+4 (9 digits) routing code.
+            let serial: u64 = row["imb_serial"].parse().expect("serial");
+            let service = if class == "certified" {
+                &mail["service_type_certified"]
+            } else {
+                &mail["service_type_first_class"]
+            };
+            let tracking = missive::mailroom::imb::tracking_code(
+                mail["barcode_id"].as_str().expect("id"),
+                service.as_str().expect("stid"),
+                mail["mailer_id"].as_str().expect("mid"),
+                &format!("{serial:09}"),
+            )
+            .expect("tracking");
+            let routing = row["zip"].replace('-', "");
+            assert_eq!(
+                missive::mailroom::imb::encode(&tracking, &routing).as_deref(),
+                Ok(imb.as_str()),
+                "{name}: {row:?}"
+            );
             if row["zip"].len() == 5 {
                 saw_zip5 = true;
             }
@@ -204,6 +244,35 @@ fn batches_reconcile_with_their_pdfs() {
                 .expect("pdftotext");
             let text = String::from_utf8_lossy(&out.stdout);
             saw_padding |= text.contains("This page intentionally left blank");
+            // "Page N of M" restarts per letter: one run 1..=M per letter, M its own pages
+            // (the blank back page has no number).
+            let numbers: Vec<(u64, u64)> = text
+                .split("Page ")
+                .skip(1)
+                .filter_map(|rest| {
+                    let mut words = rest.split_whitespace();
+                    let n = words.next()?.parse().ok()?;
+                    (words.next()? == "of").then_some(())?;
+                    Some((n, words.next()?.parse().ok()?))
+                })
+                .collect();
+            let mut runs: Vec<u64> = Vec::new();
+            for (n, m) in numbers {
+                if n == 1 {
+                    runs.push(m);
+                }
+                assert!(n >= 1 && n <= m, "{name}: Page {n} of {m}");
+                assert_eq!(runs.last(), Some(&m), "{name}: Page {n} of {m}");
+            }
+            assert_eq!(
+                runs.len(),
+                rows.len(),
+                "{name}: letters numbered on their own"
+            );
+            for (m, row) in runs.iter().zip(&rows) {
+                let pages: u64 = row["pages"].parse().expect("pages");
+                assert!(*m == pages || *m + 1 == pages, "{name}: {m} of {pages}");
+            }
         }
         if class == "certified" {
             let book = csv(&batches.join(format!("{name}.mailing-book.csv")));

@@ -20,7 +20,7 @@ pub mod files;
 pub mod imb;
 pub mod source;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -504,16 +504,6 @@ pub fn write_control(ledger: &dyn Ledger, run: &RunInfo) -> Result<Option<PathBu
         .join(format!("{}-control.json", run.id));
     write_atomically(&path, &json)?;
     Ok(Some(path))
-}
-
-/// Letters of a run whose copy is rendered and in no batch, by key: what
-/// [`Mailroom::make_batches`] would take from `letters`.
-pub fn unbatched_keys(ledger: &dyn Ledger) -> Result<HashSet<String>, LedgerError> {
-    Ok(ledger
-        .unbatched_letters()?
-        .into_iter()
-        .map(|(key, _)| key.as_str().to_owned())
-        .collect())
 }
 
 #[cfg(test)]
