@@ -43,6 +43,8 @@ pub struct Config {
     pub review: ReviewConfig,
     /// How letters go out by email.
     pub email: EmailConfig,
+    /// Mailroom: Intelligent Mail barcode, certified article numbers, batch size.
+    pub mail: MailConfig,
 }
 
 /// Legal review of templates.
@@ -102,6 +104,33 @@ pub struct EmailConfig {
     pub retry_backoff_ms: u64,
     /// Seconds to wait for the server on connect and on each reply.
     pub timeout_seconds: u64,
+}
+
+/// Mailroom settings: what goes into each piece's Intelligent Mail barcode and certified
+/// article number, and how large a print batch is.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// IMb barcode id (2 digits, the second 0–4); `00` when no presort endorsement.
+    pub barcode_id: String,
+    /// The agency's USPS Mailer ID (6 or 9 digits).
+    pub mailer_id: String,
+    /// IMb service type id (3 digits) of first-class pieces.
+    pub service_type_first_class: String,
+    /// IMb service type id (3 digits) of certified pieces.
+    pub service_type_certified: String,
+    /// First IMb serial number to use (inclusive).
+    pub serial_first: u64,
+    /// Last IMb serial number (inclusive); 9 digits with a 6-digit mailer id, 6 with a 9-digit one.
+    pub serial_last: u64,
+    /// Leading digits of every certified article number (the rest is serial + check digit).
+    pub certified_prefix: String,
+    /// First certified article serial (inclusive).
+    pub certified_first: u64,
+    /// Last certified article serial (inclusive); must fit in 19 − prefix length digits.
+    pub certified_last: u64,
+    /// Letters per batch PDF when `--batch-size` is not given.
+    pub batch_size: usize,
 }
 
 /// A mailing address in configuration.
@@ -429,9 +458,77 @@ impl Config {
                 "must name an environment variable when `user` is set",
             );
         }
+        self.mail.check()
+    }
+}
+
+impl MailConfig {
+    /// Meaning checks of the `[mail]` table: digit fields of the right length, ranges that
+    /// are ordered and fit their digits.
+    fn check(&self) -> Result<(), (String, String)> {
+        let fail = |key: &str, message: String| Err((format!("mail.{key}"), message));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(&self.barcode_id)
+            || self.barcode_id.len() != 2
+            || self.barcode_id.as_bytes()[1] > b'4'
+        {
+            return fail(
+                "barcode_id",
+                "must be 2 digits, the second 0 to 4".to_owned(),
+            );
+        }
+        if !digits(&self.mailer_id) || !matches!(self.mailer_id.len(), 6 | 9) {
+            return fail("mailer_id", "must be 6 or 9 digits".to_owned());
+        }
+        for (key, value) in [
+            ("service_type_first_class", &self.service_type_first_class),
+            ("service_type_certified", &self.service_type_certified),
+        ] {
+            if !digits(value) || value.len() != 3 {
+                return fail(key, "must be 3 digits".to_owned());
+            }
+        }
+        let serial_max = if self.mailer_id.len() == 6 {
+            999_999_999
+        } else {
+            999_999
+        };
+        if self.serial_last > serial_max {
+            return fail(
+                "serial_last",
+                format!(
+                    "must be at most {serial_max} with a {}-digit mailer id",
+                    self.mailer_id.len()
+                ),
+            );
+        }
+        if self.serial_first > self.serial_last {
+            return fail("serial_first", "must not be after serial_last".to_owned());
+        }
+        if !digits(&self.certified_prefix) || self.certified_prefix.len() > 18 {
+            return fail("certified_prefix", "must be 1 to 18 digits".to_owned());
+        }
+        let width = 19 - self.certified_prefix.len() as u32;
+        if u128::from(self.certified_last) >= 10u128.pow(width) {
+            return fail(
+                "certified_last",
+                format!("must fit in {width} digits after the prefix"),
+            );
+        }
+        if self.certified_first > self.certified_last {
+            return fail(
+                "certified_first",
+                "must not be after certified_last".to_owned(),
+            );
+        }
+        if self.batch_size == 0 {
+            return fail("batch_size", "must be at least 1".to_owned());
+        }
         Ok(())
     }
+}
 
+impl Config {
     /// The holiday calendar this configuration describes.
     pub fn holiday_calendar(&self) -> HolidayCalendar {
         HolidayCalendar::new(
@@ -521,6 +618,51 @@ mod tests {
         let text = BUILT_IN.replace("closures = []", "closures = [\"2026-12-32\"]");
         let (key, _) = Config::parse(&text).expect_err("must fail");
         assert!(key.starts_with("calendar.closures"), "{key}");
+    }
+
+    #[test]
+    fn the_mail_table_is_checked() {
+        let config = Config::parse(BUILT_IN).expect("built-in config is valid");
+        assert_eq!(config.mail.batch_size, 500);
+        assert_eq!(config.mail.mailer_id.len(), 6);
+        let text = BUILT_IN.replace("batch_size = 500\n", "");
+        let (key, message) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "mail");
+        assert!(message.contains("batch_size"), "{message}");
+        let cases = [
+            (
+                "barcode_id = \"00\"",
+                "barcode_id = \"05\"",
+                "mail.barcode_id",
+            ),
+            ("mailer_id = \"", "mailer_id = \"1", "mail.mailer_id"),
+            (
+                "service_type_certified = \"",
+                "service_type_certified = \"1",
+                "mail.service_type_certified",
+            ),
+            (
+                "serial_last = 999999999",
+                "serial_last = 1000000000",
+                "mail.serial_last",
+            ),
+            (
+                "serial_first = 1\n",
+                "serial_first = 1000000000\n",
+                "mail.serial_first",
+            ),
+            (
+                "certified_last = 99999999",
+                "certified_last = 100000000000",
+                "mail.certified_last",
+            ),
+            ("batch_size = 500", "batch_size = 0", "mail.batch_size"),
+        ];
+        for (from, to, key) in cases {
+            assert!(BUILT_IN.contains(from), "{from}");
+            let (got, _) = Config::parse(&BUILT_IN.replacen(from, to, 1)).expect_err(to);
+            assert_eq!(got, key, "{to}");
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //! [`review`] is what legal reviewers use before a template may be used: sample letters,
 //! template approvals (checked by [`runner`] before anything is rendered) and the lint
 //! rules of `missive check`.
+//! 8. [`mailroom`]: a run's print letters as print-ready batches (Intelligent Mail
+//!    barcode, certified article numbers, manifests and control totals).
 //!
 //! Supporting modules: [`config`] (agency facts, policy numbers, calendar), [`calendar`]
 //! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents) and
@@ -34,6 +36,7 @@ pub mod dispatch;
 pub mod ledger;
 pub mod letter;
 pub mod load;
+pub mod mailroom;
 pub mod money;
 pub mod plan;
 pub mod produce;

@@ -15,6 +15,7 @@ use cmd::check::CheckArgs;
 use cmd::history::{HistoryArgs, MarkArgs};
 use cmd::plan::PlanArgs;
 use cmd::preview::PreviewArgs;
+use cmd::release::ReleaseArgs;
 use cmd::render::RenderArgs;
 use cmd::run::RunArgs;
 use cmd::send::SendArgs;
@@ -64,6 +65,9 @@ enum Command {
     /// Send the rendered email letters not yet sent, each exactly once (or, with
     /// --to-dir, write them as .eml files).
     Send(SendArgs),
+    /// Record that a printed batch went to the mail: the batch and its letters become
+    /// `released`.
+    Release(ReleaseArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,5 +94,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Approve(args) => cmd::approve::approve(&loaded.config, args),
         Command::Check(args) => cmd::check::check(&loaded.config, args),
         Command::Send(args) => cmd::send::send(&loaded.config, args),
+        Command::Release(args) => cmd::release::release(args),
     }
 }

@@ -23,23 +23,24 @@
 //! what was only planned is rendered now. `--resume RUN_ID` does the same under the old
 //! run's id, dates and paths.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::account::Account;
+use crate::account::{Account, Notice};
 use crate::compose::template_name;
 use crate::config::LoadedConfig;
 use crate::decide::{DecideContext, DueLetter};
 use crate::dispatch::EmailComposer;
 use crate::ledger::{
     EmailRole, Ledger, LedgerError, LetterState, NewRun, PlannedLetter, RenderedFile, RunInfo,
-    RunStatus,
+    RunStatus, notice_of,
 };
-use crate::letter::{Channel, LetterKind, MailClass};
+use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::load::{self, SourceError};
+use crate::mailroom::{BatchReport, Mailroom, MailroomError};
 use crate::plan::{Plan, plan_batch};
 use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter, write_atomically};
 
@@ -55,6 +56,9 @@ pub enum RunError {
     /// An output file could not be written.
     #[error(transparent)]
     Produce(#[from] ProduceError),
+    /// Making the print batches failed.
+    #[error(transparent)]
+    Mailroom(Box<MailroomError>),
     /// `--resume` named a run the ledger does not have.
     #[error("no run {0} in the ledger; `missive history` lists runs by letter")]
     UnknownRun(i64),
@@ -68,6 +72,12 @@ pub enum RunError {
         /// Today.
         today: NaiveDate,
     },
+}
+
+impl From<MailroomError> for RunError {
+    fn from(err: MailroomError) -> Self {
+        RunError::Mailroom(Box::new(err))
+    }
 }
 
 /// What to run.
@@ -116,6 +126,8 @@ pub struct RunReport {
     pub new_referrals: usize,
     /// Templates refused by the approval gate (`review.require_approval`).
     pub held: Vec<HeldTemplate>,
+    /// The print batches made (when the run makes them).
+    pub batches: Option<BatchReport>,
 }
 
 /// Starts a new run for `request`, or resumes run `resume` with its own dates and paths.
@@ -130,6 +142,7 @@ pub fn run(
     resume: Option<i64>,
     today: NaiveDate,
     allow_past_mail_date: bool,
+    mailroom: Option<&Mailroom<'_>>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<RunReport, RunError> {
     let past = |mail_date: NaiveDate| {
@@ -188,7 +201,10 @@ pub fn run(
         policy: &config.config.policy,
         calendar: &calendar,
     };
-    let prior = ledger.prior_notices()?;
+    let mut prior = ledger.prior_notices()?;
+    if mailroom.is_some() {
+        forget_own_unbatched(ledger, run.id, &mut prior)?;
+    }
     let mut accounts: HashMap<String, Account> = HashMap::new();
     let mut plan = plan_batch(load::records(&request.accounts)?, &prior, &ctx, |planned| {
         if !planned.decision.letters.is_empty() {
@@ -248,6 +264,13 @@ pub fn run(
         },
     )?;
 
+    let batches = match mailroom {
+        Some(mailroom) => {
+            Some(mailroom.make_batches(ledger, &run, &plan.letters, &accounts, &request.out_dir)?)
+        }
+        None => None,
+    };
+
     let new_referrals = ledger.record_referrals(run.id, &plan.referrals)?;
     write_referrals_csv(ledger, &request.out_dir)?;
     write_run_summary(ledger, run.id, &request.out_dir)?;
@@ -263,7 +286,39 @@ pub fn run(
         new_referrals: new_referrals.len(),
         plan,
         held,
+        batches,
     })
+}
+
+/// A resumed run whose letters were rendered but not batched (it died in between) plans
+/// them again from the same data, so that they can be batched: their notices are left
+/// out of what decide sees as already sent. The ledger still never renders them twice
+/// (`record_planned` skips a letter that counts as sent).
+fn forget_own_unbatched(
+    ledger: &dyn Ledger,
+    run_id: i64,
+    prior: &mut HashMap<String, Vec<Notice>>,
+) -> Result<(), RunError> {
+    let open: HashSet<LetterKey> = ledger
+        .unbatched_letters()?
+        .into_iter()
+        .filter(|(_, run)| *run == run_id)
+        .map(|(key, _)| key)
+        .collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    for letter in ledger.letters_of_run(run_id, Some(LetterState::Rendered))? {
+        if !open.contains(&letter.key) {
+            continue;
+        }
+        if let (Some(notice), Some(list)) = (notice_of(&letter)?, prior.get_mut(&letter.account_id))
+            && let Some(at) = list.iter().position(|n| *n == notice)
+        {
+            list.remove(at);
+        }
+    }
+    Ok(())
 }
 
 /// Writes `out_dir/run-<id>.json` from the ledger: every letter this run rendered (across

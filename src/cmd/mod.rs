@@ -6,6 +6,7 @@ pub(crate) mod check;
 pub(crate) mod history;
 pub(crate) mod plan;
 pub(crate) mod preview;
+pub(crate) mod release;
 pub(crate) mod render;
 pub(crate) mod run;
 pub(crate) mod send;

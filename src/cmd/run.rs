@@ -8,7 +8,8 @@ use chrono::NaiveDate;
 use clap::Args;
 use missive::config::LoadedConfig;
 use missive::decide::SuppressReason;
-use missive::ledger::SqliteLedger;
+use missive::ledger::{Ledger as _, SqliteLedger};
+use missive::mailroom::Mailroom;
 use missive::review::short_hash;
 use missive::runner::{self, RunRequest};
 
@@ -41,6 +42,13 @@ pub(crate) struct RunArgs {
     /// Allow a mail date before today (letters dated in the past).
     #[arg(long)]
     pub(crate) allow_past_mail_date: bool,
+    /// Letters per print batch PDF (default: `mail.batch_size` of the configuration, 500).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) batch_size: Option<u32>,
+    /// Record the batches written by this run as released to the mailroom at once (the
+    /// same as `missive release BATCH` for each).
+    #[arg(long)]
+    pub(crate) release: bool,
     /// After rendering, send the queued email letters (as `missive send`).
     #[arg(long)]
     pub(crate) send: bool,
@@ -89,6 +97,32 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         as_of,
         mail_date,
     };
+    let mailroom = Mailroom {
+        composer: &assets.composer,
+        renderer: &assets.renderer,
+        author: config.agency.name.clone(),
+        mail: &config.mail,
+        batch_size: args
+            .batch_size
+            .map_or(config.mail.batch_size, |n| n as usize),
+        sender: (
+            config.agency.name.clone(),
+            config
+                .agency
+                .return_address
+                .lines
+                .iter()
+                .skip(1)
+                .cloned()
+                .chain([format!(
+                    "{} {} {}",
+                    config.agency.return_address.city,
+                    config.agency.return_address.state,
+                    config.agency.return_address.zip
+                )])
+                .collect(),
+        ),
+    };
     let bar = progress_bar(0);
     let report = runner::run(
         &mut ledger,
@@ -99,6 +133,7 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         args.resume,
         today,
         args.allow_past_mail_date,
+        Some(&mailroom),
         |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
@@ -149,6 +184,35 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         already,
         ledger_path.display()
     );
+    if let Some(batches) = &report.batches {
+        for batch in &batches.written {
+            let batch = if args.release {
+                ledger.release_batch(&batch.name, "released by `run --release`")?
+            } else {
+                batch.clone()
+            };
+            eprintln!(
+                "batch {}: {} letters, {} pages, {} sheets, amount due ${}; {}",
+                batch.name,
+                batch.pieces,
+                batch.pages,
+                batch.sheets,
+                batch.amount_due.plain(),
+                batch.state
+            );
+        }
+        for (run_id, count) in &batches.left_over {
+            eprintln!(
+                "warning: {count} rendered print letters of run {run_id} are in no batch; `missive run --resume {run_id}` batches them"
+            );
+        }
+        if args.release && !batches.written.is_empty() {
+            missive::mailroom::write_control(&ledger, &report.run)?;
+        }
+        if let Some(control) = &batches.control_file {
+            eprintln!("control totals: `{}`", control.display());
+        }
+    }
     for failed in &report.email_errors {
         eprintln!("error: email copy of `{}`: {}", failed.key, failed.message);
     }

@@ -88,6 +88,17 @@ pub struct ComposedLetter {
     pub lang: String,
 }
 
+/// What a printed piece carries in its address block besides the address: the
+/// Intelligent Mail barcode and, for certified mail, the article number. Plain data: the
+/// template passes it through a Typst-safe filter and the layout draws it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailMarks {
+    /// The 65 IMb bar letters (`F`, `A`, `D`, `T`).
+    pub imb: String,
+    /// The certified article number as printed (groups of four digits).
+    pub article: Option<String>,
+}
+
 /// Loaded templates, ready to compose any letter.
 pub struct Composer {
     tera: tera::Tera,
@@ -229,7 +240,7 @@ impl Composer {
         account: &Account,
         letter: &DueLetter,
     ) -> Result<serde_json::Value, ComposeError> {
-        let context = view::context(account, letter, &self.config).map_err(|message| {
+        let context = view::context(account, letter, &self.config, None).map_err(|message| {
             ComposeError::Letter {
                 key: letter.key.clone(),
                 template: template_name(letter.kind),
@@ -245,13 +256,24 @@ impl Composer {
         account: &Account,
         letter: &DueLetter,
     ) -> Result<ComposedLetter, ComposeError> {
+        self.compose_piece(account, letter, None)
+    }
+
+    /// Composes one letter's Typst source as a printed mail piece: with its IMb and
+    /// article number (if any) in the address block.
+    pub fn compose_piece(
+        &self,
+        account: &Account,
+        letter: &DueLetter,
+        marks: Option<&MailMarks>,
+    ) -> Result<ComposedLetter, ComposeError> {
         let template = template_name(letter.kind);
         let fail = |message: String| ComposeError::Letter {
             key: letter.key.clone(),
             template: template.clone(),
             message,
         };
-        let context = view::context(account, letter, &self.config).map_err(fail)?;
+        let context = view::context(account, letter, &self.config, marks).map_err(fail)?;
         let source = self
             .tera
             .render(&template, &context)

@@ -37,15 +37,19 @@ pub(super) fn context(
     account: &Account,
     letter: &DueLetter,
     config: &Config,
+    piece: Option<&super::MailMarks>,
 ) -> Result<tera::Context, String> {
-    tera::Context::from_value(letter_view(account, letter, config)?).map_err(|err| err.to_string())
+    tera::Context::from_value(letter_view(account, letter, config, piece)?)
+        .map_err(|err| err.to_string())
 }
 
-/// The JSON view of one letter that templates see (letters and emails alike).
+/// The JSON view of one letter that templates see (letters and emails alike); `piece`
+/// carries the mailroom's barcode and article number for a batch copy.
 pub(crate) fn letter_view(
     account: &Account,
     letter: &DueLetter,
     config: &Config,
+    piece: Option<&super::MailMarks>,
 ) -> Result<Value, String> {
     let subject = letter
         .key
@@ -118,6 +122,10 @@ pub(crate) fn letter_view(
             "posting_weeks": config.policy.posting_weeks,
         },
         "statements": config.statements,
+        "mail": {
+            "imb": piece.map(|p| p.imb.clone()),
+            "article": piece.and_then(|p| p.article.clone()),
+        },
     });
     let extra = match (letter.kind, &letter.facts) {
         (

@@ -113,7 +113,7 @@ impl EmailComposer {
             })?
             .to_owned();
         let attach = self.config.email.attach_pdf;
-        let mut view = crate::compose::letter_view(account, letter, &self.config)
+        let mut view = crate::compose::letter_view(account, letter, &self.config, None)
             .map_err(|message| fail(String::new(), message))?;
         if !attach {
             view = without_amounts(view);

@@ -167,6 +167,45 @@ pub enum LedgerError {
         #[source]
         source: rusqlite::Error,
     },
+    /// An IMb serial or certified article range has too few numbers left.
+    #[error(
+        "the {what} range is exhausted: {needed} needed, {left} left (last {last}); extend `mail.{key}` in the configuration\n\nnothing was batched"
+    )]
+    RangeExhausted {
+        /// What ran out ("IMb serial", "certified article number").
+        what: &'static str,
+        /// The configuration key to extend.
+        key: &'static str,
+        /// Numbers this run needs.
+        needed: u64,
+        /// Numbers left in the range.
+        left: u64,
+        /// The range's last number.
+        last: u64,
+    },
+    /// A mail piece's codes could not be made (bad configuration or address).
+    #[error("Failed to make the mail piece of `{key}`: {message}")]
+    PieceCodes {
+        /// The letter.
+        key: LetterKey,
+        /// Why.
+        message: String,
+    },
+    /// A batch operation failed in SQLite.
+    #[error("Failed to {action}")]
+    Batch {
+        /// What was being done.
+        action: String,
+        /// SQLite's reason.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// No batch by that name.
+    #[error("no batch `{name}` in the ledger (batch names look like `7-certified-1`)")]
+    UnknownBatch {
+        /// The name asked for.
+        name: String,
+    },
 }
 
 /// The run lock file of the ledger at `path`: `<path>.lock`.

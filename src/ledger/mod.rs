@@ -48,12 +48,15 @@ mod approvals;
 mod emails;
 mod error;
 mod lock;
+mod mailroom;
 mod rows;
 mod schema;
 mod sqlite;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_mailroom;
 #[cfg(test)]
 mod tests_state;
 mod writes;
@@ -72,6 +75,9 @@ use crate::produce::WrittenLetter;
 pub use emails::{EmailRecord, EmailRole, NewEmail, QueuedEmail, SendRecord};
 pub use error::{LedgerError, lock_path};
 pub use lock::RunLock;
+pub use mailroom::{
+    BatchRecord, MailPiece, MakePiece, NewBatch, PieceCodes, PieceRanges, PieceRequest,
+};
 pub use sqlite::SqliteLedger;
 pub use state::{LetterState, RunStatus, allowed_moves, notice_of};
 
@@ -455,4 +461,40 @@ pub trait Ledger {
 
     /// The email recorded for a letter, if any.
     fn email(&self, key: &LetterKey) -> Result<Option<EmailRecord>, LedgerError>;
+    /// Gives each requested letter a mail piece, in ONE transaction: a letter whose
+    /// current copy already has a piece not yet in a batch keeps it (a crash before its
+    /// batch was recorded); the others get the next IMb serial and, if certified, the next
+    /// article serial, and `make` turns those numbers into the piece's codes. Counters
+    /// only move forward. If a range has too few numbers left for all of them, fails with
+    /// [`LedgerError::RangeExhausted`] and allocates nothing. Returns the pieces in request
+    /// order.
+    fn allocate_pieces(
+        &mut self,
+        run_id: i64,
+        requests: &[PieceRequest],
+        ranges: PieceRanges,
+        make: &MakePiece<'_>,
+    ) -> Result<Vec<MailPiece>, LedgerError>;
+
+    /// Records a batch whose file is complete, and its pieces' places in it, in ONE
+    /// transaction; fails if any piece is already in a batch.
+    fn record_batch(&mut self, batch: &NewBatch) -> Result<BatchRecord, LedgerError>;
+
+    /// Every batch of a run, by mail class and number.
+    fn batches_of_run(&self, run_id: i64) -> Result<Vec<BatchRecord>, LedgerError>;
+
+    /// The batch with this name (`7-certified-1`), if any.
+    fn batch(&self, name: &str) -> Result<Option<BatchRecord>, LedgerError>;
+
+    /// The pieces of a batch, in print order.
+    fn pieces_of_batch(&self, batch_id: i64) -> Result<Vec<MailPiece>, LedgerError>;
+
+    /// Rendered print letters whose current copy is in no batch yet, with the run that
+    /// rendered them, by key.
+    fn unbatched_letters(&self) -> Result<Vec<(LetterKey, i64)>, LedgerError>;
+
+    /// The operator's release of a printed batch: the batch and each of its letters become
+    /// `released` (with an event each), in ONE transaction. Releasing again is a no-op; a
+    /// letter that can no longer be released (cancelled, returned) refuses the whole batch.
+    fn release_batch(&mut self, name: &str, detail: &str) -> Result<BatchRecord, LedgerError>;
 }

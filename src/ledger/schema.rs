@@ -139,6 +139,59 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX emails_by_state ON emails (state);
     CREATE TRIGGER emails_no_delete BEFORE DELETE ON emails
     BEGIN SELECT RAISE(ABORT, 'an email is recorded forever: no DELETE'); END;",
+    // (print batches) IMb serials and certified article numbers, allocated once ever
+    // from counters; mail pieces (one per printed copy of a letter: a reissue is a new
+    // piece, hence `letters.piece_id`, cleared by a trigger when the letter is planned
+    // again); batches and their release.
+    "CREATE TABLE mail_counters (
+        name TEXT PRIMARY KEY NOT NULL CHECK (name IN ('imb_serial', 'certified_article')),
+        last INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE batches (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        name        TEXT NOT NULL UNIQUE,
+        run_id      INTEGER NOT NULL REFERENCES runs (id),
+        mail_class  TEXT NOT NULL CHECK (mail_class IN ('certified', 'first_class')),
+        seq         INTEGER NOT NULL,
+        file        TEXT NOT NULL,
+        file_sha256 TEXT NOT NULL,
+        pieces      INTEGER NOT NULL,
+        pages       INTEGER NOT NULL,
+        sheets      INTEGER NOT NULL,
+        amount_due  TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('written', 'released')),
+        created_at  TEXT NOT NULL,
+        released_at TEXT,
+        UNIQUE (run_id, mail_class, seq)
+    ) STRICT;
+    CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches
+    BEGIN SELECT RAISE(ABORT, 'a batch is recorded forever: no DELETE'); END;
+
+    CREATE TABLE mail_pieces (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        key            TEXT NOT NULL REFERENCES letters (key),
+        run_id         INTEGER NOT NULL REFERENCES runs (id),
+        mail_class     TEXT NOT NULL CHECK (mail_class IN ('certified', 'first_class')),
+        imb_serial     INTEGER NOT NULL UNIQUE,
+        tracking_code  TEXT NOT NULL,
+        routing_code   TEXT NOT NULL,
+        imb            TEXT NOT NULL,
+        article_number TEXT UNIQUE,
+        batch_id       INTEGER REFERENCES batches (id),
+        sequence       INTEGER,
+        pages          INTEGER,
+        allocated_at   TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX mail_pieces_by_key ON mail_pieces (key);
+    CREATE INDEX mail_pieces_by_batch ON mail_pieces (batch_id, sequence);
+    CREATE TRIGGER mail_pieces_no_delete BEFORE DELETE ON mail_pieces
+    BEGIN SELECT RAISE(ABORT, 'a mail piece is recorded forever: no DELETE'); END;
+
+    ALTER TABLE letters ADD COLUMN piece_id INTEGER REFERENCES mail_pieces (id);
+    CREATE TRIGGER letters_replanned_new_piece AFTER UPDATE OF state ON letters
+    WHEN NEW.state = 'planned' AND NEW.piece_id IS NOT NULL
+    BEGIN UPDATE letters SET piece_id = NULL WHERE key = NEW.key; END;",
 ];
 
 /// The schema version this build writes.

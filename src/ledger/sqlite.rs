@@ -8,6 +8,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::approvals;
 use super::emails as email;
 use super::lock::RunLock;
+use super::mailroom;
 use super::rows::{
     LETTER_COLUMNS, RUN_COLUMNS, event_from_row, ids_json, letter_from_row, load_letter, load_run,
     referral_from_row, run_from_row,
@@ -16,9 +17,10 @@ use super::writes::{
     Planned, RenderOutcome, append_event, interrupt_running, now, plan_one, render_one, require_run,
 };
 use super::{
-    Approval, EmailRecord, Event, Ledger, LedgerError, LetterRecord, LetterState, NewApproval,
-    NewEmail, NewRun, PlannedLetter, QueuedEmail, ReferralRecord, RenderedFile, RunInfo, RunStatus,
-    SendRecord, allowed_moves, notice_of, schema,
+    Approval, BatchRecord, EmailRecord, Event, Ledger, LedgerError, LetterRecord, LetterState,
+    MailPiece, MakePiece, NewApproval, NewBatch, NewEmail, NewRun, PieceRanges, PieceRequest,
+    PlannedLetter, QueuedEmail, ReferralRecord, RenderedFile, RunInfo, RunStatus, SendRecord,
+    allowed_moves, notice_of, schema,
 };
 use crate::account::Notice;
 use crate::decide::Referral;
@@ -562,5 +564,51 @@ impl Ledger for SqliteLedger {
             what: format!("the email of `{key}`"),
             source,
         })
+    }
+
+    fn allocate_pieces(
+        &mut self,
+        run_id: i64,
+        requests: &[PieceRequest],
+        ranges: PieceRanges,
+        make: &MakePiece<'_>,
+    ) -> Result<Vec<MailPiece>, LedgerError> {
+        mailroom::allocate(&mut self.conn, run_id, requests, ranges, make)
+    }
+
+    fn record_batch(&mut self, batch: &NewBatch) -> Result<BatchRecord, LedgerError> {
+        mailroom::record_batch(&mut self.conn, batch)
+    }
+
+    fn batches_of_run(&self, run_id: i64) -> Result<Vec<BatchRecord>, LedgerError> {
+        mailroom::batches_of_run(&self.conn, run_id).map_err(|source| LedgerError::Read {
+            what: format!("the batches of run {run_id}"),
+            source,
+        })
+    }
+
+    fn batch(&self, name: &str) -> Result<Option<BatchRecord>, LedgerError> {
+        mailroom::load_batch(&self.conn, name).map_err(|source| LedgerError::Read {
+            what: format!("batch `{name}`"),
+            source,
+        })
+    }
+
+    fn pieces_of_batch(&self, batch_id: i64) -> Result<Vec<MailPiece>, LedgerError> {
+        mailroom::pieces_of_batch(&self.conn, batch_id).map_err(|source| LedgerError::Read {
+            what: format!("the pieces of batch {batch_id}"),
+            source,
+        })
+    }
+
+    fn unbatched_letters(&self) -> Result<Vec<(LetterKey, i64)>, LedgerError> {
+        mailroom::unbatched(&self.conn).map_err(|source| LedgerError::Read {
+            what: "the letters in no batch".to_owned(),
+            source,
+        })
+    }
+
+    fn release_batch(&mut self, name: &str, detail: &str) -> Result<BatchRecord, LedgerError> {
+        mailroom::release(&mut self.conn, name, detail)
     }
 }

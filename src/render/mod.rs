@@ -54,8 +54,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::Datelike;
 use typst::diag::Warned;
-use typst::foundations::{Datetime, Smart};
+use typst::foundations::{Datetime, Label, Selector, Smart};
+use typst::introspection::Introspector as _;
 use typst::text::{Lang, Locale, Region};
+use typst::utils::PicoStr;
 use typst::utils::Scalar;
 use typst_layout::PagedDocument;
 use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
@@ -145,6 +147,33 @@ impl Renderer {
         guarded(|| self.render_pdf_impl(job))
     }
 
+    /// Like [`Renderer::render_pdf`], and also returns the (1-based) page number of every
+    /// element labelled `<label>` (e.g. `#metadata(..) <missive-piece-end>`), in document
+    /// order: how a batch of letters compiled as one document knows where each letter ends.
+    pub fn render_pdf_marked(
+        &self,
+        job: &LetterSource,
+        label: &str,
+    ) -> Result<(RenderedPdf, Vec<usize>), RenderError> {
+        guarded(|| {
+            let (pdf, document) = self.render_pdf_document(job)?;
+            let marks = match Label::new(PicoStr::intern(label)) {
+                Some(label) => {
+                    let introspector = document.introspector();
+                    introspector
+                        .query(&Selector::Label(label))
+                        .iter()
+                        .filter_map(|element| element.location())
+                        .filter_map(|location| introspector.page(location))
+                        .map(|page| page.get())
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            Ok((pdf, marks))
+        })
+    }
+
     /// Compiles `job` and renders each page as a PNG at `pixel_per_pt` pixels per point
     /// (1.0 = 72 dpi; 2.0 suits a preview). Letters that fail PDF export may still
     /// render here: no PDF standard is checked.
@@ -204,6 +233,13 @@ impl Renderer {
     }
 
     fn render_pdf_impl(&self, job: &LetterSource) -> Result<RenderedPdf, RenderError> {
+        self.render_pdf_document(job).map(|(pdf, _)| pdf)
+    }
+
+    fn render_pdf_document(
+        &self,
+        job: &LetterSource,
+    ) -> Result<(RenderedPdf, PagedDocument), RenderError> {
         let prepared = Prepared::new(job)?;
         let world = LetterWorld::new(
             &self.base,
@@ -224,11 +260,12 @@ impl Renderer {
         let bytes = typst_pdf::pdf(&document, &options).map_err(|errors| RenderError::Export {
             errors: Diagnostic::from_typst_all(&world, &errors),
         })?;
-        Ok(RenderedPdf {
+        let pdf = RenderedPdf {
             bytes,
             pages: document.pages().len(),
             warnings,
-        })
+        };
+        Ok((pdf, document))
     }
 
     fn render_png_impl(

@@ -1,0 +1,43 @@
+//! `missive release BATCH`: the operator records that a printed batch went to the mail.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use missive::ledger::{Ledger as _, SqliteLedger};
+
+/// Options of `missive release`.
+#[derive(Args)]
+pub(crate) struct ReleaseArgs {
+    /// The batch, as named in `control.json` and by its file: `7-certified-1` (a file
+    /// name `7-certified-1.pdf` works too).
+    #[arg(value_name = "BATCH")]
+    pub(crate) batch: String,
+    /// Ledger file.
+    #[arg(long, value_name = "FILE", default_value = "out/missive.db")]
+    pub(crate) ledger: PathBuf,
+    /// A note recorded with each letter's `released` event (who, which printer, …).
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub(crate) note: String,
+}
+
+/// Marks the batch and each of its letters `released`, under the run lock.
+pub(crate) fn release(args: ReleaseArgs) -> Result<ExitCode> {
+    let mut ledger = SqliteLedger::open(&args.ledger)?;
+    let _lock = ledger.lock_for_run()?;
+    let name = args.batch.strip_suffix(".pdf").unwrap_or(&args.batch);
+    let batch = ledger.release_batch(name, &args.note)?;
+    if let Some(run) = ledger.run(batch.run_id)? {
+        missive::mailroom::write_control(&ledger, &run)?;
+    }
+    eprintln!(
+        "batch {}: {} letters released ({} pages, {} sheets) at {}",
+        batch.name,
+        batch.pieces,
+        batch.pages,
+        batch.sheets,
+        batch.released_at.as_deref().unwrap_or("?")
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,171 @@
+//! Mail pieces, batches and release.
+
+use super::tests::{file_of, intent, ledger, start};
+use super::*;
+use crate::letter::MailClass;
+
+fn request(letter: &PlannedLetter) -> PieceRequest {
+    PieceRequest {
+        key: letter.key.clone(),
+        mail_class: letter.mail_class.unwrap_or(MailClass::FirstClass),
+        routing_code: "06103".to_owned(),
+    }
+}
+
+fn make(request: &PieceRequest, serial: u64, article: Option<u64>) -> Result<PieceCodes, String> {
+    Ok(PieceCodes {
+        tracking_code: format!("00300123456{serial:09}"),
+        imb: format!("IMB-{}-{serial}", request.key),
+        article_number: article.map(|a| format!("7196{a:016}")),
+    })
+}
+
+const RANGES: PieceRanges = PieceRanges {
+    serial: (10, 14),
+    article: (1, 3),
+};
+
+/// Plans and renders `letters` in a new run; returns the run id.
+fn rendered(ledger: &mut SqliteLedger, letters: &[PlannedLetter]) -> i64 {
+    let run = start(ledger);
+    ledger.record_planned(run.id, letters).expect("plan");
+    let files: Vec<RenderedFile> = letters.iter().map(file_of).collect();
+    ledger.record_rendered(run.id, &files).expect("render");
+    run.id
+}
+
+#[test]
+fn serials_are_allocated_once_and_kept_until_batched() {
+    let (_dir, mut ledger) = ledger();
+    let letters = [intent("A1"), intent("A2")];
+    let run = rendered(&mut ledger, &letters);
+    let requests: Vec<PieceRequest> = letters.iter().map(request).collect();
+    let pieces = ledger
+        .allocate_pieces(run, &requests, RANGES, &make)
+        .expect("allocate");
+    assert_eq!(
+        pieces.iter().map(|p| p.imb_serial).collect::<Vec<_>>(),
+        [10, 11]
+    );
+    assert_eq!(
+        pieces[1].article_number.as_deref(),
+        Some("71960000000000000002")
+    );
+    // A crash before the batch was recorded: the same pieces come back.
+    let again = ledger
+        .allocate_pieces(run, &requests, RANGES, &make)
+        .expect("allocate again");
+    assert_eq!(again, pieces);
+    assert_eq!(ledger.unbatched_letters().expect("open").len(), 2);
+    let batch = ledger
+        .record_batch(&NewBatch {
+            name: format!("{run}-certified-1"),
+            run_id: run,
+            mail_class: MailClass::Certified,
+            seq: 1,
+            file: "b.pdf".to_owned(),
+            file_sha256: "s".to_owned(),
+            pieces: pieces.iter().map(|p| (p.id, 2)).collect(),
+            pages: 4,
+            sheets: 2,
+            amount_due: crate::money::Money::parse("12.50").expect("money"),
+        })
+        .expect("record batch");
+    assert_eq!((batch.pieces, batch.pages, batch.sheets), (2, 4, 2));
+    assert!(ledger.unbatched_letters().expect("open").is_empty());
+    let stored = ledger.pieces_of_batch(batch.id).expect("pieces");
+    assert_eq!(
+        stored.iter().map(|p| p.sequence).collect::<Vec<_>>(),
+        [Some(1), Some(2)]
+    );
+
+    // Released: the batch and its letters; releasing again changes nothing.
+    let released = ledger
+        .release_batch(&batch.name, "printed")
+        .expect("release");
+    assert_eq!(released.state, "released");
+    for letter in &letters {
+        let record = ledger.letter(&letter.key).expect("read").expect("letter");
+        assert_eq!(record.state, LetterState::Released);
+        let events = ledger.events_of(&letter.key).expect("events");
+        assert!(
+            events
+                .last()
+                .expect("event")
+                .detail
+                .contains("released in batch")
+        );
+    }
+    assert_eq!(
+        ledger
+            .release_batch(&batch.name, "again")
+            .expect("again")
+            .state,
+        "released"
+    );
+    assert!(matches!(
+        ledger.release_batch("9-certified-9", ""),
+        Err(LedgerError::UnknownBatch { .. })
+    ));
+
+    // A reissue is a new piece with a new serial; serials never go back.
+    ledger
+        .set_state(&letters[0].key, LetterState::Returned, None, "moved")
+        .expect("returned");
+    let run2 = start(&mut ledger);
+    ledger
+        .record_planned(run2.id, &letters[..1])
+        .expect("replan");
+    ledger
+        .record_rendered(run2.id, &[file_of(&letters[0])])
+        .expect("render");
+    let reissue = ledger
+        .allocate_pieces(run2.id, &requests[..1], RANGES, &make)
+        .expect("allocate reissue");
+    assert_eq!(reissue[0].imb_serial, 12);
+    assert_eq!(
+        reissue[0].article_number.as_deref(),
+        Some("71960000000000000003")
+    );
+}
+
+#[test]
+fn an_exhausted_range_allocates_nothing() {
+    let (_dir, mut ledger) = ledger();
+    let letters = [intent("B1"), intent("B2"), intent("B3"), intent("B4")];
+    let run = rendered(&mut ledger, &letters);
+    let requests: Vec<PieceRequest> = letters.iter().map(request).collect();
+    // Five serials but only three article numbers for four certified letters.
+    let err = ledger
+        .allocate_pieces(run, &requests, RANGES, &make)
+        .expect_err("exhausted");
+    assert!(
+        matches!(
+            err,
+            LedgerError::RangeExhausted {
+                needed: 4,
+                left: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("certified article number"),
+        "{err}"
+    );
+    // Nothing was taken: three letters still get the first numbers.
+    let pieces = ledger
+        .allocate_pieces(run, &requests[..3], RANGES, &make)
+        .expect("allocate");
+    assert_eq!(pieces[0].imb_serial, 10);
+    // The three keep their pieces; the fourth needs a serial and none is left.
+    let tight = PieceRanges {
+        serial: (10, 12),
+        article: (1, 10),
+    };
+    let err = ledger
+        .allocate_pieces(run, &requests, tight, &make)
+        .expect_err("serials exhausted");
+    assert!(err.to_string().contains("IMb serial"), "{err}");
+}

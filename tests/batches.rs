@@ -1,0 +1,412 @@
+//! Mailroom print batches from the outside: `missive run` on the samples (plus letters
+//! long enough to need a blank back page), read back with poppler and lopdf.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{missive_in, root};
+use serde_json::Value;
+
+/// The shipped configuration with the approval gate off, written once per test process:
+/// these tests are about batches, not approvals (`tests/review.rs` covers the gate).
+fn gate_off_config() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let shipped = std::fs::read_to_string(root().join("missive.toml")).expect("config");
+        let gate_off = shipped.replace("require_approval = true", "require_approval = false");
+        assert_ne!(
+            gate_off, shipped,
+            "missive.toml must set require_approval = true"
+        );
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("batches-tests-{}.toml", std::process::id()));
+        std::fs::write(&path, gate_off).expect("write the test configuration");
+        path
+    })
+    .clone()
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool).arg("-v").output().is_ok()
+}
+
+/// The samples plus intent-to-offset letters with many liabilities (some of them have an
+/// odd page count), in a temporary directory.
+fn accounts(dir: &Path) -> PathBuf {
+    let accounts = dir.join("accounts");
+    std::fs::create_dir_all(&accounts).expect("dir");
+    for entry in std::fs::read_dir(root().join("samples/accounts")).expect("samples") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), accounts.join(entry.file_name())).expect("copy");
+    }
+    let base: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("samples/accounts/01-ito-basic.json"))
+            .expect("sample"),
+    )
+    .expect("json");
+    for (n, count) in [(1, 9), (2, 14), (3, 19), (4, 24)] {
+        let mut account = base.clone();
+        account["account_id"] = format!("CT-LONG-{n}").into();
+        // No ZIP+4 on one of them: a 5-digit routing code.
+        account["address"]["zip"] = if n == 1 { "06001" } else { "06002-1234" }.into();
+        let template = account["liabilities"][0].clone();
+        let liabilities: Vec<Value> = (0..count)
+            .map(|i| {
+                let mut l = template.clone();
+                l["id"] = format!("L{i}").into();
+                l["period"] = format!("{}", 2019 + i % 5).into();
+                l
+            })
+            .collect();
+        account["liabilities"] = liabilities.into();
+        std::fs::write(
+            accounts.join(format!("long-{n}.json")),
+            serde_json::to_vec(&account).expect("json"),
+        )
+        .expect("write");
+    }
+    accounts
+}
+
+fn run(dir: &Path, config: &Path, extra: &[&str]) -> common::Run {
+    let accounts = accounts(dir);
+    let mut args = vec![
+        "--config".to_owned(),
+        config.display().to_string(),
+        "run".to_owned(),
+        "--accounts".to_owned(),
+        accounts.display().to_string(),
+        "--as-of".to_owned(),
+        "2026-12-01".to_owned(),
+        "--out".to_owned(),
+        dir.join("out").display().to_string(),
+        "--allow-past-mail-date".to_owned(),
+        "--jobs".to_owned(),
+        "2".to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    missive_in(root(), &args)
+}
+
+fn csv(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).expect("csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    lines
+        .map(|line| {
+            header
+                .iter()
+                .zip(line.split(','))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn pdfinfo_pages(pdf: &Path) -> usize {
+    let out = Command::new("pdfinfo").arg(pdf).output().expect("pdfinfo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("page count")
+}
+
+/// Rows of `page` of `pdf` at 100 dpi with ink between x0 and x1 inches (grayscale, < 128).
+fn inked_rows(pdf: &Path, page: usize, x0: f64, x1: f64) -> Vec<f64> {
+    let dpi = 100.0;
+    let page = page.to_string();
+    let out = Command::new("pdftoppm")
+        .args(["-gray", "-r", "100", "-f", &page, "-l", &page])
+        .arg(pdf)
+        .output()
+        .expect("pdftoppm");
+    let data = out.stdout;
+    // PGM: "P5\nW H\n255\n" then bytes.
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        let start = at;
+        while !data[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(String::from_utf8_lossy(&data[start..at]).into_owned());
+        at += 1;
+    }
+    let (w, h): (usize, usize) = (fields[1].parse().expect("w"), fields[2].parse().expect("h"));
+    let pixels = &data[at..];
+    let (c0, c1) = ((x0 * dpi) as usize, (x1 * dpi) as usize);
+    (0..h)
+        .filter(|y| (c0..c1).any(|x| pixels[y * w + x] < 128))
+        .map(|y| y as f64 / dpi)
+        .collect()
+}
+
+#[test]
+fn batches_reconcile_with_their_pdfs() {
+    let dir = tempfile::tempdir().expect("temp");
+    let r = run(dir.path(), &gate_off_config(), &["--batch-size", "6"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let batches = dir.path().join("out/batches");
+    let control: Value = serde_json::from_str(
+        &std::fs::read_to_string(batches.join("1-control.json")).expect("control.json"),
+    )
+    .expect("json");
+    let list = control["batches"].as_array().expect("batches");
+    let config: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root().join("missive.toml")).expect("config"))
+            .expect("toml");
+    let mail = &config["mail"];
+    assert!(list.len() >= 4, "{control}");
+    let mut class_pages: HashMap<String, u64> = HashMap::new();
+    let mut saw_padding = false;
+    let mut saw_zip5 = false;
+    for batch in list {
+        let name = batch["name"].as_str().expect("name");
+        let class = batch["mail_class"].as_str().expect("class");
+        let pdf = batches.join(batch["file"].as_str().expect("file"));
+        let pages = batch["pages"].as_u64().expect("pages");
+        // The page count is the PDF's own, read back two ways.
+        let doc = lopdf::Document::load(&pdf).expect("lopdf");
+        assert_eq!(doc.get_pages().len() as u64, pages, "{name}");
+        if have("pdfinfo") {
+            assert_eq!(pdfinfo_pages(&pdf) as u64, pages, "{name}");
+        }
+        assert_eq!(batch["sheets"].as_u64(), Some(pages / 2), "{name}");
+        // One compile, exported as PDF/A-2b + PDF/UA-1 with its own title.
+        let bytes = std::fs::read(&pdf).expect("pdf");
+        let raw = String::from_utf8_lossy(&bytes);
+        assert!(
+            raw.contains("pdfaid:part") && raw.contains("pdfuaid:part"),
+            "{name}"
+        );
+        if Command::new("qpdf").arg("--version").output().is_ok() {
+            let check = Command::new("qpdf")
+                .arg("--check")
+                .arg(&pdf)
+                .output()
+                .expect("qpdf");
+            assert!(check.status.success(), "{name}: qpdf --check failed");
+        }
+        let rows = csv(&batches.join(format!("{name}.manifest.csv")));
+        assert_eq!(rows.len() as u64, batch["pieces"].as_u64().expect("pieces"));
+        assert!(rows.len() <= 6, "{name}: batch size");
+        // Every letter even; together they are the PDF.
+        let mut sum = 0;
+        let mut due = 0.0;
+        let mut zips = Vec::new();
+        for row in &rows {
+            let p: u64 = row["pages"].parse().expect("pages");
+            assert!(p > 0 && p.is_multiple_of(2), "{name}: {row:?}");
+            sum += p;
+            due += row["amount_due"].parse::<f64>().unwrap_or(0.0);
+            zips.push((row["zip"].replace('-', ""), row["account"].clone()));
+            let imb = &row["imb"];
+            assert_eq!(imb.len(), 65);
+            assert!(imb.chars().all(|c| "FADT".contains(c)), "{imb}");
+            if class == "certified" {
+                let article = &row["article_number"];
+                assert_eq!(article.len(), 20);
+                assert!(missive::mailroom::article::is_valid(article), "{article}");
+            } else {
+                assert!(row["article_number"].is_empty());
+            }
+            // The IMb is the encoding of this piece's tracking code and its ZIP (5
+            // digits) or ZIP+4 (9 digits) routing code.
+            let serial: u64 = row["imb_serial"].parse().expect("serial");
+            let service = if class == "certified" {
+                &mail["service_type_certified"]
+            } else {
+                &mail["service_type_first_class"]
+            };
+            let tracking = missive::mailroom::imb::tracking_code(
+                mail["barcode_id"].as_str().expect("id"),
+                service.as_str().expect("stid"),
+                mail["mailer_id"].as_str().expect("mid"),
+                &format!("{serial:09}"),
+            )
+            .expect("tracking");
+            let routing = row["zip"].replace('-', "");
+            assert_eq!(
+                missive::mailroom::imb::encode(&tracking, &routing).as_deref(),
+                Ok(imb.as_str()),
+                "{name}: {row:?}"
+            );
+            if row["zip"].len() == 5 {
+                saw_zip5 = true;
+            }
+        }
+        assert_eq!(sum, pages, "{name}");
+        let stated: f64 = batch["amount_due"]
+            .as_str()
+            .expect("due")
+            .parse()
+            .expect("num");
+        assert!((stated - due).abs() < 0.005, "{name}: {stated} vs {due}");
+        let mut sorted = zips.clone();
+        sorted.sort();
+        assert_eq!(zips, sorted, "{name}: not in ZIP order");
+        *class_pages.entry(class.to_owned()).or_default() += pages;
+        if have("pdftotext") {
+            let out = Command::new("pdftotext")
+                .arg(&pdf)
+                .arg("-")
+                .output()
+                .expect("pdftotext");
+            let text = String::from_utf8_lossy(&out.stdout);
+            saw_padding |= text.contains("This page intentionally left blank");
+            // "Page N of M" restarts per letter: one run 1..=M per letter, M its own pages
+            // (the blank back page has no number).
+            let numbers: Vec<(u64, u64)> = text
+                .split("Page ")
+                .skip(1)
+                .filter_map(|rest| {
+                    let mut words = rest.split_whitespace();
+                    let n = words.next()?.parse().ok()?;
+                    (words.next()? == "of").then_some(())?;
+                    Some((n, words.next()?.parse().ok()?))
+                })
+                .collect();
+            let mut runs: Vec<u64> = Vec::new();
+            for (n, m) in numbers {
+                if n == 1 {
+                    runs.push(m);
+                }
+                assert!(n >= 1 && n <= m, "{name}: Page {n} of {m}");
+                assert_eq!(runs.last(), Some(&m), "{name}: Page {n} of {m}");
+            }
+            assert_eq!(
+                runs.len(),
+                rows.len(),
+                "{name}: letters numbered on their own"
+            );
+            for (m, row) in runs.iter().zip(&rows) {
+                let pages: u64 = row["pages"].parse().expect("pages");
+                assert!(*m == pages || *m + 1 == pages, "{name}: {m} of {pages}");
+            }
+        }
+        if class == "certified" {
+            let book = csv(&batches.join(format!("{name}.mailing-book.csv")));
+            assert_eq!(book.len(), rows.len());
+            assert!(batches.join(format!("{name}.mailing-book.pdf")).is_file());
+        }
+    }
+    assert!(saw_zip5, "no letter with a 5-digit ZIP");
+    for (class, pages) in class_pages {
+        assert_eq!(control["classes"][&class]["pages"].as_u64(), Some(pages));
+    }
+    if have("pdftotext") {
+        assert!(saw_padding, "no letter needed a blank back page");
+    }
+}
+
+/// Page 1 of the first certified batch: article number and barcode inside the recipient
+/// window's content area (x 0.875–4.625in, y 2.25–3.125in), nothing else below it until
+/// the body.
+#[test]
+fn barcode_and_article_number_sit_in_the_window() {
+    if !have("pdftoppm") || !have("pdftotext") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp");
+    let r = run(dir.path(), &gate_off_config(), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pdf = dir.path().join("out/batches/1-certified-1.pdf");
+    let rows = csv(&dir.path().join("out/batches/1-certified-1.manifest.csv"));
+    let mut page = 1;
+    for row in &rows {
+        let ink = inked_rows(&pdf, page, 0.9, 4.6);
+        let window: Vec<f64> = ink
+            .iter()
+            .copied()
+            .filter(|y| *y >= 2.0 && *y < 3.35)
+            .collect();
+        assert!(!window.is_empty());
+        let (top, bottom) = (window[0], window[window.len() - 1]);
+        assert!(
+            top >= 2.24 && bottom <= 3.125,
+            "{}: ink from {top} to {bottom}in",
+            row["key"]
+        );
+        let out = Command::new("pdftotext")
+            .args(["-f", &page.to_string(), "-l", &page.to_string(), "-layout"])
+            .arg(&pdf)
+            .arg("-")
+            .output()
+            .expect("pdftotext");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let grouped = missive::mailroom::article::grouped(&row["article_number"]);
+        assert!(text.contains(&format!("No. {grouped}")), "{text}");
+        page += row["pages"].parse::<usize>().expect("pages");
+    }
+}
+
+/// A range too short is an error before any batch is written; fixing the configuration
+/// and resuming the run batches its letters; `release` marks them.
+#[test]
+fn an_exhausted_range_writes_no_batch_and_resume_batches() {
+    let dir = tempfile::tempdir().expect("temp");
+    let config = std::fs::read_to_string(gate_off_config()).expect("config");
+    let short = dir.path().join("short.toml");
+    std::fs::write(
+        &short,
+        config.replace("certified_last = 99999999", "certified_last = 3"),
+    )
+    .expect("write");
+    let r = run(dir.path(), &short, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("range is exhausted"), "{}", r.stderr);
+    let batches = dir.path().join("out/batches");
+    let written = std::fs::read_dir(&batches).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(written, 0, "a batch file was written");
+
+    let ledger = dir.path().join("out/missive.db");
+    let resume = missive_in(
+        root(),
+        &[
+            "--config",
+            gate_off_config().to_str().expect("path"),
+            "run",
+            "--resume",
+            "1",
+            "--ledger",
+            ledger.to_str().expect("path"),
+            "--allow-past-mail-date",
+        ],
+    );
+    assert_eq!(resume.code, 0, "{}", resume.stderr);
+    assert!(
+        batches.join("1-certified-1.pdf").is_file(),
+        "{}",
+        resume.stderr
+    );
+    let released = missive_in(
+        root(),
+        &[
+            "release",
+            "1-certified-1",
+            "--ledger",
+            ledger.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(released.code, 0, "{}", released.stderr);
+    let control: Value = serde_json::from_str(
+        &std::fs::read_to_string(batches.join("1-control.json")).expect("control"),
+    )
+    .expect("json");
+    assert_eq!(control["batches"][0]["state"], "released");
+    let history = missive_in(
+        root(),
+        &[
+            "history",
+            "CT-0001001",
+            "--ledger",
+            ledger.to_str().expect("path"),
+        ],
+    );
+    assert!(history.stdout.contains("released"), "{}", history.stdout);
+}
