@@ -128,13 +128,7 @@ pub(crate) fn letter_view(
         },
     });
     let extra = match (letter.kind, &letter.facts) {
-        (
-            LetterKind::IntentToOffset,
-            Facts::IntentToOffset {
-                lines,
-                reduced_reviews,
-            },
-        ) => {
+        (LetterKind::IntentToOffset, Facts::IntentToOffset { lines }) => {
             let rows: Vec<Value> = lines
                 .iter()
                 .map(|line| {
@@ -150,11 +144,7 @@ pub(crate) fn letter_view(
                     }))
                 })
                 .collect::<Result<_, String>>()?;
-            let reduced: Vec<Value> = reduced_reviews
-                .iter()
-                .map(|(id, balance)| json!({"review_id": id, "reduced_balance": balance}))
-                .collect();
-            json!({"liabilities": rows, "reduced_reviews": reduced})
+            json!({ "liabilities": rows })
         }
         (LetterKind::OffsetNotice | LetterKind::Refund, facts) => {
             let offset = account.offsets.iter().find(|o| o.id == subject);

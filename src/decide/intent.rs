@@ -12,7 +12,7 @@ use crate::money::Money;
 
 use super::{
     AccountDecision, Amounts, DecideContext, Facts, HeldReferral, HoldReason, PayoffLine, Referral,
-    Route, SuppressReason, Suppression, new_letter,
+    Route, SuppressReason, Suppression, consent_words, new_letter,
 };
 
 /// Whether a liability could be referred on a given date, or the first reason it can't.
@@ -72,25 +72,46 @@ fn too_old(due_date: NaiveDate, date: NaiveDate, ctx: &DecideContext<'_>) -> boo
     }
 }
 
-/// The debt of these liabilities: recorded balances, except that the liabilities of a
-/// decided `reduced` review count together, once, as its `reduced_balance`. Returns the
-/// total and the reduced reviews applied.
-fn debt_total(account: &Account, liabilities: &[&Liability]) -> (Money, Vec<(String, Money)>) {
+/// What referring these liabilities is worth: their recorded balances, except that the
+/// liabilities of a decided `reduced` review count together, once, as its
+/// `reduced_balance` (letters.md, Referral). When only some of that review's liabilities
+/// are referred (the others paid or held back), they count for their share of it, in
+/// proportion to their recorded balances and never more than those balances: a part of a
+/// reduced debt must never be referred for the whole of it.
+fn referral_amount(account: &Account, liabilities: &[&Liability]) -> Money {
     let mut total = Money::ZERO;
-    let mut reduced = Vec::new();
-    let mut counted = HashSet::new();
+    let mut by_review: Vec<(&str, Money, Money)> = Vec::new(); // (review, reduced, present)
     for liability in liabilities {
         match reduced_review_of(account, &liability.id) {
             Some((review_id, reduced_balance)) => {
-                if counted.insert(review_id) {
-                    total = total + reduced_balance;
-                    reduced.push((review_id.to_owned(), reduced_balance));
+                match by_review.iter_mut().find(|(id, _, _)| *id == review_id) {
+                    Some(entry) => entry.2 = entry.2 + liability.balance(),
+                    None => by_review.push((review_id, reduced_balance, liability.balance())),
                 }
             }
             None => total = total + liability.balance(),
         }
     }
-    (total, reduced)
+    for (review_id, reduced_balance, present) in by_review {
+        let all: Money = account
+            .reviews
+            .iter()
+            .filter(|r| r.id == review_id)
+            .flat_map(|r| r.liability_ids.iter())
+            .filter_map(|id| account.liability(id))
+            .map(Liability::balance)
+            .sum();
+        let share = if present >= all {
+            reduced_balance
+        } else if !all.is_positive() {
+            Money::ZERO
+        } else {
+            let part = reduced_balance.decimal() * present.decimal() / all.decimal();
+            Money::from_decimal(part).min(present)
+        };
+        total = total + share;
+    }
+    total
 }
 
 /// The latest-decided `reduced` review covering a liability, with its reduced balance.
@@ -176,7 +197,9 @@ pub(super) fn intent_to_offset(
 
     let ids = sorted_ids(&referable);
     let key = LetterKey::intent_to_offset(&account.account_id, &ids);
-    let (balance, reduced_reviews) = debt_total(account, &referable);
+    // The intent to offset states the recorded balances (letters.md: tax + penalty +
+    // interest); only a referral counts a reduced review at its reduced balance.
+    let balance: Money = referable.iter().map(|l| l.balance()).sum();
     let minimum = ctx.policy.minimum_amount;
     let count = plural(
         referable.len(),
@@ -234,6 +257,8 @@ pub(super) fn intent_to_offset(
     );
     if account.email_consented() {
         why.push_str("; email copy (consented)");
+    } else if account.electronic_delivery {
+        why.push_str(&format!("; no email copy: {}", consent_words(account)));
     }
     let mut letter = new_letter(
         account,
@@ -247,10 +272,7 @@ pub(super) fn intent_to_offset(
     letter.email_copy = account.email_consented();
     letter.deadline = Some(deadline);
     letter.liability_ids = ids;
-    letter.facts = Facts::IntentToOffset {
-        lines,
-        reduced_reviews,
-    };
+    letter.facts = Facts::IntentToOffset { lines };
     out.letters.push(letter);
 }
 
@@ -360,7 +382,7 @@ pub(super) fn referrals(
             }
             continue;
         }
-        let (amount, _) = debt_total(account, &referable);
+        let amount = referral_amount(account, &referable);
         if amount < ctx.policy.minimum_amount {
             out.held_referrals.push(hold(
                 HoldReason::BelowMinimum,

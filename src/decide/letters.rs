@@ -243,11 +243,9 @@ pub(super) fn refunds(
         } else {
             late.excess_payments
         };
+        // Due whenever the return shows no tax, even if nothing can be refunded: the letter
+        // then says why the excess is barred (letters.md).
         let refund = late.offsets_applied + excess_refunded;
-        if !refund.is_positive() {
-            // Nothing to return: no refund letter (see docs/decisions.md).
-            continue;
-        }
         let key = LetterKey::new(&account.account_id, LetterKind::Refund, &late.id);
         let mut why = format!(
             "late return for {} shows no tax due: {} of offsets returned",

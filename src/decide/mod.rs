@@ -138,9 +138,6 @@ pub enum Facts {
     IntentToOffset {
         /// One per liability, in id order.
         lines: Vec<PayoffLine>,
-        /// Decided `reduced` reviews whose `reduced_balance` replaces their liabilities'
-        /// recorded balances in the total: (review id, reduced balance).
-        reduced_reviews: Vec<(String, Money)>,
     },
     /// Federal offset notice: the part of the offset above the balance, refunded later.
     FederalOffset {

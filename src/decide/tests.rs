@@ -398,6 +398,18 @@ fn consent_adds_an_email_copy_to_the_certified_letter() {
 }
 
 #[test]
+fn an_unusable_email_is_named_in_the_intent_to_offsets_why() {
+    let mut a = account();
+    a.electronic_delivery = true;
+    a.email = Some("bad@@x".into());
+    a.liabilities = vec![liability("L1", "2024-04-15", "100.00", "0.00", "0.00")];
+    let decision = decide_on(&a, "2026-12-01", "2026-12-01");
+    let letter = only_letter(&decision);
+    assert!(!letter.email_copy);
+    assert!(letter.why.contains("malformed"), "{}", letter.why);
+}
+
+#[test]
 fn deadline_rolls_over_lincolns_birthday_weekend_and_washingtons_birthday() {
     let mut a = account();
     a.liabilities = vec![liability("L1", "2024-04-15", "100.00", "0.00", "0.00")];
@@ -638,7 +650,7 @@ fn late_return_refunds_excess_only_within_three_years_of_the_extended_due_date()
 }
 
 #[test]
-fn late_return_with_tax_due_or_nothing_to_return_gets_no_letter() {
+fn late_return_with_tax_due_gets_no_letter_but_a_zero_refund_still_explains_the_bar() {
     let mut a = account();
     let mut owed = late_return("2026-10-01", "2020-07-15", None);
     owed.tax_due = m("10.00");
@@ -647,7 +659,71 @@ fn late_return_with_tax_due_or_nothing_to_return_gets_no_letter() {
     let mut nothing = late_return("2026-10-01", "2020-07-15", None);
     nothing.offsets_applied = Money::ZERO;
     a.late_returns = vec![nothing];
-    assert!(decide_on(&a, "2026-12-01", "2026-12-01").letters.is_empty());
+    let decision = decide_on(&a, "2026-12-01", "2026-12-01");
+    let letter = only_letter(&decision);
+    assert_eq!(
+        letter.amounts,
+        Amounts::LateReturnRefund {
+            refund: m("0.00"),
+            offsets_returned: m("0.00"),
+            excess_refunded: m("0.00")
+        }
+    );
+    assert!(matches!(
+        letter.facts,
+        Facts::LateReturn {
+            excess_barred: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn an_intent_to_offset_states_recorded_balances_even_after_a_reduced_review() {
+    let mut a = account();
+    a.liabilities = vec![
+        liability("L1", "2024-04-15", "500.00", "0.00", "0.00"),
+        liability("L2", "2024-04-15", "300.00", "0.00", "0.00"),
+    ];
+    a.reviews = vec![review(
+        "R1",
+        &["L1", "L2"],
+        ReviewDecision::Reduced {
+            decided_on: d("2026-08-15"),
+            reduced_balance: m("200.00"),
+        },
+    )];
+    let decision = decide_on(&a, "2026-12-01", "2026-12-01");
+    let ito = decision
+        .letters
+        .iter()
+        .find(|l| l.kind == LetterKind::IntentToOffset)
+        .expect("an intent to offset");
+    assert!(
+        matches!(ito.amounts, Amounts::IntentToOffset { balance, .. } if balance == m("800.00"))
+    );
+}
+
+#[test]
+fn a_partly_referred_reduced_review_counts_only_its_share() {
+    let mut a = account();
+    a.liabilities = vec![
+        liability("L1", "2024-04-15", "500.00", "0.00", "0.00"),
+        liability("L2", "2024-04-15", "300.00", "0.00", "0.00"),
+    ];
+    a.notices = vec![ito_notice("2026-06-01", &["L1"], false)];
+    a.reviews = vec![review(
+        "R1",
+        &["L1", "L2"],
+        ReviewDecision::Reduced {
+            decided_on: d("2026-08-15"),
+            reduced_balance: m("600.00"),
+        },
+    )];
+    let decision = decide_on(&a, "2026-12-01", "2026-12-01");
+    // L1 is 500 of the 800 recorded: 5/8 of 600.00 = 375.00, not the whole 600.00.
+    assert_eq!(decision.referrals.len(), 1);
+    assert_eq!(decision.referrals[0].amount, m("375.00"));
 }
 
 #[test]

@@ -329,7 +329,9 @@ pub fn parse_account(record: &RawRecord) -> Result<Account, AccountError> {
         }
         Err(err) => {
             let field = err.path().to_string();
-            let field = if field == "." { String::new() } else { field };
+            // serde_path_to_error says `.` for the root and ends the path with `?` where it
+            // lost track (inside a truncated value): keep the part that is known.
+            let field = field.trim_end_matches('?').trim_end_matches('.').to_owned();
             Err(failed(field, err.inner()))
         }
     }
@@ -377,4 +379,50 @@ fn account_id_of(bytes: &[u8]) -> Option<String> {
         }
     };
     id.filter(|id| !id.is_empty() && id.len() <= 64 && !id.contains('\\'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(json: &str) -> RawRecord {
+        RawRecord {
+            source: "test.json".to_owned(),
+            bytes: json.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn empty_optional_text_means_none() {
+        let account = parse_account(&record(
+            r#"{"account_id": "CT-1",
+                "taxpayer": {"name": "Ann Lee", "spouse_name": "", "tin_last4": "1234"},
+                "address": {"line1": "1 Main St", "line2": "", "city": "Hartford",
+                            "state": "CT", "zip": "06103", "country": ""},
+                "email": ""}"#,
+        ))
+        .expect("empty optional strings are absent, not errors");
+        assert_eq!(account.taxpayer.spouse_name, None);
+        assert!(!account.email_consented());
+        let address = account.address.expect("address");
+        assert_eq!(address.line2, None);
+        assert_eq!(address.country, "US");
+    }
+
+    #[test]
+    fn required_text_may_not_be_empty() {
+        let err = parse_account(&record(
+            r#"{"account_id": "CT-1", "taxpayer": {"name": "", "tin_last4": "1234"}}"#,
+        ))
+        .expect_err("a blank name is an error");
+        assert_eq!(err.problems[0].field, "taxpayer.name");
+    }
+
+    #[test]
+    fn truncated_json_names_no_bogus_field() {
+        let err = parse_account(&record(r#"{"account_id": "CT-1", "taxpayer": {"na"#))
+            .expect_err("truncated");
+        assert!(!err.problems[0].field.contains('?'), "{:?}", err.problems);
+        assert_eq!(err.account_id.as_deref(), Some("CT-1"));
+    }
 }

@@ -72,8 +72,10 @@ impl Checker {
         }
     }
 
+    /// Optional free text: absent, `null` and `""` all mean "none" (a generator writing `""`
+    /// for "no apartment" is common); anything else must be valid text.
     fn optional_text(&mut self, field: &str, text: Option<&str>) {
-        if let Some(text) = text {
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
             self.text(field, text);
         }
     }
@@ -105,9 +107,7 @@ impl Checker {
                 format!("`{}` is not a two-letter state code like `CT`", input.state),
             );
         }
-        if let Some(country) = &input.country {
-            self.text(&format!("{field}.country"), country);
-        }
+        self.optional_text(&format!("{field}.country"), input.country.as_deref());
         let zip = Zip::parse(&input.zip);
         if zip.is_none() {
             self.fail(
@@ -124,7 +124,10 @@ impl Checker {
             city: input.city,
             state: input.state,
             zip: zip?,
-            country: input.country.unwrap_or_else(|| "US".to_owned()),
+            country: input
+                .country
+                .filter(|c| !c.trim().is_empty())
+                .unwrap_or_else(|| "US".to_owned()),
         })
     }
 }
