@@ -3,7 +3,8 @@
 
 Both render every planned letter; `run` also records each letter in the SQLite ledger
 (planned in one transaction, rendered per chunk, events), writes referrals.csv and takes
-the run lock. Each command runs --repeat times into fresh directories; the best wall
+the run lock. The approval gate is off and `run --no-batches` leaves print batches out, so
+the difference is the ledger. Each command runs --repeat times into fresh directories; the best wall
 time of each is compared.
 
     python3 bench/run_overhead.py --binary target/release/missive --letters 10000
@@ -29,7 +30,12 @@ def main():
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     root = os.path.dirname(HERE)
-    common = ["--config", os.path.join(root, "missive.toml")]
+    tmpdir = tempfile.mkdtemp()
+    # The ledger is what is measured: no approval gate, no print batches.
+    shipped = open(os.path.join(root, "missive.toml"), encoding="utf-8").read()
+    config = os.path.join(tmpdir, "missive.toml")
+    open(config, "w", encoding="utf-8").write(shipped.replace("require_approval = true", "require_approval = false"))
+    common = ["--config", config]
     assets = ["--templates", os.path.join(root, "templates"), "--fonts", os.path.join(root, "fonts")]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,7 +48,7 @@ def main():
                 out = os.path.join(tmp, f"{name}-{i}")
                 cmd = [args.binary, *common, name, "--accounts", accounts, "--as-of", "2026-12-01", "--out", out, *assets]
                 if name == "run":
-                    cmd.append("--allow-past-mail-date")
+                    cmd += ["--allow-past-mail-date", "--no-batches"]
                 code, wall, rss = measure(cmd)
                 if code != 0:
                     sys.exit(f"{name} exited {code}")

@@ -20,10 +20,14 @@ use crate::decide::DueLetter;
 use crate::letter::LetterKey;
 use crate::render::{LetterSource, Renderer};
 
-/// Letters rendered per chunk. A run commits the ledger once per chunk, and each commit
+/// Letters per chunk for `render`: enough to keep every thread busy, few enough that the
+/// PDFs held in memory stay small (≈ 3 MB).
+pub const RENDER_CHUNK: usize = 64;
+
+/// Letters per chunk for `run`. A run commits the ledger once per chunk, and each commit
 /// waits for an fsync (~5 ms here): 256 keeps that under 2% of a run's time
-/// (docs/performance.md) while the PDFs held in memory stay around 13 MB.
-const CHUNK: usize = 256;
+/// (docs/performance.md) for ≈ 13 MB of PDFs held in memory.
+pub const RUN_CHUNK: usize = 256;
 
 /// The output directory could not be used: nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +95,8 @@ pub struct Producer<'a> {
     /// that was mailed and came back) as `<name>.<sha256 prefix>.pdf` instead of
     /// replacing it: what was mailed stays on record.
     pub keep_replaced: bool,
+    /// Letters composed and rendered per chunk ([`RENDER_CHUNK`], [`RUN_CHUNK`]).
+    pub chunk: usize,
 }
 
 impl Producer<'_> {
@@ -113,7 +119,7 @@ impl Producer<'_> {
             source,
         })?;
         let mut summary = ProduceSummary::default();
-        for chunk in letters.chunks(CHUNK) {
+        for chunk in letters.chunks(self.chunk.max(1)) {
             let (written_before, failed_before) = (summary.letters.len(), summary.failed.len());
             let mut jobs = Vec::with_capacity(chunk.len());
             let mut composed = Vec::with_capacity(chunk.len());

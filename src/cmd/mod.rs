@@ -87,13 +87,20 @@ impl Assets {
         })
     }
 
-    pub(crate) fn producer<'a>(&'a self, config: &Config, keep_replaced: bool) -> Producer<'a> {
+    /// A producer for `run` (keeps replaced mailed copies, large chunks for fewer ledger
+    /// commits) or for `render` (small chunks, less memory).
+    pub(crate) fn producer<'a>(&'a self, config: &Config, for_run: bool) -> Producer<'a> {
         Producer {
             composer: &self.composer,
             renderer: &self.renderer,
             author: config.agency.name.clone(),
             jobs: self.jobs,
-            keep_replaced,
+            keep_replaced: for_run,
+            chunk: if for_run {
+                missive::produce::RUN_CHUNK
+            } else {
+                missive::produce::RENDER_CHUNK
+            },
         }
     }
 }

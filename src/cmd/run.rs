@@ -47,8 +47,12 @@ pub(crate) struct RunArgs {
     pub(crate) batch_size: Option<u32>,
     /// Record the batches written by this run as released to the mailroom at once (the
     /// same as `missive release BATCH` for each).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_batches")]
     pub(crate) release: bool,
+    /// Render and record the letters but make no print batches now; a later
+    /// `missive run --resume RUN_ID` batches them.
+    #[arg(long)]
+    pub(crate) no_batches: bool,
     /// After rendering, send the queued email letters (as `missive send`).
     #[arg(long)]
     pub(crate) send: bool,
@@ -133,7 +137,7 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         args.resume,
         today,
         args.allow_past_mail_date,
-        Some(&mailroom),
+        (!args.no_batches).then_some(&mailroom),
         |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
