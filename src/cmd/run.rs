@@ -196,12 +196,12 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
                 batch.clone()
             };
             eprintln!(
-                "batch {}: {} letters, {} pages, {} sheets, amount due ${}; {}",
+                "batch {}: {} letters, {} pages, {} sheets, amount due {}; {}",
                 batch.name,
                 batch.pieces,
                 batch.pages,
                 batch.sheets,
-                batch.amount_due.plain(),
+                batch.amount_due.dollars(),
                 batch.state
             );
         }
