@@ -453,23 +453,14 @@ fn write_referrals_csv(ledger: &dyn Ledger, out_dir: &Path) -> Result<(), RunErr
                 "{},{},{},{},{},{},{}",
                 r.run_id,
                 r.at,
-                csv_field(&r.account_id),
-                csv_field(r.notice_key.as_str()),
+                crate::mailroom::files::field(&r.account_id),
+                crate::mailroom::files::field(r.notice_key.as_str()),
                 r.deadline_passed,
                 r.amount,
-                csv_field(liability)
+                crate::mailroom::files::field(liability)
             );
         }
     }
     write_atomically(&out_dir.join("referrals.csv"), csv.as_bytes())?;
     Ok(())
-}
-
-/// Quotes a CSV field when it holds a comma, quote or line break.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
 }

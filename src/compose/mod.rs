@@ -303,7 +303,7 @@ pub fn template_name(kind: LetterKind) -> String {
 }
 
 /// Tera's error and its causes on one line ("Failed to render 'x': Variable `y` not found").
-fn error_chain(err: &tera::Error) -> String {
+pub(crate) fn error_chain(err: &tera::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {

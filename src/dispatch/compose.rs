@@ -71,7 +71,7 @@ impl EmailComposer {
         tera.add_raw_templates(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
             .map_err(|err| DispatchError::Template {
                 template: "email/".to_owned(),
-                message: error_chain(&err),
+                message: crate::compose::error_chain(&err),
             })?;
         for kind in LetterKind::ALL {
             for part in PARTS {
@@ -134,7 +134,7 @@ impl EmailComposer {
             let name = template_name(letter.kind, part);
             self.tera
                 .render(&name, &context)
-                .map_err(|err| fail(name, error_chain(&err)))
+                .map_err(|err| fail(name, crate::compose::error_chain(&err)))
         };
         let subject = render("subject")?
             .split_whitespace()
@@ -209,16 +209,6 @@ fn date_text(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let date = parse_iso_date(text)
         .ok_or_else(|| format!("filter `date`: `{text}` is not a YYYY-MM-DD date"))?;
     Ok(Value::String(long_date(date)))
-}
-
-fn error_chain(err: &tera::Error) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        parts.push(cause.to_string());
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -101,14 +101,33 @@ fn without_the_pdf_no_amount_is_in_the_email() {
 }
 
 /// A mailer that answers from a script (per call, in order), then accepts.
+/// Scripted replies to one kind of message, in order.
+type Replies = Vec<Result<String, SendFailure>>;
+
+/// A mailer that answers from a script instead of a server. Replies are scripted per
+/// message, found by a needle in the message text (e.g. the account id), in order, then
+/// `250`: a round sends its messages on several threads at once, so a script in call
+/// order would be a race.
 struct Scripted {
-    script: Mutex<Vec<Result<String, SendFailure>>>,
+    script: Mutex<Vec<(String, Replies)>>,
     delivered: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Scripted {
-    fn new(mut script: Vec<Result<String, SendFailure>>) -> Scripted {
-        script.reverse();
+    /// No scripted failures: every message is accepted.
+    fn accept_all() -> Scripted {
+        Scripted::by_needle(Vec::new())
+    }
+
+    /// `(needle, replies)`: the replies, in order, to messages whose text holds the needle.
+    fn by_needle(script: Vec<(&str, Replies)>) -> Scripted {
+        let script = script
+            .into_iter()
+            .map(|(needle, mut replies)| {
+                replies.reverse();
+                (needle.to_owned(), replies)
+            })
+            .collect();
         Scripted {
             script: Mutex::new(script),
             delivered: Mutex::new(Vec::new()),
@@ -118,7 +137,14 @@ impl Scripted {
 
 impl Mailer for Scripted {
     fn send(&self, _: &Envelope, message: &[u8]) -> Result<String, SendFailure> {
-        let next = self.script.lock().expect("lock").pop();
+        let text = String::from_utf8_lossy(message);
+        let next = self
+            .script
+            .lock()
+            .expect("lock")
+            .iter_mut()
+            .find(|(needle, _)| text.contains(needle.as_str()))
+            .and_then(|(_, replies)| replies.pop());
         let answer = next.unwrap_or_else(|| Ok("250 2.0.0 OK".to_owned()));
         if answer.is_ok() || matches!(answer, Err(SendFailure::Unknown(_))) {
             self.delivered.lock().expect("lock").push(message.to_vec());
@@ -190,7 +216,7 @@ fn each_email_is_sent_once_with_the_reply_recorded() {
     let config = config(true);
     let (_dir, mut ledger, letters) = ledger_with_emails(&config);
     assert_eq!(letters.len(), 2);
-    let mailer = Scripted::new(vec![]);
+    let mailer = Scripted::accept_all();
     let report = send_queue(
         &mut ledger,
         &config,
@@ -236,10 +262,18 @@ fn transient_failures_retry_refusals_fail_and_unknowns_stay_uncertain() {
     let (copy, letter) = (&letters[0].key, &letters[1].key);
     assert!(copy.as_str().starts_with("EM-ITO"), "{copy}");
     // Round 1 sends both: copy → 451, letter → unknown; round 2 retries the copy → 550.
-    let mailer = Scripted::new(vec![
-        Err(SendFailure::NotDelivered("451 try later".to_owned())),
-        Err(SendFailure::Unknown("connection lost".to_owned())),
-        Err(SendFailure::Refused("550 no such user".to_owned())),
+    let mailer = Scripted::by_needle(vec![
+        (
+            "EM-ITO",
+            vec![
+                Err(SendFailure::NotDelivered("451 try later".to_owned())),
+                Err(SendFailure::Refused("550 no such user".to_owned())),
+            ],
+        ),
+        (
+            "EM-OK",
+            vec![Err(SendFailure::Unknown("connection lost".to_owned()))],
+        ),
     ]);
     let options = SendOptions {
         fallback_print: true,
@@ -312,7 +346,7 @@ fn a_changed_pdf_is_not_sent() {
         .path()
         .join(format!("{}.pdf", letters[1].key.file_stem()));
     std::fs::write(&file, b"something else").expect("overwrite");
-    let mailer = Scripted::new(vec![]);
+    let mailer = Scripted::accept_all();
     let report = send_queue(
         &mut ledger,
         &config,

@@ -203,8 +203,8 @@ pub fn control(run_id: i64, mail_date: String, batches: &[BatchRecord]) -> Contr
     }
 }
 
-/// Quotes a CSV field when it holds a comma, quote or line break.
-fn field(text: &str) -> String {
+/// One CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+pub fn field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
