@@ -309,6 +309,35 @@ fn consented_letters_arrive_once_with_the_rendered_pdf() {
     );
     assert_eq!(s.state(LETTER), LetterState::Sent);
 
+    // `history` shows what happened to the email, from the outside.
+    let history = s.missive(
+        server.port,
+        &[
+            "history",
+            "--key",
+            LETTER,
+            "--ledger",
+            "out/missive.db",
+            "--format",
+            "json",
+        ],
+    );
+    history.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&history.stdout).expect("history json");
+    let email = &doc["letters"][0]["email"];
+    assert_eq!(email["state"], "sent", "{doc:#}");
+    assert_eq!(email["message_id"], letter[0]["message_id"], "{doc:#}");
+    let table = s.missive(
+        server.port,
+        &["history", "EM-OK", "--ledger", "out/missive.db"],
+    );
+    assert!(table.stdout.contains("EMAILS (1)"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("server said: 250"),
+        "{}",
+        table.stdout
+    );
+
     // HTML injection: the name arrives escaped in the HTML part.
     let xss = messages_for(&messages, "EM-XSS/offset_notice/S1");
     let html = xss[0]["html"].as_str().expect("html");

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
-use missive::ledger::{Approval, Ledger, LetterRecord, LetterState, SqliteLedger};
+use missive::ledger::{Approval, EmailRecord, Ledger, LetterRecord, LetterState, SqliteLedger};
 use missive::letter::LetterKey;
 use missive::report;
 use missive::review::short_hash;
@@ -80,8 +80,10 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
         None => Vec::new(),
     };
     let mut entries = Vec::with_capacity(letters.len());
+    let mut emails = Vec::new();
     for letter in letters {
         let events = ledger.events_of(&letter.key)?;
+        emails.extend(ledger.email(&letter.key)?);
         entries.push((letter, events));
     }
     // The approval of each template version the letters were rendered with.
@@ -112,6 +114,11 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
                             "approval".into(),
                             serde_json::to_value(approval).unwrap_or_default(),
                         );
+                        let email = emails.iter().find(|e| e.key == letter.key);
+                        map.insert(
+                            "email".into(),
+                            serde_json::to_value(email).unwrap_or_default(),
+                        );
                     }
                     value
                 })
@@ -127,6 +134,7 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
         Format::Table => {
             report::write_history(&mut out, &entries, &referrals)?;
             write_versions(&mut out, &approvals)?;
+            write_emails(&mut out, &emails)?;
         }
     }
     out.flush()?;
@@ -198,4 +206,31 @@ pub(crate) fn mark(args: MarkArgs) -> Result<ExitCode> {
     let record = ledger.set_state(&key, state, None, &args.note)?;
     eprintln!("`{key}` is now {}", record.state.as_str());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The emails of the letters shown (the letter itself, or an intent to offset's email
+/// copy): state, attempts, Message-ID and the server's reply or last error.
+fn write_emails(out: &mut impl Write, emails: &[EmailRecord]) -> io::Result<()> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nEMAILS ({})", emails.len())?;
+    for e in emails {
+        writeln!(
+            out,
+            "  {} ({}) to {}: {}, {} attempt(s), Message-ID {}{}",
+            e.key,
+            e.role,
+            e.to_address,
+            e.state,
+            e.attempts,
+            e.message_id.as_deref().unwrap_or("-"),
+            match (&e.reply, &e.last_error) {
+                (Some(reply), _) => format!(", server said: {reply}"),
+                (None, Some(error)) => format!(", last error: {error}"),
+                (None, None) => String::new(),
+            }
+        )?;
+    }
+    Ok(())
 }
