@@ -89,6 +89,27 @@ pub struct PostalAddress {
     pub country: String,
 }
 
+impl PostalAddress {
+    /// The street lines: line 1, then line 2 if there is one.
+    pub fn street_lines(&self) -> Vec<String> {
+        let mut lines = vec![self.line1.clone()];
+        lines.extend(self.line2.clone());
+        lines
+    }
+
+    /// `CITY ST ZIP`, the last line of an address block.
+    pub fn city_line(&self) -> String {
+        format!("{} {} {}", self.city, self.state, self.zip)
+    }
+
+    /// The address block as printed: the street lines, then the city line.
+    pub fn block(&self) -> Vec<String> {
+        let mut lines = self.street_lines();
+        lines.push(self.city_line());
+        lines
+    }
+}
+
 /// A ZIP code: five digits, optionally four more.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Zip {

@@ -147,6 +147,15 @@ pub struct Address {
     pub zip: String,
 }
 
+impl Address {
+    /// The address block as printed: the configured lines, then `CITY ST ZIP`.
+    pub fn block(&self) -> Vec<String> {
+        let mut lines = self.lines.clone();
+        lines.push(format!("{} {} {}", self.city, self.state, self.zip));
+        lines
+    }
+}
+
 /// The sending agency.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -109,23 +109,15 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         batch_size: args
             .batch_size
             .map_or(config.mail.batch_size, |n| n as usize),
-        sender: (
-            config.agency.name.clone(),
-            config
-                .agency
-                .return_address
-                .lines
-                .iter()
-                .skip(1)
-                .cloned()
-                .chain([format!(
-                    "{} {} {}",
-                    config.agency.return_address.city,
-                    config.agency.return_address.state,
-                    config.agency.return_address.zip
-                )])
-                .collect(),
-        ),
+        sender: {
+            let address = &config.agency.return_address;
+            let mut block = address.block();
+            // The first configured line is the agency's name, printed apart.
+            if !address.lines.is_empty() {
+                block.remove(0);
+            }
+            (config.agency.name.clone(), block)
+        },
     };
     let bar = progress_bar(0);
     let report = runner::run(

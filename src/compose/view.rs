@@ -7,30 +7,9 @@
 use serde_json::{Value, json};
 
 use crate::account::{Account, OffsetSource, PostalAddress, ReviewDecision};
-use crate::config::{Address, Config};
+use crate::config::Config;
 use crate::decide::{DueLetter, Facts};
 use crate::letter::LetterKind;
-
-/// The address block lines of a postal address (street lines, then "CITY ST ZIP").
-fn postal_lines(address: &PostalAddress) -> Vec<String> {
-    let mut lines = vec![address.line1.clone()];
-    lines.extend(address.line2.clone());
-    lines.push(format!(
-        "{} {} {}",
-        address.city, address.state, address.zip
-    ));
-    lines
-}
-
-/// The lines of a configured address.
-fn config_lines(address: &Address) -> Vec<String> {
-    let mut lines = address.lines.clone();
-    lines.push(format!(
-        "{} {} {}",
-        address.city, address.state, address.zip
-    ));
-    lines
-}
 
 /// Builds the template context for one letter; `Err` names what the account lacks.
 pub(super) fn context(
@@ -78,7 +57,7 @@ pub(crate) fn letter_view(
             "name": account.taxpayer.name,
             "spouse_name": account.taxpayer.spouse_name,
             "tin_last4": account.taxpayer.tin_last4,
-            "address": account.address.as_ref().map(postal_lines),
+            "address": account.address.as_ref().map(PostalAddress::block),
             "email": account.valid_email(),
             "has_payment_plan": account.payment_plan.is_some(),
         },
@@ -89,21 +68,21 @@ pub(crate) fn letter_view(
             "hours": config.agency.hours,
             "email": config.agency.email,
             "website": config.agency.website,
-            "return_address": config_lines(&config.agency.return_address),
+            "return_address": config.agency.return_address.block(),
         },
         "review": {
             "unit": config.contacts.review.unit,
-            "address": config_lines(&config.contacts.review.address),
+            "address": config.contacts.review.address.block(),
         },
         "bankruptcy": {
             "unit": config.contacts.bankruptcy.unit,
             "phone": config.contacts.bankruptcy.phone,
             "hours": config.contacts.bankruptcy.hours,
-            "address": config_lines(&config.contacts.bankruptcy.address),
+            "address": config.contacts.bankruptcy.address.block(),
         },
         "collections": {
             "unit": config.contacts.collections.unit,
-            "address": config_lines(&config.contacts.collections.address),
+            "address": config.contacts.collections.address.block(),
             "fax_unit": config.contacts.collections.fax_unit,
             "fax": config.contacts.collections.fax,
         },
@@ -111,7 +90,7 @@ pub(crate) fn letter_view(
             "online_service": config.payments.online_service,
             "online_text": config.payments.online_text,
             "payee": config.payments.payee,
-            "coupon_address": config_lines(&config.payments.coupon_address),
+            "coupon_address": config.payments.coupon_address.block(),
         },
         "federal": config.federal,
         "policy": {
@@ -158,7 +137,7 @@ pub(crate) fn letter_view(
                             Some(json!({
                                 "name": agency.name,
                                 "phone": agency.phone,
-                                "address": postal_lines(&agency.address),
+                                "address": PostalAddress::block(&agency.address),
                             })),
                         ),
                     };

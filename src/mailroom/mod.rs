@@ -361,14 +361,12 @@ impl Mailroom<'_> {
                 continue;
             };
             let article = piece.article_number.clone().unwrap_or_default();
-            let mut street = vec![address.line1.clone()];
-            street.extend(address.line2.clone());
-            let city_line = format!("{} {} {}", address.city, address.state, address.zip);
+            let street = address.street_lines();
             book.push(BookRow {
                 sequence: i as u32 + 1,
                 article: article::grouped(&article),
                 names: item.letter.recipients.clone(),
-                address: street.iter().cloned().chain([city_line]).collect(),
+                address: address.block(),
                 service: "First-Class Mail, Certified Mail, Return Receipt".to_owned(),
             });
             csv.push(BookCsvRow {
