@@ -130,6 +130,19 @@ pub struct RunReport {
     pub batches: Option<BatchReport>,
 }
 
+/// Refuses a mail date before `today` unless `allow_past`: deadlines count from the mail
+/// date, so a letter dated in the past shortens the taxpayer's window.
+pub fn check_mail_date(
+    mail_date: NaiveDate,
+    today: NaiveDate,
+    allow_past: bool,
+) -> Result<(), RunError> {
+    if mail_date < today && !allow_past {
+        return Err(RunError::PastMailDate { mail_date, today });
+    }
+    Ok(())
+}
+
 /// Starts a new run for `request`, or resumes run `resume` with its own dates and paths.
 /// `today` guards the mail date unless `allow_past_mail_date`.
 #[allow(clippy::too_many_arguments)]
@@ -145,17 +158,11 @@ pub fn run(
     mailroom: Option<&Mailroom<'_>>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<RunReport, RunError> {
-    let past = |mail_date: NaiveDate| {
-        (mail_date < today && !allow_past_mail_date)
-            .then_some(RunError::PastMailDate { mail_date, today })
-    };
     let (run, request) = match resume {
         Some(id) => {
             let old = ledger.run(id)?.ok_or(RunError::UnknownRun(id))?;
             // Check before touching the run: a refused resume leaves it as it was.
-            if let Some(err) = past(old.mail_date) {
-                return Err(err);
-            }
+            check_mail_date(old.mail_date, today, allow_past_mail_date)?;
             let run = ledger.resume_run(id)?;
             let request = RunRequest {
                 accounts: PathBuf::from(&run.accounts),
@@ -166,9 +173,7 @@ pub fn run(
             (run, request)
         }
         None => {
-            if let Some(err) = past(request.mail_date) {
-                return Err(err);
-            }
+            check_mail_date(request.mail_date, today, allow_past_mail_date)?;
             // Absolute paths, so `--resume` from another directory finds the same files.
             let absolute = |path: &Path| -> Result<PathBuf, RunError> {
                 std::path::absolute(path).map_err(|source| {
@@ -227,7 +232,7 @@ pub fn run(
         .map(PlannedLetter::from_due)
         .collect();
     let keys = ledger.record_planned(run.id, &planned)?;
-    let keys_set: std::collections::HashSet<_> = keys.iter().collect();
+    let keys_set: HashSet<_> = keys.iter().collect();
     let (composed, mut email_failed, email_errors) = compose_emails(
         emails,
         &accounts,

@@ -80,8 +80,8 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         .unwrap_or_else(|| calendar.next_business_day_on_or_after(as_of));
     // Refuse a past mail date before creating anything (the runner checks again, and for
     // `--resume` against the run's own date).
-    if args.resume.is_none() && mail_date < today && !args.allow_past_mail_date {
-        return Err(runner::RunError::PastMailDate { mail_date, today }.into());
+    if args.resume.is_none() {
+        runner::check_mail_date(mail_date, today, args.allow_past_mail_date)?;
     }
     let out = args.out.clone().unwrap_or_default();
     let ledger_path = match (&args.ledger, &args.out) {
