@@ -10,6 +10,7 @@
 //! ([`SourceError`]).
 
 mod input;
+pub(crate) mod printable;
 mod validate;
 
 use std::fmt;

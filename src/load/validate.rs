@@ -20,6 +20,7 @@ use super::input::{
     AccountInput, AddressInput, LateReturnInput, LiabilityInput, NoticeInput, OffsetInput,
     OutcomeInput, ReviewInput, SourceInput,
 };
+use super::printable;
 
 /// Longest id accepted (ids end up in keys and file names).
 const MAX_ID_LEN: usize = 64;
@@ -58,6 +59,8 @@ impl Checker {
                     "`{id}` contains {c:?}; ids may not contain `/`, `+`, spaces or control characters (they are parts of letter keys)"
                 ),
             );
+        } else {
+            self.printable(field, id);
         }
     }
 
@@ -67,8 +70,23 @@ impl Checker {
             self.fail(field, "must not be empty");
         } else if text.chars().count() > MAX_TEXT_LEN {
             self.fail(field, format!("is longer than {MAX_TEXT_LEN} characters"));
-        } else if text.chars().any(char::is_control) {
-            self.fail(field, "contains a control character (line break or tab)");
+        } else {
+            self.printable(field, text);
+        }
+    }
+
+    /// Text printed on a letter must print as written (see [`printable`]).
+    fn printable(&mut self, field: &str, text: &str) {
+        if let Some((c, why)) = printable::first_unprintable(text) {
+            let at = text.chars().take_while(|x| *x != c).count() + 1;
+            self.fail(
+                field,
+                format!(
+                    "contains {} at character {at}: {}",
+                    printable::code_point(c),
+                    why.describe()
+                ),
+            );
         }
     }
 
