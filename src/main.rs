@@ -75,7 +75,11 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Errors quote input (paths, ids): never let it drive the terminal.
+            eprintln!(
+                "error: {}",
+                missive::report::escape_lines(&format!("{err:#}"))
+            );
             ExitCode::from(2)
         }
     }

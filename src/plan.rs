@@ -13,9 +13,11 @@ use serde::Serialize;
 
 use crate::account::{Account, Notice};
 use crate::decide::{
-    self, AccountDecision, DecideContext, DueLetter, HeldReferral, Referral, Suppression,
+    self, AccountDecision, Amounts, DecideContext, DueLetter, HeldReferral, LetterError, Referral,
+    Suppression,
 };
 use crate::load::{self, AccountError, Problem, RawRecord};
+use crate::money::Money;
 
 /// Records handled per parallel chunk: big enough to keep both cores busy, small enough to
 /// keep memory flat.
@@ -72,13 +74,15 @@ impl PlanError {
     }
 }
 
+/// One line for people, with the input it quotes escaped ([`crate::report::escape`]).
 impl std::fmt::Display for PlanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}`", self.source)?;
+        use crate::report::escape;
+        write!(f, "`{}`", escape(&self.source))?;
         if let Some(id) = &self.account_id {
-            write!(f, " (account {id})")?;
+            write!(f, " (account {})", escape(id))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", escape(&self.message))
     }
 }
 
@@ -126,7 +130,8 @@ pub fn plan_batch(
                 let prior = prior
                     .get(&account.account_id)
                     .map_or(&[][..], Vec::as_slice);
-                let decision = decide::decide(&account, prior, ctx);
+                let mut decision = decide::decide(&account, prior, ctx);
+                refuse_out_of_range(&mut decision);
                 Ok(Planned {
                     source: record.source,
                     account,
@@ -162,6 +167,51 @@ pub fn plan_batch(
     }
     sort(&mut plan);
     plan
+}
+
+/// Amounts each within [`Money::MAX`] can sum past it (a balance of several liabilities, a
+/// payoff with interest): such a letter could not be printed, so it becomes an error of
+/// its account naming the amount, and the account's other letters go on.
+fn refuse_out_of_range(decision: &mut AccountDecision) {
+    let (letters, over): (Vec<DueLetter>, Vec<DueLetter>) = std::mem::take(&mut decision.letters)
+        .into_iter()
+        .partition(|l| largest_amount(&l.amounts) <= Money::MAX);
+    decision.letters = letters;
+    for letter in over {
+        decision.errors.push(LetterError {
+            message: format!(
+                "its amounts add up to {}, more than the largest amount a letter may state ({})",
+                largest_amount(&letter.amounts),
+                Money::MAX
+            ),
+            key: letter.key,
+        });
+    }
+}
+
+/// The largest amount a letter states (amounts are never negative here).
+fn largest_amount(amounts: &Amounts) -> Money {
+    let all: &[Money] = match amounts {
+        Amounts::IntentToOffset { balance, payoff } => &[*balance, *payoff],
+        Amounts::FederalOffset {
+            refund,
+            offset,
+            remaining_balance,
+        } => &[*refund, *offset, *remaining_balance],
+        Amounts::StateOffset {
+            refund,
+            offset,
+            refund_paid,
+        } => &[*refund, *offset, *refund_paid],
+        Amounts::ExcessRefund { refund } => &[*refund],
+        Amounts::LateReturnRefund {
+            refund,
+            offsets_returned,
+            excess_refunded,
+        } => &[*refund, *offsets_returned, *excess_refunded],
+        Amounts::Review { balance } => &[*balance],
+    };
+    all.iter().map(|m| m.abs()).max().unwrap_or(Money::ZERO)
 }
 
 fn merge(plan: &mut Plan, planned: Planned) {

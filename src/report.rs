@@ -8,6 +8,31 @@ use crate::ledger::{Event, LetterRecord, LetterState, ReferralRecord};
 use crate::letter::{Channel, LetterKind, MailClass};
 use crate::plan::Plan;
 
+/// Text from input made safe to show in a terminal or a table: every control character
+/// (escape sequences, line breaks, tabs), line or paragraph separator and format character
+/// (bidi controls) is written as `\u{1b}`, so a hostile account id can neither clear the
+/// operator's screen nor forge or reorder what is shown. Everything else is unchanged.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    use crate::load::printable::is_invisible;
+    if !text.chars().any(is_invisible) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_invisible(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`escape`] line by line: a message's own line breaks (a hint below an error) stay.
+pub fn escape_lines(text: &str) -> String {
+    text.split('\n').map(escape).collect::<Vec<_>>().join("\n")
+}
+
 /// Writes the plan as pretty JSON with a trailing newline.
 pub fn write_json(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, plan)?;
@@ -28,6 +53,10 @@ pub fn headline_amount(letter: &DueLetter) -> String {
 
 /// Writes rows as columns padded to the widest cell, two spaces apart.
 fn write_columns(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| escape(cell).into_owned()).collect())
+        .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -43,7 +72,7 @@ fn write_columns(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
         for (c, cell) in row.iter().enumerate() {
             line.push_str(cell);
             if c + 1 < row.len() {
-                let pad = widths[c] - cell.chars().count() + 2;
+                let pad = widths[c].saturating_sub(cell.chars().count()) + 2;
                 line.extend(std::iter::repeat_n(' ', pad));
             }
         }

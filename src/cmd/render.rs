@@ -64,7 +64,11 @@ pub(crate) fn render(config: &Config, args: RenderArgs) -> Result<ExitCode> {
     )?;
     bar.finish_and_clear();
     for failed in &summary.failed {
-        eprintln!("error: letter `{}`: {}", failed.key, failed.message);
+        eprintln!(
+            "error: letter `{}`: {}",
+            failed.key,
+            missive::report::escape(&failed.message)
+        );
     }
     eprintln!(
         "wrote {} letters to `{}` ({} failed)",
