@@ -198,11 +198,29 @@ impl LetterKey {
         &self.0
     }
 
-    /// A file-name-safe form of the key (`/` replaced by `_`), for output files.
+    /// A file-name-safe form of the key (`/` replaced by `_`), for output files. A key
+    /// longer than [`MAX_FILE_STEM`] bytes (four 64-character liability ids) is cut to a
+    /// readable prefix followed by `~` and the first 16 hex digits of the key's SHA-256,
+    /// so every name fits a file system's 255-byte limit with room for suffixes
+    /// (`.<sha256 prefix>.pdf` of a kept copy, `.tmp`). The ledger and `render.json`
+    /// record the name used.
     pub fn file_stem(&self) -> String {
-        self.0.replace('/', "_")
+        use sha2::{Digest, Sha256};
+        let stem = self.0.replace('/', "_");
+        if stem.len() <= MAX_FILE_STEM {
+            return stem;
+        }
+        let hash = crate::config::hex(&Sha256::digest(self.0.as_bytes()));
+        let mut cut = MAX_FILE_STEM - 17;
+        while !stem.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}~{}", &stem[..cut], &hash[..16])
     }
 }
+
+/// Longest file stem (in bytes) a letter key is written under as it is.
+pub const MAX_FILE_STEM: usize = 100;
 
 impl fmt::Display for LetterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -219,6 +237,20 @@ mod tests {
         let key = LetterKey::intent_to_offset("CT-1", &["L2", "L10", "L1"]);
         assert_eq!(key.as_str(), "CT-1/intent_to_offset/L1+L10+L2");
         assert_eq!(key.file_stem(), "CT-1_intent_to_offset_L1+L10+L2");
+    }
+
+    #[test]
+    fn long_keys_get_a_bounded_file_stem_with_a_hash() {
+        let ids: Vec<String> = (0..4).map(|i| format!("{i}{}", "x".repeat(63))).collect();
+        let key = LetterKey::intent_to_offset("CT-1", &ids);
+        let stem = key.file_stem();
+        assert_eq!(stem.len(), MAX_FILE_STEM);
+        assert!(stem.starts_with("CT-1_intent_to_offset_0xxx"), "{stem}");
+        let other = LetterKey::intent_to_offset("CT-2", &ids);
+        assert_ne!(other.file_stem(), stem, "different keys, different names");
+        // Multi-byte characters are never cut in half.
+        let wide = LetterKey::new("CT-1", LetterKind::Refund, &"é".repeat(80));
+        assert!(wide.file_stem().len() <= MAX_FILE_STEM);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! Letters are composed one at a time (fast) and rendered a chunk at a time on the
 //! renderer's threads, so memory holds one chunk of PDFs, not the batch. Each file is
 //! written to a temporary name and renamed into place, so a file under its final name is
-//! always complete. A letter that fails (template error, Typst error) is reported with its
-//! key and reason; the others are still written.
+//! always complete. A letter that fails (template error, Typst error, a file that cannot
+//! be written) is reported with its key and reason; the others are still written. Only a
+//! full disk, a read-only file system or an exhausted quota stops production.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -143,10 +144,14 @@ impl Producer<'_> {
                         composed.push(c);
                     }
                     Err(err) => {
-                        remove_stale(out_dir, &format!("{}.pdf", letter.key.file_stem()))?;
+                        let file = format!("{}.pdf", letter.key.file_stem());
+                        let message = match remove_stale(out_dir, &file) {
+                            Ok(()) => err.to_string(),
+                            Err(write) => format!("{err}; {}", letter_write_error(write)?),
+                        };
                         summary.failed.push(FailedLetter {
                             key: letter.key.clone(),
-                            message: err.to_string(),
+                            message,
                         });
                     }
                 }
@@ -160,10 +165,19 @@ impl Producer<'_> {
                 match result {
                     Ok(pdf) => {
                         let path = out_dir.join(&file);
-                        if self.keep_replaced {
-                            keep_if_different(&path, &pdf.bytes)?;
+                        let written = if self.keep_replaced {
+                            keep_if_different(&path, &pdf.bytes)
+                        } else {
+                            Ok(())
                         }
-                        write_atomically(&path, &pdf.bytes)?;
+                        .and_then(|()| write_atomically(&path, &pdf.bytes));
+                        if let Err(err) = written {
+                            summary.failed.push(FailedLetter {
+                                key: c.key,
+                                message: letter_write_error(err)?,
+                            });
+                            continue;
+                        }
                         summary.letters.push(WrittenLetter {
                             key: c.key,
                             file,
@@ -174,10 +188,13 @@ impl Producer<'_> {
                         });
                     }
                     Err(err) => {
-                        remove_stale(out_dir, &file)?;
+                        let mut message = one_line(&err.to_string());
+                        if let Err(write) = remove_stale(out_dir, &file) {
+                            message = format!("{message}; {}", letter_write_error(write)?);
+                        }
                         summary.failed.push(FailedLetter {
                             key: c.key,
-                            message: one_line(&err.to_string()),
+                            message,
                         });
                     }
                 }
@@ -193,6 +210,24 @@ impl Producer<'_> {
             write_atomically(&out_dir.join(name), &json)?;
         }
         Ok(summary)
+    }
+}
+
+/// A write error of one letter's file as that letter's failure message, or the error
+/// itself when it is the whole output's (disk full, read-only file system, quota): then
+/// every letter would fail the same way and production stops.
+fn letter_write_error(err: ProduceError) -> Result<String, ProduceError> {
+    use std::io::ErrorKind;
+    match &err {
+        ProduceError::Write { path, source }
+            if !matches!(
+                source.kind(),
+                ErrorKind::StorageFull | ErrorKind::ReadOnlyFilesystem | ErrorKind::QuotaExceeded
+            ) =>
+        {
+            Ok(format!("failed to write `{}`: {source}", path.display()))
+        }
+        _ => Err(err),
     }
 }
 
