@@ -185,7 +185,32 @@ pub(crate) fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             only_local_hosts,
         ))
+        .layer(middleware::map_response(no_framing))
         .with_state(state)
+}
+
+/// The Content-Security-Policy of every response: only this server's own resources (the
+/// page images), the pages' inline `<style>`, forms posting back here, and no framing.
+pub(crate) const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
+     frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// Every response (errors and refusals too) forbids framing, so another site cannot
+/// overlay the Approve button (clickjacking).
+async fn no_framing(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// Refuses requests whose `Host` is not this server (a DNS-rebinding page would send its
