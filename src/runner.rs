@@ -10,6 +10,10 @@
 //! 4. new referrals are recorded in the ledger, then `referrals.csv` is regenerated from
 //!    the ledger, so a crash between the two loses nothing (the next run rewrites it).
 //!
+//! With a mailroom, every rendered print letter in no batch is batched, this run's and
+//! any earlier run's (see [`waiting`]). A run that stops on an error is recorded `failed`
+//! with the reason, when the ledger can still be written.
+//!
 //! With `review.require_approval`, letters whose template version (content hash of template,
 //! partials and layout) has no approval in the ledger are set aside before step 2: they are
 //! neither recorded nor rendered, and [`RunReport::held`] names their templates.
@@ -29,20 +33,22 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::account::{Account, Notice};
+use crate::account::Account;
 use crate::compose::template_name;
 use crate::config::LoadedConfig;
 use crate::decide::{DecideContext, DueLetter};
 use crate::dispatch::EmailComposer;
 use crate::ledger::{
     EmailRole, Ledger, LedgerError, LetterState, NewRun, PlannedLetter, RenderedFile, RunInfo,
-    RunStatus, notice_of,
+    RunStatus,
 };
-use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
+use crate::letter::{Channel, LetterKind, MailClass};
 use crate::load::{self, SourceError};
 use crate::mailroom::{BatchReport, Mailroom, MailroomError};
 use crate::plan::{Plan, plan_batch};
 use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter, write_atomically};
+
+mod waiting;
 
 /// A run could not be carried out (nothing further was written).
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +205,54 @@ pub fn run(
         }
     };
 
+    let run_id = run.id;
+    match carry_out(
+        ledger,
+        config,
+        producer,
+        emails,
+        run,
+        request,
+        mailroom,
+        &mut progress,
+    ) {
+        Ok(report) => Ok(report),
+        Err(err) => {
+            // Best effort: on a read-only file system the ledger may refuse this too; the
+            // run then stays `running` and the next run records it `interrupted`.
+            let _ = ledger.fail_run(run_id, &error_chain(&err));
+            Err(err)
+        }
+    }
+}
+
+/// Why an error happened, with every cause, on one line.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+/// The run itself, once it is recorded: plan, record, render, batch, refer, finish.
+#[allow(clippy::too_many_arguments)]
+fn carry_out(
+    ledger: &mut dyn Ledger,
+    config: &LoadedConfig,
+    producer: &Producer<'_>,
+    emails: &EmailComposer,
+    run: RunInfo,
+    request: RunRequest,
+    mailroom: Option<&Mailroom<'_>>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<RunReport, RunError> {
     let calendar = config.config.holiday_calendar();
     let ctx = DecideContext {
         as_of: request.as_of,
@@ -208,7 +262,7 @@ pub fn run(
     };
     let mut prior = ledger.prior_notices()?;
     if mailroom.is_some() {
-        forget_own_unbatched(ledger, run.id, &mut prior)?;
+        waiting::forget_own_unbatched(ledger, run.id, &mut prior)?;
     }
     let mut accounts: HashMap<String, Account> = HashMap::new();
     let mut plan = plan_batch(load::records(&request.accounts)?, &prior, &ctx, |planned| {
@@ -271,7 +325,11 @@ pub fn run(
 
     let batches = match mailroom {
         Some(mailroom) => {
-            Some(mailroom.make_batches(ledger, &run, &plan.letters, &accounts, &request.out_dir)?)
+            let batchable = waiting::as_rendered(ledger, producer, run.id, &plan.letters)?;
+            let mut report =
+                mailroom.make_batches(ledger, &run, &batchable, &accounts, &request.out_dir)?;
+            waiting::batch_earlier_runs(ledger, config, producer, mailroom, run.id, &mut report)?;
+            Some(report)
         }
         None => None,
     };
@@ -293,37 +351,6 @@ pub fn run(
         held,
         batches,
     })
-}
-
-/// A resumed run whose letters were rendered but not batched (it died in between) plans
-/// them again from the same data, so that they can be batched: their notices are left
-/// out of what decide sees as already sent. The ledger still never renders them twice
-/// (`record_planned` skips a letter that counts as sent).
-fn forget_own_unbatched(
-    ledger: &dyn Ledger,
-    run_id: i64,
-    prior: &mut HashMap<String, Vec<Notice>>,
-) -> Result<(), RunError> {
-    let open: HashSet<LetterKey> = ledger
-        .unbatched_letters()?
-        .into_iter()
-        .filter(|(_, run)| *run == run_id)
-        .map(|(key, _)| key)
-        .collect();
-    if open.is_empty() {
-        return Ok(());
-    }
-    for letter in ledger.letters_of_run(run_id, Some(LetterState::Rendered))? {
-        if !open.contains(&letter.key) {
-            continue;
-        }
-        if let (Some(notice), Some(list)) = (notice_of(&letter)?, prior.get_mut(&letter.account_id))
-            && let Some(at) = list.iter().position(|n| *n == notice)
-        {
-            list.remove(at);
-        }
-    }
-    Ok(())
 }
 
 /// Writes `out_dir/run-<id>.json` from the ledger: every letter this run rendered (across
@@ -388,7 +415,7 @@ fn unapproved(
 
 /// Letters whose email was refused for good with `--fallback-print` go by first-class mail
 /// (if the taxpayer has a postal address): the same key, now printed.
-fn fall_back_to_print(ledger: &dyn Ledger, plan: &mut Plan) -> Result<(), RunError> {
+pub(crate) fn fall_back_to_print(ledger: &dyn Ledger, plan: &mut Plan) -> Result<(), RunError> {
     let keys: std::collections::HashSet<_> = ledger.print_fallbacks()?.into_iter().collect();
     if keys.is_empty() {
         return Ok(());

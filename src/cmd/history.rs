@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
-use missive::ledger::{Approval, EmailRecord, Ledger, LetterRecord, LetterState, SqliteLedger};
+use missive::ledger::{
+    Approval, EmailRecord, Ledger, LetterRecord, LetterState, RunInfo, RunStatus, SqliteLedger,
+};
 use missive::letter::LetterKey;
 use missive::report;
 use missive::review::short_hash;
@@ -19,8 +21,12 @@ use super::Format;
 #[derive(Args)]
 pub(crate) struct HistoryArgs {
     /// The account whose letters to show.
-    #[arg(value_name = "ACCOUNT_ID", required_unless_present = "key")]
+    #[arg(value_name = "ACCOUNT_ID", required_unless_present_any = ["key", "runs"])]
     pub(crate) account_id: Option<String>,
+    /// List every run instead: status, dates, output directory and why a failed run
+    /// failed.
+    #[arg(long, conflicts_with_all = ["account_id", "key"])]
+    pub(crate) runs: bool,
     /// Show one letter instead (its full key).
     #[arg(long, value_name = "KEY")]
     pub(crate) key: Option<String>,
@@ -56,6 +62,11 @@ pub(crate) enum MarkState {
     Returned,
     /// Pulled by the mailroom before mailing: the next plan treats it as not sent.
     Cancelled,
+    /// An uncertain email the mail server's log shows it accepted (needs --note).
+    Sent,
+    /// An uncertain email the mail server's log shows it never accepted: recorded failed,
+    /// not resent (needs --note).
+    Failed,
 }
 
 /// Prints an account's (or one letter's) letters, state changes and referrals.
@@ -67,6 +78,9 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
         );
     }
     let ledger = SqliteLedger::open(&args.ledger)?;
+    if args.runs {
+        return list_runs(&ledger, args.format);
+    }
     let letters = match (&args.key, &args.account_id) {
         (Some(key), _) => ledger
             .letter(&LetterKey::from_text(key))?
@@ -135,6 +149,14 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
             report::write_history(&mut out, &entries, &referrals)?;
             write_versions(&mut out, &approvals)?;
             write_emails(&mut out, &emails)?;
+            let mut run_ids: Vec<i64> = entries.iter().map(|(l, _)| l.run_id).collect();
+            run_ids.sort_unstable();
+            run_ids.dedup();
+            let mut runs = Vec::new();
+            for id in run_ids {
+                runs.extend(ledger.run(id)?);
+            }
+            write_runs(&mut out, &runs)?;
         }
     }
     out.flush()?;
@@ -196,15 +218,85 @@ pub(crate) fn mark(args: MarkArgs) -> Result<ExitCode> {
     // A run in progress owns the ledger: marking a letter it is rendering would stop it.
     let _lock = ledger.lock_for_run()?;
     let key = LetterKey::from_text(&args.key);
-    let state = match args.state {
-        MarkState::Returned => LetterState::Returned,
-        MarkState::Cancelled => LetterState::Cancelled,
-    };
     if ledger.letter(&key)?.is_none() {
         anyhow::bail!("no letter `{key}` in `{}`", args.ledger.display());
     }
+    let state = match args.state {
+        MarkState::Returned => LetterState::Returned,
+        MarkState::Cancelled => LetterState::Cancelled,
+        MarkState::Sent => return mark_email(&mut ledger, &key, true, &args),
+        MarkState::Failed => return mark_email(&mut ledger, &key, false, &args),
+    };
     let record = ledger.set_state(&key, state, None, &args.note)?;
     eprintln!("`{key}` is now {}", record.state.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `history --runs`: every run, newest last.
+fn list_runs(ledger: &SqliteLedger, format: Format) -> Result<ExitCode> {
+    let runs = ledger.runs()?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "runs": runs }))?;
+            writeln!(out)?;
+        }
+        Format::Table => write_runs(&mut out, &runs)?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per run: id, status, start and end, dates, and why it failed.
+fn write_runs(out: &mut impl Write, runs: &[RunInfo]) -> io::Result<()> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nRUNS ({})", runs.len())?;
+    for run in runs {
+        writeln!(
+            out,
+            "  run {} {}: started {}, ended {}, as of {}, mail date {}, output `{}`{}",
+            run.id,
+            run.status,
+            run.started_at,
+            run.finished_at.as_deref().unwrap_or("-"),
+            run.as_of,
+            run.mail_date,
+            report::escape(&run.out_dir),
+            match (&run.failure, run.status) {
+                (Some(why), RunStatus::Failed) => format!("; failed: {}", report::escape(why)),
+                (Some(why), _) => format!("; had failed: {}", report::escape(why)),
+                (None, _) => String::new(),
+            }
+        )?;
+    }
+    Ok(())
+}
+
+/// Resolves an uncertain email by hand: who looked at the server's log must say so.
+fn mark_email(
+    ledger: &mut SqliteLedger,
+    key: &LetterKey,
+    sent: bool,
+    args: &MarkArgs,
+) -> Result<ExitCode> {
+    if args.note.trim().is_empty() {
+        anyhow::bail!(
+            "marking an email sent or failed needs --note: who checked the mail server's log, and what it showed"
+        );
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown user".to_owned());
+    let detail = format!(
+        "marked {} by hand by {user} after checking the mail server's log: {}",
+        if sent { "sent" } else { "failed (not resent)" },
+        args.note.trim()
+    );
+    let email = ledger.resolve_uncertain(key, sent, &detail)?;
+    eprintln!("the email of `{key}` is now {}", email.state);
     Ok(ExitCode::SUCCESS)
 }
 

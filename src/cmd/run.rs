@@ -10,6 +10,7 @@ use missive::config::LoadedConfig;
 use missive::decide::SuppressReason;
 use missive::ledger::{Ledger as _, SqliteLedger};
 use missive::mailroom::Mailroom;
+use missive::report::escape;
 use missive::review::short_hash;
 use missive::runner::{self, RunRequest};
 
@@ -49,8 +50,8 @@ pub(crate) struct RunArgs {
     /// same as `missive release BATCH` for each).
     #[arg(long, conflicts_with = "no_batches")]
     pub(crate) release: bool,
-    /// Render and record the letters but make no print batches now; a later
-    /// `missive run --resume RUN_ID` batches them.
+    /// Render and record the letters but make no print batches now; the next run (or
+    /// `missive run --resume RUN_ID`) batches them.
     #[arg(long)]
     pub(crate) no_batches: bool,
     /// After rendering, send the queued email letters (as `missive send`).
@@ -140,7 +141,11 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         eprintln!("error: {err}");
     }
     for failed in &report.failed {
-        eprintln!("error: letter `{}`: {}", failed.key, failed.message);
+        eprintln!(
+            "error: letter `{}`: {}",
+            failed.key,
+            escape(&failed.message)
+        );
     }
     for held in &report.held {
         eprintln!(
@@ -197,9 +202,12 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
                 batch.state
             );
         }
+        for problem in &batches.problems {
+            eprintln!("error: {}", escape(problem));
+        }
         for (run_id, count) in &batches.left_over {
             eprintln!(
-                "warning: {count} rendered print letters of run {run_id} are in no batch; `missive run --resume {run_id}` batches them"
+                "error: {count} rendered print letters of run {run_id} are in no batch: its accounts cannot be read, or their data or template changed since run {run_id} rendered them\n\nhint: `missive history ACCOUNT_ID` shows them; `missive mark KEY cancelled` lets the next run reissue one with today's data"
             );
         }
         if args.release && !batches.written.is_empty() {
@@ -210,7 +218,11 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         }
     }
     for failed in &report.email_errors {
-        eprintln!("error: email copy of `{}`: {}", failed.key, failed.message);
+        eprintln!(
+            "error: email copy of `{}`: {}",
+            failed.key,
+            escape(&failed.message)
+        );
     }
     let sent_all = if args.send {
         super::send::send_queued(
@@ -230,6 +242,10 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
             && report.failed.is_empty()
             && report.held.is_empty()
             && report.email_errors.is_empty()
+            && report
+                .batches
+                .as_ref()
+                .is_none_or(|b| b.left_over.is_empty())
             && sent_all
         {
             ExitCode::SUCCESS

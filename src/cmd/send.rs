@@ -95,25 +95,58 @@ pub(crate) fn send_queued(
     })?;
     bar.finish_and_clear();
     print_report(&report);
+    // Uncertain emails wait for a person however old they are: every send says so.
+    let uncertain = ledger.uncertain_emails()?;
+    if !uncertain.is_empty() {
+        let earlier: Vec<_> = uncertain
+            .iter()
+            .filter(|k| {
+                !report.uncertain.iter().any(|(key, _)| key == *k) && !recovered.contains(k)
+            })
+            .collect();
+        for key in &earlier {
+            eprintln!("error: `{key}`: outcome unknown since an earlier send, not resent");
+        }
+        eprintln!(
+            "error: {} emails uncertain in the ledger ({} from earlier sends): the server may or may not have them\n\nhint: check the mail server's log for each, then `missive mark KEY sent --note WHO` or `missive mark KEY failed --note WHO`, or resend them all with `missive send --resend-uncertain`",
+            uncertain.len(),
+            earlier.len()
+        );
+    }
     Ok(report.failed.is_empty()
         && report.uncertain.is_empty()
         && report.not_sent.is_empty()
         && report.skipped.is_empty()
-        && recovered.is_empty())
+        && recovered.is_empty()
+        && uncertain.is_empty())
 }
 
 fn print_report(report: &SendReport) {
+    // Server replies and addresses are not ours: escaped like any input.
+    use missive::report::escape;
     for (key, reason) in &report.failed {
-        eprintln!("error: `{key}`: refused by the mail server: {reason}");
+        eprintln!(
+            "error: `{key}`: refused by the mail server: {}",
+            escape(reason)
+        );
     }
     for (key, reason) in &report.uncertain {
-        eprintln!("error: `{key}`: outcome unknown, not resent: {reason}");
+        eprintln!(
+            "error: `{key}`: outcome unknown, not resent: {}",
+            escape(reason)
+        );
     }
     for (key, reason) in &report.not_sent {
-        eprintln!("error: `{key}`: not delivered, still queued: {reason}");
+        eprintln!(
+            "error: `{key}`: not delivered, still queued: {}",
+            escape(reason)
+        );
     }
     for (key, reason) in &report.skipped {
-        eprintln!("error: `{key}`: not attempted, still queued: {reason}");
+        eprintln!(
+            "error: `{key}`: not attempted, still queued: {}",
+            escape(reason)
+        );
     }
     eprintln!(
         "send: {} sent, {} refused, {} uncertain, {} still queued",

@@ -427,6 +427,74 @@ pub(super) fn recover(conn: &Connection, at: &str) -> Result<Vec<LetterKey>, Led
     Ok(keys)
 }
 
+/// Keys of every email whose outcome is unknown (`uncertain`), by key.
+pub(super) fn uncertain(conn: &Connection) -> rusqlite::Result<Vec<LetterKey>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT key FROM emails WHERE state = 'uncertain' ORDER BY key")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.map(|k| k.map(|k| LetterKey::from_text(&k))).collect()
+}
+
+/// A person's verdict on an uncertain email after reading the mail server's log: `sent`
+/// (the server has it) or `failed` (it does not; nothing is resent). The email and, for a
+/// letter email, the letter move; an event with `detail` records it either way (for an
+/// email copy, as an event of its intent to offset that keeps the letter's state).
+pub(super) fn resolve(
+    conn: &Connection,
+    key: &LetterKey,
+    sent: bool,
+    detail: &str,
+    at: &str,
+) -> Result<EmailRecord, LedgerError> {
+    let to = if sent {
+        LetterState::Sent
+    } else {
+        LetterState::Failed
+    };
+    let failed = |source| LedgerError::Record {
+        key: key.clone(),
+        state: to,
+        source,
+    };
+    let email = load(conn, key)
+        .map_err(failed)?
+        .ok_or_else(|| LedgerError::UnknownLetter { key: key.clone() })?;
+    if email.state != "uncertain" {
+        return Err(LedgerError::EmailNotUncertain {
+            key: key.clone(),
+            state: email.state,
+        });
+    }
+    conn.prepare_cached(
+        "UPDATE emails SET state = ?2,
+             sent_at = CASE WHEN ?2 = 'sent' THEN ?3 ELSE sent_at END, updated_at = ?3
+         WHERE key = ?1",
+    )
+    .and_then(|mut s| s.execute(params![key.as_str(), to.as_str(), at]))
+    .map_err(failed)?;
+    if email.role == "letter" {
+        move_letter(conn, key, to, None, at, detail)?;
+    } else {
+        let letter = load_letter(conn, key)
+            .map_err(failed)?
+            .ok_or_else(|| LedgerError::UnknownLetter { key: key.clone() })?;
+        let detail = format!("email copy: {detail}");
+        append_event(
+            conn,
+            key,
+            None,
+            Some(letter.state),
+            letter.state,
+            at,
+            &detail,
+        )
+        .map_err(failed)?;
+    }
+    load(conn, key)
+        .map_err(failed)?
+        .ok_or_else(|| LedgerError::UnknownLetter { key: key.clone() })
+}
+
 /// Keys whose email was refused for good with `--fallback-print`.
 pub(super) fn print_fallbacks(conn: &Connection) -> rusqlite::Result<Vec<LetterKey>> {
     let mut stmt = conn.prepare_cached("SELECT key FROM emails WHERE fallback_print = 1")?;

@@ -111,6 +111,16 @@ pub enum LedgerError {
         /// The key.
         key: LetterKey,
     },
+    /// `mark KEY sent|failed` on an email whose outcome is known.
+    #[error(
+        "the email of `{key}` is {state}, not uncertain: only an email whose outcome is unknown can be marked sent or failed by hand"
+    )]
+    EmailNotUncertain {
+        /// The letter.
+        key: LetterKey,
+        /// The email's state.
+        state: String,
+    },
     /// The change is not one of the allowed transitions.
     #[error("Cannot move `{key}` from {from} to {to}: a {from} letter can only become {allowed}")]
     Transition {

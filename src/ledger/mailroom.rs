@@ -453,6 +453,21 @@ pub(super) fn unbatched(conn: &Connection) -> rusqlite::Result<Vec<(LetterKey, i
     rows.collect()
 }
 
+/// Whether every piece is in no batch and still its letter's current piece.
+pub(super) fn pieces_open(conn: &Connection, pieces: &[i64]) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT count(*) FROM mail_pieces p JOIN letters l ON l.piece_id = p.id
+         WHERE p.id = ?1 AND p.batch_id IS NULL",
+    )?;
+    for piece in pieces {
+        let n: i64 = stmt.query_row([piece], |r| r.get(0))?;
+        if n != 1 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Marks a batch released and each of its letters `released`, in one transaction.
 pub(super) fn release(
     conn: &mut Connection,

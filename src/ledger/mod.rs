@@ -117,6 +117,8 @@ pub struct RunInfo {
     pub out_dir: String,
     /// Where it stands.
     pub status: RunStatus,
+    /// Why it failed (status `failed`), as recorded when it stopped.
+    pub failure: Option<String>,
 }
 
 /// What the ledger needs of a planned letter (built by the caller from a [`DueLetter`], for
@@ -338,6 +340,10 @@ pub trait Ledger {
     /// Records how a run ended (`finished`, `failed`, …) and when.
     fn finish_run(&mut self, run_id: i64, status: RunStatus) -> Result<(), LedgerError>;
 
+    /// Records that a run stopped on an error (`failed`, with the reason), so `history
+    /// --runs` shows it. A failed run may be resumed or a new run started.
+    fn fail_run(&mut self, run_id: i64, reason: &str) -> Result<(), LedgerError>;
+
     /// The run with this id, if any.
     fn run(&self, run_id: i64) -> Result<Option<RunInfo>, LedgerError>;
 
@@ -461,6 +467,21 @@ pub trait Ledger {
 
     /// The email recorded for a letter, if any.
     fn email(&self, key: &LetterKey) -> Result<Option<EmailRecord>, LedgerError>;
+
+    /// Every email whose outcome is unknown (`uncertain`), by key: each waits for a person
+    /// (`missive mark KEY sent|failed` or `missive send --resend-uncertain`).
+    fn uncertain_emails(&self) -> Result<Vec<LetterKey>, LedgerError>;
+
+    /// A person's verdict on an uncertain email after checking the mail server's log:
+    /// `sent` or not (`failed`, never resent), with an event carrying `detail`, in ONE
+    /// transaction. Any email that is not uncertain is refused
+    /// ([`LedgerError::EmailNotUncertain`]).
+    fn resolve_uncertain(
+        &mut self,
+        key: &LetterKey,
+        sent: bool,
+        detail: &str,
+    ) -> Result<EmailRecord, LedgerError>;
     /// Gives each requested letter a mail piece, in ONE transaction: a letter whose
     /// current copy already has a piece not yet in a batch keeps it (a crash before its
     /// batch was recorded); the others get the next IMb serial and, if certified, the next
@@ -475,6 +496,10 @@ pub trait Ledger {
         ranges: PieceRanges,
         make: &MakePiece<'_>,
     ) -> Result<Vec<MailPiece>, LedgerError>;
+
+    /// True when every one of `pieces` is in no batch and is still its letter's current
+    /// piece: the mailroom asks right before writing a batch under its final name.
+    fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError>;
 
     /// Records a batch whose file is complete, and its pieces' places in it, in ONE
     /// transaction; fails if any piece is already in a batch.

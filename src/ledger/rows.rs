@@ -17,7 +17,8 @@ pub(super) const LETTER_COLUMNS: &str = "key, run_id, account_id, kind, variant,
 
 /// The columns of a run, in the order [`run_from_row`] reads them.
 pub(super) const RUN_COLUMNS: &str =
-    "id, started_at, finished_at, as_of, mail_date, config_sha256, accounts, out_dir, status";
+    "id, started_at, finished_at, as_of, mail_date, config_sha256, accounts, out_dir, status,
+     failure";
 
 /// A stored value that does not decode, as the error SQLite's row access reports.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +120,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunInfo> {
         out_dir: row.get(7)?,
         status: RunStatus::parse(&status)
             .ok_or_else(|| decode_err(8, format!("`{status}` is not a run status")))?,
+        failure: row.get(9)?,
     })
 }
 

@@ -192,6 +192,9 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER letters_replanned_new_piece AFTER UPDATE OF state ON letters
     WHEN NEW.state = 'planned' AND NEW.piece_id IS NOT NULL
     BEGIN UPDATE letters SET piece_id = NULL WHERE key = NEW.key; END;",
+    // (hardening) Why a run failed (exit 2: disk full, read-only file system, …), shown by
+    // `history --runs`; NULL for runs that did not fail.
+    "ALTER TABLE runs ADD COLUMN failure TEXT;",
 ];
 
 /// The schema version this build writes.

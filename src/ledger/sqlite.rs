@@ -51,11 +51,18 @@ impl SqliteLedger {
         &self.path
     }
 
-    /// Takes the exclusive run lock (`<ledger path>.lock`, locked with `File::try_lock`;
-    /// the OS releases it when the process dies, even by SIGKILL). A second holder gets
-    /// [`LedgerError::Locked`] at once. The guard releases on drop.
+    /// Takes the exclusive run lock (`<canonical ledger path>.lock`, locked with
+    /// `File::try_lock`; the OS releases it when the process dies, even by SIGKILL). The
+    /// path is canonicalized first (symlinks, `..`, relative paths resolved), so two names
+    /// of the same ledger file share one lock. A second holder gets [`LedgerError::Locked`]
+    /// at once. The guard releases on drop.
     pub fn lock_for_run(&self) -> Result<RunLock, LedgerError> {
-        RunLock::acquire(&self.path)
+        let canonical =
+            std::fs::canonicalize(&self.path).map_err(|source| LedgerError::LockFile {
+                path: self.path.clone(),
+                source,
+            })?;
+        RunLock::acquire(&canonical)
     }
 
     /// The connection, for tests that check what the code must not be able to do.
@@ -145,6 +152,7 @@ impl Ledger for SqliteLedger {
             accounts: run.accounts.clone(),
             out_dir: run.out_dir.clone(),
             status: RunStatus::Running,
+            failure: None,
         })
     }
 
@@ -177,6 +185,23 @@ impl Ledger for SqliteLedger {
             )
             .map_err(|source| LedgerError::Run {
                 action: format!("record run {run_id} as {status}"),
+                source,
+            })?;
+        if changed == 0 {
+            return Err(LedgerError::UnknownRun { run_id });
+        }
+        Ok(())
+    }
+
+    fn fail_run(&mut self, run_id: i64, reason: &str) -> Result<(), LedgerError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?2, failure = ?3 WHERE id = ?1",
+                params![run_id, now(), reason],
+            )
+            .map_err(|source| LedgerError::Run {
+                action: format!("record run {run_id} as failed"),
                 source,
             })?;
         if changed == 0 {
@@ -566,6 +591,34 @@ impl Ledger for SqliteLedger {
         })
     }
 
+    fn uncertain_emails(&self) -> Result<Vec<LetterKey>, LedgerError> {
+        email::uncertain(&self.conn).map_err(|source| LedgerError::Read {
+            what: "the uncertain emails".to_owned(),
+            source,
+        })
+    }
+
+    fn resolve_uncertain(
+        &mut self,
+        key: &LetterKey,
+        sent: bool,
+        detail: &str,
+    ) -> Result<EmailRecord, LedgerError> {
+        let failed = |source| LedgerError::Record {
+            key: key.clone(),
+            state: if sent {
+                LetterState::Sent
+            } else {
+                LetterState::Failed
+            },
+            source,
+        };
+        let tx = self.write_tx().map_err(failed)?;
+        let record = email::resolve(&tx, key, sent, detail, &now())?;
+        tx.commit().map_err(failed)?;
+        Ok(record)
+    }
+
     fn allocate_pieces(
         &mut self,
         run_id: i64,
@@ -597,6 +650,13 @@ impl Ledger for SqliteLedger {
     fn pieces_of_batch(&self, batch_id: i64) -> Result<Vec<MailPiece>, LedgerError> {
         mailroom::pieces_of_batch(&self.conn, batch_id).map_err(|source| LedgerError::Read {
             what: format!("the pieces of batch {batch_id}"),
+            source,
+        })
+    }
+
+    fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError> {
+        mailroom::pieces_open(&self.conn, pieces).map_err(|source| LedgerError::Read {
+            what: "the mail pieces of a batch".to_owned(),
             source,
         })
     }

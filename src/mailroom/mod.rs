@@ -88,9 +88,10 @@ pub enum MailroomError {
 pub struct BatchReport {
     /// The batches written now.
     pub written: Vec<BatchRecord>,
-    /// Letters rendered by other runs that are in no batch (only the run that rendered a
-    /// letter can batch it: `run --resume RUN_ID`), as (run id, count).
+    /// Rendered print letters still in no batch afterwards, as (run id, count).
     pub left_over: Vec<(i64, usize)>,
+    /// Why letters of earlier runs could not be batched, one line each.
+    pub problems: Vec<String>,
     /// `control.json` of the run.
     pub control_file: Option<PathBuf>,
 }
@@ -293,6 +294,14 @@ impl Mailroom<'_> {
                 )));
             }
             page_counts.push(u32::try_from(pages).unwrap_or(u32::MAX));
+        }
+        // The lock keeps other runs out; this makes sure of it before anything carries the
+        // batch's final name: the pieces must still be open and their letters' own.
+        let ids: Vec<i64> = pieces.iter().map(|p| p.id).collect();
+        if !ledger.pieces_open(&ids)? {
+            return Err(check(
+                "its mail pieces are no longer open in the ledger (another run batched them); nothing written".to_owned(),
+            ));
         }
         let file = format!("{name}.pdf");
         write_atomically(&dir.join(&file), &pdf.bytes)?;

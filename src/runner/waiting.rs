@@ -1,0 +1,147 @@
+//! Rendered print letters that wait for a batch: which of them may be batched (exactly as
+//! rendered), and batching those of earlier runs, so that no run leaves mail waiting.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use super::{RunError, fall_back_to_print};
+use crate::account::{Account, Notice};
+use crate::compose::template_name;
+use crate::config::LoadedConfig;
+use crate::decide::{DecideContext, DueLetter};
+use crate::ledger::{Ledger, LetterState, PlannedLetter, notice_of};
+use crate::letter::LetterKey;
+use crate::load;
+use crate::mailroom::{BatchReport, Mailroom};
+use crate::plan::plan_batch;
+use crate::produce::Producer;
+
+/// The letters of `letters` that run `run_id` rendered exactly as they stand: same plan
+/// data and same template version as recorded. A batch composes its letters again, so a
+/// letter whose data or template changed since its PDF was made is never batched (it
+/// would print something else than the PDF on record); it waits, named by the run.
+pub(super) fn as_rendered(
+    ledger: &dyn Ledger,
+    producer: &Producer<'_>,
+    run_id: i64,
+    letters: &[DueLetter],
+) -> Result<Vec<DueLetter>, RunError> {
+    let hashes = producer.composer.template_hashes();
+    let mut same = Vec::with_capacity(letters.len());
+    for letter in letters {
+        let Some(record) = ledger.letter(&letter.key)? else {
+            continue;
+        };
+        let template = template_name(letter.kind);
+        if record.run_id == run_id
+            && record.data_sha256 == PlannedLetter::from_due(letter).data_sha256
+            && record.template.as_deref() == Some(template.as_str())
+            && record.template_sha256.as_ref() == hashes.get(&template)
+        {
+            same.push(letter.clone());
+        }
+    }
+    Ok(same)
+}
+
+/// A run batches every rendered print letter that is in no batch, whatever run rendered
+/// it (a run killed between rendering and batching, a `--no-batches` run): for each such
+/// earlier run, its letters are planned again from that run's own accounts, dates and
+/// output directory (as `run --resume` would) and batched under that run's name. What
+/// cannot be batched (accounts unreadable, data or template changed since, a batch that
+/// fails) stays in `report.left_over`, with the reasons known in `report.problems`; the
+/// command reports both as errors. The current run's own work stands either way.
+pub(super) fn batch_earlier_runs(
+    ledger: &mut dyn Ledger,
+    config: &LoadedConfig,
+    producer: &Producer<'_>,
+    mailroom: &Mailroom<'_>,
+    current: i64,
+    report: &mut BatchReport,
+) -> Result<(), RunError> {
+    let earlier: Vec<i64> = report
+        .left_over
+        .iter()
+        .map(|(run, _)| *run)
+        .filter(|run| *run != current)
+        .collect();
+    for run_id in earlier {
+        let Some(old) = ledger.run(run_id)? else {
+            continue;
+        };
+        let records = match load::records(Path::new(&old.accounts)) {
+            Ok(records) => records,
+            Err(err) => {
+                report
+                    .problems
+                    .push(format!("run {run_id}: its accounts cannot be read: {err}"));
+                continue;
+            }
+        };
+        let calendar = config.config.holiday_calendar();
+        let ctx = DecideContext {
+            as_of: old.as_of,
+            mail_date: old.mail_date,
+            policy: &config.config.policy,
+            calendar: &calendar,
+        };
+        let mut prior = ledger.prior_notices()?;
+        forget_own_unbatched(ledger, run_id, &mut prior)?;
+        let mut accounts: HashMap<String, Account> = HashMap::new();
+        let mut plan = plan_batch(records, &prior, &ctx, |planned| {
+            if !planned.decision.letters.is_empty() {
+                accounts.insert(planned.account.account_id.clone(), planned.account.clone());
+            }
+        });
+        fall_back_to_print(ledger, &mut plan)?;
+        let batchable = as_rendered(&*ledger, producer, run_id, &plan.letters)?;
+        if batchable.is_empty() {
+            continue;
+        }
+        match mailroom.make_batches(ledger, &old, &batchable, &accounts, Path::new(&old.out_dir)) {
+            Ok(done) => report.written.extend(done.written),
+            Err(err) => report.problems.push(format!(
+                "run {run_id}: its letters could not be batched: {}",
+                super::error_chain(&err)
+            )),
+        }
+    }
+    let mut left_over: HashMap<i64, usize> = HashMap::new();
+    for (_, run) in ledger.unbatched_letters()? {
+        *left_over.entry(run).or_default() += 1;
+    }
+    report.left_over = left_over.into_iter().collect();
+    report.left_over.sort();
+    Ok(())
+}
+
+/// A resumed run whose letters were rendered but not batched (it died in between) plans
+/// them again from the same data, so that they can be batched: their notices are left
+/// out of what decide sees as already sent. The ledger still never renders them twice
+/// (`record_planned` skips a letter that counts as sent).
+pub(super) fn forget_own_unbatched(
+    ledger: &dyn Ledger,
+    run_id: i64,
+    prior: &mut HashMap<String, Vec<Notice>>,
+) -> Result<(), RunError> {
+    let open: HashSet<LetterKey> = ledger
+        .unbatched_letters()?
+        .into_iter()
+        .filter(|(_, run)| *run == run_id)
+        .map(|(key, _)| key)
+        .collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    for letter in ledger.letters_of_run(run_id, Some(LetterState::Rendered))? {
+        if !open.contains(&letter.key) {
+            continue;
+        }
+        if let (Some(notice), Some(list)) = (notice_of(&letter)?, prior.get_mut(&letter.account_id))
+            && let Some(at) = list.iter().position(|n| *n == notice)
+        {
+            list.remove(at);
+        }
+    }
+    Ok(())
+}
