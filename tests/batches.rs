@@ -410,3 +410,123 @@ fn an_exhausted_range_writes_no_batch_and_resume_batches() {
     );
     assert!(history.stdout.contains("released"), "{}", history.stdout);
 }
+
+/// `n` accounts owing one liability each (one certified intent to offset per account), as
+/// JSON Lines.
+fn many_accounts(path: &Path, n: usize) {
+    let base: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("samples/accounts/01-ito-basic.json"))
+            .expect("sample"),
+    )
+    .expect("json");
+    let mut text = String::new();
+    for i in 0..n {
+        let mut account = base.clone();
+        account["account_id"] = format!("CT-8{i:06}").into();
+        account["taxpayer"]["name"] = format!("Batch Kill Payer {i}").into();
+        text.push_str(&serde_json::to_string(&account).expect("json"));
+        text.push('\n');
+    }
+    std::fs::write(path, text).expect("write accounts");
+}
+
+/// Rendered letters recorded in the ledger (read-only, so polling changes nothing).
+fn rendered_count(ledger: &Path) -> i64 {
+    if !ledger.exists() {
+        return 0;
+    }
+    rusqlite::Connection::open_with_flags(ledger, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT count(*) FROM letters WHERE state = 'rendered'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .unwrap_or(0)
+}
+
+/// A run SIGKILLed after some letters were rendered (so they are in no batch), then ONE
+/// plain rerun of the same command (no `--resume`): every rendered print letter ends in
+/// exactly one batch, whatever run rendered it.
+#[test]
+fn one_plain_rerun_after_a_kill_batches_every_rendered_letter() {
+    let dir = tempfile::tempdir().expect("temp");
+    let accounts = dir.path().join("accounts.jsonl");
+    many_accounts(&accounts, 600);
+    let out = dir.path().join("out");
+    let ledger = out.join("missive.db");
+    let args: Vec<String> = [
+        "--config",
+        gate_off_config().to_str().expect("path"),
+        "run",
+        "--accounts",
+        accounts.to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+        "--as-of",
+        "2026-12-01",
+        "--allow-past-mail-date",
+        "--jobs",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_missive"))
+        .args(&args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the first run");
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = first.try_wait().expect("poll") {
+            panic!("the first run ended ({status}) before any letter was rendered and killed");
+        }
+        if rendered_count(&ledger) > 0 {
+            first.kill().expect("SIGKILL");
+            first.wait().expect("reap");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(300),
+            "nothing rendered in 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let killed_rendered = rendered_count(&ledger);
+    assert!(killed_rendered > 0 && killed_rendered < 600);
+
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let rerun = missive_in(root(), &args);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert!(!rerun.stderr.contains("in no batch"), "{}", rerun.stderr);
+
+    let opened = missive::ledger::SqliteLedger::open(&ledger).expect("ledger");
+    use missive::ledger::Ledger as _;
+    assert_eq!(
+        opened.unbatched_letters().expect("unbatched"),
+        Vec::new(),
+        "rendered print letters left outside a batch"
+    );
+    // Every letter in exactly one manifest, and every manifest row's PDF is the letter's.
+    let mut in_batches: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(out.join("batches")).expect("batches") {
+        let path = entry.expect("entry").path();
+        if path.to_string_lossy().ends_with(".manifest.csv") {
+            in_batches.extend(csv(&path).into_iter().map(|row| row["key"].clone()));
+        }
+    }
+    in_batches.sort();
+    let before = in_batches.len();
+    in_batches.dedup();
+    assert_eq!(before, in_batches.len(), "a letter is in two batches");
+    assert_eq!(in_batches.len(), 600, "every letter is in a batch");
+    // The killed run's letters are batched under that run's own name.
+    assert!(
+        out.join("batches/1-certified-1.pdf").is_file(),
+        "{}",
+        rerun.stderr
+    );
+}

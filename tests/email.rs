@@ -430,8 +430,15 @@ fn a_dropped_connection_after_data_is_uncertain_and_not_resent() {
     drop(dropping);
 
     let server = s.server("inbox", "accept");
-    s.send(server.port, &[]).expect_code(0);
-    s.run(server.port, &["--send"]).expect_code(0);
+    // Every later send says the email is still uncertain and exits 1 until a person acts.
+    for send in [s.send(server.port, &[]), s.run(server.port, &["--send"])] {
+        send.expect_code(1);
+        assert!(
+            send.stderr.contains("1 emails uncertain") && send.stderr.contains(LETTER),
+            "{}",
+            send.stderr
+        );
+    }
     assert_eq!(server.messages().len(), 1, "not resent automatically");
     assert_eq!(s.state(LETTER), LetterState::Uncertain);
 
@@ -518,4 +525,90 @@ fn a_dry_run_writes_eml_files_and_sends_nothing() {
     // Sending afterwards delivers them.
     s.send(server.port, &[]).expect_code(0);
     assert_eq!(server.messages().len(), 2);
+}
+
+/// Uncertain emails (a letter and an intent's email copy) keep every `send` failing until a
+/// person, having read the server's log, marks each `sent` or `failed`.
+#[test]
+fn uncertain_emails_wait_for_a_person_to_mark_them() {
+    let Some(python) = python() else { return };
+    let s = Setup::new(python, &["valid.json", "ito-consent.json"]);
+    let dropping = s.server("inbox", "drop-after-data");
+    s.run(dropping.port, &["--send"]).expect_code(1);
+    let email_state = |key: &str| {
+        s.ledger()
+            .email(&LetterKey::from_text(key))
+            .expect("read")
+            .expect("email")
+            .state
+    };
+    assert_eq!(email_state(LETTER), "uncertain");
+    assert_eq!(email_state(ITO), "uncertain");
+    drop(dropping);
+
+    let server = s.server("inbox2", "accept");
+    let send = s.send(server.port, &[]);
+    send.expect_code(1);
+    assert!(
+        send.stderr
+            .contains("2 emails uncertain in the ledger (2 from earlier sends)")
+            && send.stderr.contains("missive mark KEY sent"),
+        "{}",
+        send.stderr
+    );
+
+    // Marking needs a note saying who checked the log; unknown keys are refused.
+    let mark = |key: &str, state: &str, note: Option<&str>| {
+        let mut args = vec!["mark", key, state, "--ledger", "out/missive.db"];
+        if let Some(note) = note {
+            args.extend(["--note", note]);
+        }
+        s.missive(server.port, &args)
+    };
+    let refused = mark(LETTER, "sent", None);
+    refused.expect_code(2);
+    assert!(refused.stderr.contains("--note"), "{}", refused.stderr);
+    assert_eq!(email_state(LETTER), "uncertain");
+
+    mark(
+        LETTER,
+        "sent",
+        Some("Pat Lee: server log shows 250 queued as 0001"),
+    )
+    .expect_code(0);
+    assert_eq!(s.state(LETTER), LetterState::Sent);
+    assert_eq!(email_state(LETTER), "sent");
+    let send = s.send(server.port, &[]);
+    send.expect_code(1);
+    assert!(
+        send.stderr.contains("1 emails uncertain"),
+        "{}",
+        send.stderr
+    );
+
+    mark(ITO, "failed", Some("Pat Lee: not in the server log")).expect_code(0);
+    assert_eq!(email_state(ITO), "failed");
+    assert_eq!(
+        s.state(ITO),
+        LetterState::Rendered,
+        "the certified letter itself is untouched by its email copy"
+    );
+    s.send(server.port, &[]).expect_code(0);
+    s.run(server.port, &["--send"]).expect_code(0);
+    assert!(server.messages().is_empty(), "nothing was resent");
+
+    // Recorded with who and why, and only an uncertain email can be marked.
+    let history = s.missive(
+        server.port,
+        &["history", "EM-OK", "--ledger", "out/missive.db"],
+    );
+    assert!(
+        history.stdout.contains("marked sent by hand")
+            && history.stdout.contains("server log shows 250"),
+        "{}",
+        history.stdout
+    );
+    let again = mark(LETTER, "failed", Some("oops"));
+    again.expect_code(2);
+    assert!(again.stderr.contains("not uncertain"), "{}", again.stderr);
 }

@@ -338,3 +338,55 @@ fn copy_templates(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Every response of `serve` (pages, page images, refusals, unknown paths) forbids being
+/// framed by another site and limits what a page may load to the server itself.
+#[test]
+fn every_response_forbids_framing() {
+    let fixture = Fixture::empty();
+    let templates = fixture.join("templates");
+    copy_templates(&root().join("templates"), &templates);
+    let server = Server::start(fixture.path());
+    let port = server.port;
+    let get = |path: &str, host: &str| {
+        http(
+            port,
+            &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+            b"",
+        )
+    };
+    let local = format!("127.0.0.1:{port}");
+    let post = format!(
+        "POST /intent_to_offset/approve HTTP/1.1\r\nHost: {local}\r\nOrigin: http://{local}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let responses = [
+        ("index", get("/", &local)),
+        ("letter page", get("/intent_to_offset", &local)),
+        (
+            "page image",
+            get("/intent_to_offset/page/1.png?account=CT-0001001", &local),
+        ),
+        ("unknown kind", get("/no_such_kind", &local)),
+        ("foreign Host", get("/", "evil.example")),
+        ("approve without token", http(port, &post, b"x=1&y")),
+    ];
+    let expected = [200, 200, 200, 404, 403, 0];
+    for ((what, (status, headers, _)), want) in responses.iter().zip(expected) {
+        if want != 0 {
+            assert_eq!(*status, want, "{what}");
+        }
+        assert_eq!(header(headers, "x-frame-options"), Some("DENY"), "{what}");
+        let csp = header(headers, "content-security-policy")
+            .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy"));
+        for directive in ["default-src 'self'", "frame-ancestors 'none'"] {
+            assert!(csp.contains(directive), "{what}: {csp}");
+        }
+    }
+    assert_eq!(
+        header(&responses[2].1.1, "content-type"),
+        Some("image/png"),
+        "the page image is still served"
+    );
+}

@@ -566,6 +566,13 @@ fn a_run_killed_at_any_point_and_resumed_renders_every_letter_exactly_once() {
 
     // The ledger: every due letter exactly once, rendered, with its complete file.
     let ledger = open_ledger(&ledger_path);
+    // The last attempt was a plain rerun (no `--resume`): it batched every rendered print
+    // letter, whichever killed run rendered it.
+    assert_eq!(
+        ledger.unbatched_letters().expect("unbatched letters"),
+        Vec::new(),
+        "rendered print letters left in no batch\n{log}"
+    );
     let runs = ledger.runs().expect("runs");
     for run in &runs {
         assert!(
