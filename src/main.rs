@@ -48,7 +48,8 @@ enum Command {
     Run(RunArgs),
     /// Every letter and state change of an account (or one letter) from the ledger.
     History(HistoryArgs),
-    /// Record that a letter came back undeliverable, or was pulled by the mailroom.
+    /// Record that a letter came back undeliverable or was pulled by the mailroom, or what
+    /// the mail server's log shows about an uncertain email (sent or failed).
     Mark(MarkArgs),
     /// Render one letter from a sample account to PDF or PNG pages (`NAME.png` for one
     /// page, else `NAME-1.png`, `NAME-2.png`, …).

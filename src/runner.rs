@@ -45,7 +45,7 @@ use crate::ledger::{
 use crate::letter::{Channel, LetterKind, MailClass};
 use crate::load::{self, SourceError};
 use crate::mailroom::{BatchReport, Mailroom, MailroomError};
-use crate::plan::{Plan, plan_batch};
+use crate::plan::{Plan, PriorNotices, plan_batch};
 use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter, write_atomically};
 
 mod waiting;
@@ -226,6 +226,31 @@ pub fn run(
     }
 }
 
+/// Plans `records` against `prior` at the given dates with the configured policy, and
+/// keeps every account that has letters due (they are composed from it).
+fn plan_accounts(
+    config: &LoadedConfig,
+    records: impl Iterator<Item = Result<load::RawRecord, load::AccountError>>,
+    prior: &PriorNotices,
+    as_of: NaiveDate,
+    mail_date: NaiveDate,
+) -> (Plan, HashMap<String, Account>) {
+    let calendar = config.config.holiday_calendar();
+    let ctx = DecideContext {
+        as_of,
+        mail_date,
+        policy: &config.config.policy,
+        calendar: &calendar,
+    };
+    let mut accounts: HashMap<String, Account> = HashMap::new();
+    let plan = plan_batch(records, prior, &ctx, |planned| {
+        if !planned.decision.letters.is_empty() {
+            accounts.insert(planned.account.account_id.clone(), planned.account.clone());
+        }
+    });
+    (plan, accounts)
+}
+
 /// Why an error happened, with every cause, on one line.
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
@@ -253,23 +278,17 @@ fn carry_out(
     mailroom: Option<&Mailroom<'_>>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<RunReport, RunError> {
-    let calendar = config.config.holiday_calendar();
-    let ctx = DecideContext {
-        as_of: request.as_of,
-        mail_date: request.mail_date,
-        policy: &config.config.policy,
-        calendar: &calendar,
-    };
     let mut prior = ledger.prior_notices()?;
     if mailroom.is_some() {
         waiting::forget_own_unbatched(ledger, run.id, &mut prior)?;
     }
-    let mut accounts: HashMap<String, Account> = HashMap::new();
-    let mut plan = plan_batch(load::records(&request.accounts)?, &prior, &ctx, |planned| {
-        if !planned.decision.letters.is_empty() {
-            accounts.insert(planned.account.account_id.clone(), planned.account.clone());
-        }
-    });
+    let (mut plan, accounts) = plan_accounts(
+        config,
+        load::records(&request.accounts)?,
+        &prior,
+        request.as_of,
+        request.mail_date,
+    );
     fall_back_to_print(ledger, &mut plan)?;
 
     // The approval gate: letters whose template version nobody approved are neither

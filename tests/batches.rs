@@ -10,23 +10,10 @@ use std::process::Command;
 use common::{missive_in, root};
 use serde_json::Value;
 
-/// The shipped configuration with the approval gate off, written once per test process:
-/// these tests are about batches, not approvals (`tests/review.rs` covers the gate).
+/// The shipped configuration with the approval gate off: these tests are about batches,
+/// not approvals.
 fn gate_off_config() -> PathBuf {
-    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let shipped = std::fs::read_to_string(root().join("missive.toml")).expect("config");
-        let gate_off = shipped.replace("require_approval = true", "require_approval = false");
-        assert_ne!(
-            gate_off, shipped,
-            "missive.toml must set require_approval = true"
-        );
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("batches-tests-{}.toml", std::process::id()));
-        std::fs::write(&path, gate_off).expect("write the test configuration");
-        path
-    })
-    .clone()
+    common::gate_off_config("batches-tests").to_owned()
 }
 
 fn have(tool: &str) -> bool {

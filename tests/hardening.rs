@@ -13,22 +13,12 @@ use serde_json::{Value, json};
 
 use common::{Fixture, Run, root};
 
-/// The shipped configuration with the approval gate off (these tests are not about
-/// approvals), written once per test process.
+/// The shipped configuration with the approval gate off: these tests are not about
+/// approvals.
 fn config() -> &'static str {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let shipped = std::fs::read_to_string(root().join("missive.toml")).expect("missive.toml");
-        let gate_off = shipped.replace("require_approval = true", "require_approval = false");
-        assert_ne!(
-            gate_off, shipped,
-            "missive.toml must set require_approval = true"
-        );
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("hardening-tests-{}.toml", std::process::id()));
-        std::fs::write(&path, gate_off).expect("write the test configuration");
-        path.display().to_string()
-    })
+    common::gate_off_config("hardening-tests")
+        .to_str()
+        .expect("UTF-8 path")
 }
 
 /// `missive --config <gate off> ARGS` from the crate root.
@@ -111,6 +101,21 @@ fn run_args<'a>(accounts: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a
     ];
     args.extend_from_slice(extra);
     args
+}
+
+/// `missive render` of `accounts` into `out` (as of 2026-12-01).
+fn render(accounts: &Path, out: &Path) -> Run {
+    missive(&[
+        "render",
+        "--accounts",
+        utf8(accounts),
+        "--as-of",
+        "2026-12-01",
+        "--out",
+        utf8(out),
+        "--jobs",
+        "2",
+    ])
 }
 
 // 1. The run lock is the ledger file's, whatever name reaches it.
@@ -227,17 +232,7 @@ fn four_liabilities_with_64_character_ids_render_and_batch() {
 
     // `render` names it the same way and records it in render.json.
     let rendered = dir.join("rendered");
-    let run = missive(&[
-        "render",
-        "--accounts",
-        utf8(&accounts),
-        "--as-of",
-        "2026-12-01",
-        "--out",
-        utf8(&rendered),
-        "--jobs",
-        "2",
-    ]);
+    let run = render(&accounts, &rendered);
     run.expect_code(0);
     let render_json: Value =
         serde_json::from_slice(&std::fs::read(rendered.join("render.json")).expect("render.json"))
@@ -263,15 +258,7 @@ fn a_letter_whose_file_cannot_be_written_fails_alone() {
         let run = if command == "run" {
             missive(&run_args(&accounts, &out, &[]))
         } else {
-            missive(&[
-                "render",
-                "--accounts",
-                utf8(&accounts),
-                "--as-of",
-                "2026-12-01",
-                "--out",
-                utf8(&out),
-            ])
+            render(&accounts, &out)
         };
         run.expect_code(1);
         assert!(
@@ -360,15 +347,7 @@ fn names_in_scripts_the_fonts_lack_are_refused_at_load() {
 
     // What load lets through renders: both letters are written, names in the text.
     let out = dir.join("rendered");
-    let run = missive(&[
-        "render",
-        "--accounts",
-        utf8(&dir.join("accounts")),
-        "--as-of",
-        "2026-12-01",
-        "--out",
-        utf8(&out),
-    ]);
+    let run = render(&dir.join("accounts"), &out);
     run.expect_code(1);
     assert!(!run.stderr.contains("error: letter"), "{}", run.stderr);
     for (file, name) in [

@@ -29,22 +29,11 @@ use sha2::{Digest, Sha256};
 
 use common::{Fixture, Run, array, root};
 
-/// These tests are about runs, not approvals: they use the shipped configuration with the
-/// approval gate off (`tests/review.rs` covers the gate), written once per test process.
+/// These tests are about runs, not approvals: the shipped configuration, gate off.
 fn run_config() -> &'static str {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let shipped = std::fs::read_to_string(root().join("missive.toml")).expect("missive.toml");
-        let gate_off = shipped.replace("require_approval = true", "require_approval = false");
-        assert_ne!(
-            gate_off, shipped,
-            "missive.toml must set require_approval = true"
-        );
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("run-tests-{}.toml", std::process::id()));
-        std::fs::write(&path, gate_off).expect("write the test configuration");
-        path.display().to_string()
-    })
+    common::gate_off_config("run-tests")
+        .to_str()
+        .expect("UTF-8 path")
 }
 
 /// `missive --config <gate off> ARGS`.

@@ -57,6 +57,8 @@ fn serials_are_allocated_once_and_kept_until_batched() {
         .expect("allocate again");
     assert_eq!(again, pieces);
     assert_eq!(ledger.unbatched_letters().expect("open").len(), 2);
+    let ids: Vec<i64> = pieces.iter().map(|p| p.id).collect();
+    assert!(ledger.pieces_open(&ids).expect("open pieces"));
     let batch = ledger
         .record_batch(&NewBatch {
             name: format!("{run}-certified-1"),
@@ -73,6 +75,9 @@ fn serials_are_allocated_once_and_kept_until_batched() {
         .expect("record batch");
     assert_eq!((batch.pieces, batch.pages, batch.sheets), (2, 4, 2));
     assert!(ledger.unbatched_letters().expect("open").is_empty());
+    // Batched pieces are no longer open: no second batch file may claim them.
+    assert!(!ledger.pieces_open(&ids).expect("open pieces"));
+    assert!(!ledger.pieces_open(&[ids[0], 9999]).expect("unknown piece"));
     let stored = ledger.pieces_of_batch(batch.id).expect("pieces");
     assert_eq!(
         stored.iter().map(|p| p.sequence).collect::<Vec<_>>(),

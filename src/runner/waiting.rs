@@ -5,15 +5,14 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::{RunError, fall_back_to_print};
-use crate::account::{Account, Notice};
+use crate::account::Notice;
 use crate::compose::template_name;
 use crate::config::LoadedConfig;
-use crate::decide::{DecideContext, DueLetter};
+use crate::decide::DueLetter;
 use crate::ledger::{Ledger, LetterState, PlannedLetter, notice_of};
 use crate::letter::LetterKey;
 use crate::load;
 use crate::mailroom::{BatchReport, Mailroom};
-use crate::plan::plan_batch;
 use crate::produce::Producer;
 
 /// The letters of `letters` that run `run_id` rendered exactly as they stand: same plan
@@ -78,21 +77,10 @@ pub(super) fn batch_earlier_runs(
                 continue;
             }
         };
-        let calendar = config.config.holiday_calendar();
-        let ctx = DecideContext {
-            as_of: old.as_of,
-            mail_date: old.mail_date,
-            policy: &config.config.policy,
-            calendar: &calendar,
-        };
         let mut prior = ledger.prior_notices()?;
         forget_own_unbatched(ledger, run_id, &mut prior)?;
-        let mut accounts: HashMap<String, Account> = HashMap::new();
-        let mut plan = plan_batch(records, &prior, &ctx, |planned| {
-            if !planned.decision.letters.is_empty() {
-                accounts.insert(planned.account.account_id.clone(), planned.account.clone());
-            }
-        });
+        let (mut plan, accounts) =
+            super::plan_accounts(config, records, &prior, old.as_of, old.mail_date);
         fall_back_to_print(ledger, &mut plan)?;
         let batchable = as_rendered(&*ledger, producer, run_id, &plan.letters)?;
         if batchable.is_empty() {

@@ -280,3 +280,22 @@ pub fn assert_fields(object: &Value, expected: Value) {
         assert_eq!(&object[name], want, "field `{name}` differs in {object:#}");
     }
 }
+
+/// The shipped configuration with the approval gate off, written once per test process
+/// to `$CARGO_TARGET_TMPDIR/<name>-<pid>.toml`: for tests about runs and batches, not
+/// approvals (`tests/review.rs` covers the gate).
+pub fn gate_off_config(name: &str) -> &'static Path {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let shipped = std::fs::read_to_string(root().join("missive.toml")).expect("missive.toml");
+        let gate_off = shipped.replace("require_approval = true", "require_approval = false");
+        assert_ne!(
+            gate_off, shipped,
+            "missive.toml must set require_approval = true"
+        );
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-{}.toml", std::process::id()));
+        std::fs::write(&path, gate_off).expect("write the test configuration");
+        path
+    })
+}
