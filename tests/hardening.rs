@@ -576,3 +576,67 @@ fn a_run_that_exits_2_is_recorded_failed_and_shown_in_history() {
     );
     assert!(ledger.unbatched_letters().expect("unbatched").is_empty());
 }
+
+/// Unmounts a test's file system when the test ends, however it ends.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A real full disk: the output directory on a 256 KiB tmpfs, where the machine lets the
+/// tests mount one (root in a container or VM; elsewhere skipped with a notice, the
+/// portable case above covers the recording). The run stops with exit 2 at the first
+/// letter that does not fit, and the ledger (on another disk) says why.
+#[test]
+fn a_run_on_a_full_disk_stops_and_is_recorded_failed() {
+    let dir = Fixture::empty();
+    let small = dir.join("small");
+    std::fs::create_dir_all(&small).expect("mount point");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&small)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("notice: cannot mount a small tmpfs here (needs root), skipping");
+        return;
+    }
+    let _unmount = Unmount(small.clone());
+    let ledger_path = dir.join("ledger/missive.db");
+    let run = missive(&run_args(
+        &root().join("samples/accounts"),
+        &small.join("out"),
+        &["--ledger", utf8(&ledger_path)],
+    ));
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("No space left on device"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("error: letter"),
+        "a full disk stops the run; it is not one letter's failure: {}",
+        run.stderr
+    );
+    let ledger = SqliteLedger::open(&ledger_path).expect("ledger");
+    let recorded = ledger.run(1).expect("read").expect("run 1");
+    assert_eq!(recorded.status, RunStatus::Failed);
+    assert!(
+        recorded
+            .failure
+            .as_deref()
+            .is_some_and(|why| why.contains("No space left on device")),
+        "{recorded:?}"
+    );
+    let history = missive(&["history", "--runs", "--ledger", utf8(&ledger_path)]);
+    assert!(
+        history.stdout.contains("run 1 failed") && history.stdout.contains("No space left"),
+        "{}",
+        history.stdout
+    );
+}
