@@ -236,7 +236,7 @@ fn left_out_why(
         SuppressReason::NotIncomeTax => {
             let types: BTreeSet<&str> = liabilities.iter().map(|l| l.tax_type.as_str()).collect();
             format!(
-                "{ids}: {} is not state income tax; only income tax may be collected from a federal refund (26 U.S.C. 6402(e))",
+                "{ids}: tax type {}, not state income tax; only income tax may be collected from a federal refund (26 U.S.C. 6402(e))",
                 types.into_iter().collect::<Vec<_>>().join(", ")
             )
         }
