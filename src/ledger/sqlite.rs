@@ -450,6 +450,43 @@ impl Ledger for SqliteLedger {
         Ok(new)
     }
 
+    fn record_treasury(
+        &mut self,
+        run_id: i64,
+        actions: &[super::TreasuryAction],
+        deadlines: &std::collections::HashMap<crate::letter::LetterKey, chrono::NaiveDate>,
+    ) -> Result<usize, LedgerError> {
+        super::treasury::record(&mut self.conn, run_id, actions, deadlines)
+    }
+
+    fn treasury_actions(
+        &self,
+        run_id: Option<i64>,
+        account_id: Option<&str>,
+    ) -> Result<Vec<super::TreasuryRecord>, LedgerError> {
+        super::treasury::list(&self.conn, run_id, account_id).map_err(|source| LedgerError::Read {
+            what: "the Treasury actions".to_owned(),
+            source,
+        })
+    }
+
+    fn treasury_runs(&self) -> Result<Vec<i64>, LedgerError> {
+        super::treasury::runs_with_actions(&self.conn).map_err(|source| LedgerError::Read {
+            what: "the runs with Treasury actions".to_owned(),
+            source,
+        })
+    }
+
+    fn top_holdings(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Vec<crate::account::TopReferral>>, LedgerError>
+    {
+        super::treasury::holdings(&self.conn).map_err(|source| LedgerError::Read {
+            what: "what the Treasury Offset Program holds".to_owned(),
+            source,
+        })
+    }
+
     fn referrals(&self) -> Result<Vec<ReferralRecord>, LedgerError> {
         self.read_referrals(
             "every referral".to_owned(),
