@@ -422,21 +422,13 @@ impl Ledger for SqliteLedger {
         let mut new = Vec::new();
         for referral in referrals {
             let insert = || -> rusqlite::Result<usize> {
-                tx.prepare_cached(
-                    "INSERT INTO referrals (notice_key, account_id, liability_ids, amount,
-                         deadline_passed, run_id, at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (notice_key) DO NOTHING",
-                )?
-                .execute(params![
-                    referral.notice_key.as_str(),
-                    referral.account_id,
-                    ids_json(&referral.liability_ids)?,
-                    referral.amount.plain(),
-                    referral.deadline_passed.to_string(),
+                super::treasury::insert_referral(
+                    &tx,
+                    referral,
+                    &ids_json(&referral.liability_ids)?,
                     run_id,
-                    at,
-                ])
+                    &at,
+                )
             };
             let inserted = insert().map_err(|source| LedgerError::Referral {
                 key: referral.notice_key.clone(),

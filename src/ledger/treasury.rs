@@ -185,21 +185,14 @@ pub(super) fn record(
                 && a.action == "add"
                 && let Some(deadline) = deadlines.get(&a.notice_key)
             {
-                tx.prepare_cached(
-                    "INSERT INTO referrals (notice_key, account_id, liability_ids, amount,
-                         deadline_passed, run_id, at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (notice_key) DO NOTHING",
-                )?
-                .execute(params![
-                    a.notice_key.as_str(),
-                    a.account_id,
-                    ids,
-                    a.amount_after.plain(),
-                    deadline.to_string(),
-                    run_id,
-                    at,
-                ])?;
+                let referral = Referral {
+                    account_id: a.account_id.clone(),
+                    liability_ids: a.liability_ids.clone(),
+                    amount: a.amount_after,
+                    notice_key: a.notice_key.clone(),
+                    deadline_passed: *deadline,
+                };
+                insert_referral(&tx, &referral, &ids, run_id, &at)?;
             }
             Ok(inserted)
         };
@@ -210,6 +203,32 @@ pub(super) fn record(
     }
     tx.commit().map_err(failed)?;
     Ok(new)
+}
+
+/// Inserts the first referral of a notice into `referrals` (a later one under the same
+/// notice is only in `treasury_actions`); returns 1 when inserted.
+pub(super) fn insert_referral(
+    conn: &Connection,
+    referral: &Referral,
+    ids_json: &str,
+    run_id: i64,
+    at: &str,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO referrals (notice_key, account_id, liability_ids, amount,
+             deadline_passed, run_id, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (notice_key) DO NOTHING",
+    )?
+    .execute(params![
+        referral.notice_key.as_str(),
+        referral.account_id,
+        ids_json,
+        referral.amount.plain(),
+        referral.deadline_passed.to_string(),
+        run_id,
+        at,
+    ])
 }
 
 /// Recorded actions, oldest first: of one run, of one account, or all.
