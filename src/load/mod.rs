@@ -11,7 +11,10 @@
 
 mod input;
 pub(crate) mod printable;
+mod referrals;
 mod validate;
+
+pub use referrals::check_tax_types;
 
 use std::fmt;
 use std::fs::File;

@@ -79,8 +79,10 @@ pub(super) fn batch_earlier_runs(
         };
         let mut prior = ledger.prior_notices()?;
         forget_own_unbatched(ledger, run_id, &mut prior)?;
-        let (mut plan, accounts) =
-            super::plan_accounts(config, records, &prior, old.as_of, old.mail_date);
+        let holdings = ledger.top_holdings()?;
+        let super::PlannedAccounts {
+            mut plan, accounts, ..
+        } = super::plan_accounts(config, records, &prior, &holdings, old.as_of, old.mail_date);
         fall_back_to_print(ledger, &mut plan)?;
         let batchable = as_rendered(&*ledger, producer, run_id, &plan.letters)?;
         if batchable.is_empty() {
