@@ -3,7 +3,8 @@
 //! Errors (exit 1): a template that does not load, a letter that does not compose (a
 //! variable used but never provided, a bad value) or does not render, a variable that no
 //! sample letter's context provides (even in a branch no sample takes), a required fact a
-//! letter does not state. Warnings: a body text above grade 8 (Flesch-Kincaid), a letter
+//! letter does not state, a rendered letter whose text (read back with `pdftotext`) says
+//! something its plan does not (`missive::review::facts`). Warnings: a body text above grade 8 (Flesch-Kincaid), a letter
 //! type no sample account has. The rules are in `docs/review.md`.
 
 use std::collections::BTreeMap;
@@ -15,10 +16,13 @@ use chrono::NaiveDate;
 use clap::Args;
 use missive::compose::{Composer, template_name};
 use missive::config::Config;
+use missive::letter::LetterKey;
 use missive::render::LetterSource;
+use missive::review::facts::{TextError, check_account, pdf_text};
 use missive::review::lint::{MAX_GRADE, Readability, body_text, missing_facts};
 use missive::review::vars::{lookup, variables};
 use missive::review::{LetterType, Samples, sample_as_of};
+use rayon::prelude::*;
 use serde_json::Value;
 
 use super::preview::sample_job;
@@ -150,17 +154,22 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
         &jobs.iter().map(|(_, job)| job.clone()).collect::<Vec<_>>(),
         assets.jobs,
     )?;
+    let mut pdfs: Vec<(String, Vec<u8>)> = Vec::new();
     for ((key, _), result) in jobs.iter().zip(rendered) {
-        if let Err(err) = result {
-            let message = err
-                .to_string()
-                .lines()
-                .map(str::trim)
-                .collect::<Vec<_>>()
-                .join(" ");
-            findings.error(format!("`{key}` does not render: {message}"));
+        match result {
+            Ok(pdf) => pdfs.push((key.clone(), pdf.bytes)),
+            Err(err) => {
+                let message = err
+                    .to_string()
+                    .lines()
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                findings.error(format!("`{key}` does not render: {message}"));
+            }
         }
     }
+    let facts_checked = check_facts(config, &samples, &pdfs, &mut findings);
     println!(
         "{:<28} {:>7} {:>6}  hardest sample",
         "letter type", "letters", "grade"
@@ -181,7 +190,7 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
         );
     }
     eprintln!(
-        "checked {} letters from `{}`: {} errors, {} warnings",
+        "checked {} letters from `{}` ({facts_checked} against the plan, read back from the PDF): {} errors, {} warnings",
         jobs.len(),
         accounts.display(),
         findings.errors,
@@ -192,6 +201,35 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The letter-facts check: each rendered letter's text (`pdftotext`) against its
+/// account's plan; every failure is an error. Returns how many letters were checked.
+fn check_facts(
+    config: &Config,
+    samples: &Samples,
+    pdfs: &[(String, Vec<u8>)],
+    findings: &mut Findings,
+) -> usize {
+    let texts: Vec<(LetterKey, Result<String, TextError>)> = pdfs
+        .par_iter()
+        .map(|(key, pdf)| (LetterKey::from_text(key), pdf_text(pdf)))
+        .collect();
+    let mut by_key = BTreeMap::new();
+    for (key, text) in texts {
+        match text {
+            Ok(text) => {
+                by_key.insert(key, text);
+            }
+            Err(err) => findings.error(format!("`{key}`: {:#}", anyhow::Error::new(err))),
+        }
+    }
+    for (account, decision) in &samples.decisions {
+        for failure in check_account(account, decision, config, &by_key) {
+            findings.error(failure.to_string());
+        }
+    }
+    by_key.len()
 }
 
 /// Every variable a template uses must be in the context of at least one of its sample

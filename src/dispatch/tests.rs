@@ -412,3 +412,64 @@ fn message_ids_are_stable_per_key_and_file() {
         "{a}"
     );
 }
+
+/// Issue 12, finding 9: an email's subject is its letter's title; its greeting names every
+/// recipient (both spouses on a joint return); the intent-to-offset copy speaks of the
+/// federal refund only (the Treasury Offset Program takes no state refund).
+#[test]
+fn emails_carry_the_title_and_greet_every_recipient() {
+    let config = config(true);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/accounts");
+    let calendar = config.holiday_calendar();
+    let d = |s: &str| crate::load::parse_iso_date(s).expect("date");
+    let ctx = DecideContext {
+        as_of: d("2026-12-01"),
+        mail_date: d("2026-12-01"),
+        policy: &config.policy,
+        calendar: &calendar,
+    };
+    let mut accounts = HashMap::new();
+    let plan = crate::plan::plan_batch(
+        crate::load::records(&dir).expect("samples"),
+        &HashMap::new(),
+        &ctx,
+        |p| {
+            let mut account = p.account.clone();
+            // Everyone consents here, so that every letter has an email to look at.
+            account.email = Some(format!("{}@example.org", account.account_id));
+            account.electronic_delivery = true;
+            accounts.insert(p.account.account_id.clone(), account);
+        },
+    );
+    let composer = composer(&config);
+    let mut joint = 0;
+    for letter in &plan.letters {
+        let role = if letter.kind == crate::letter::LetterKind::IntentToOffset {
+            EmailRole::Copy
+        } else {
+            EmailRole::Letter
+        };
+        let email = composer
+            .compose(&accounts[&letter.account_id], letter, role)
+            .expect("compose");
+        let title = config.titles.of(letter.kind, letter.variant);
+        assert_eq!(email.subject, title, "{}", letter.key);
+        let greeting = format!("Dear {},", letter.recipients.join(" and "));
+        assert!(
+            email.text.starts_with(&greeting),
+            "{}: {}",
+            letter.key,
+            email.text
+        );
+        if letter.recipients.len() > 1 {
+            joint += 1;
+        }
+        if role == EmailRole::Copy {
+            for part in [&email.text, &email.html] {
+                assert!(!part.contains("state tax refund"), "{part}");
+                assert!(part.contains("federal tax refund"), "{part}");
+            }
+        }
+    }
+    assert!(joint >= 2, "the samples have joint letters (07)");
+}
