@@ -156,8 +156,8 @@ fn finding_1_reduced_review_refers_what_the_referral_refers() {
 #[test]
 fn finding_2_posted_excess_points_to_the_refund_letter() {
     let Some(r) = rendered() else { return };
-    let notice = r.text("CT-0001007/offset_notice/F1");
-    assert!(r.text.contains_key("CT-0001007/refund/F1"));
+    let notice = r.text("CT-0001007/offset_notice/F2026-1");
+    assert!(r.text.contains_key("CT-0001007/refund/F2026-1"));
     assert!(!notice.contains("once the payment has posted"), "{notice}");
     assert!(
         notice.contains("We Are Refunding the Excess of Your Federal Offset"),
@@ -168,12 +168,12 @@ fn finding_2_posted_excess_points_to_the_refund_letter() {
         "{notice}"
     );
     // The unposted excess (09) still says it will come, and has no refund letter.
-    let unposted = r.text("CT-0001009/offset_notice/F1");
+    let unposted = r.text("CT-0001009/offset_notice/F2026-1");
     assert!(
         unposted.contains("once the payment has posted"),
         "{unposted}"
     );
-    assert!(!r.text.contains_key("CT-0001009/refund/F1"));
+    assert!(!r.text.contains_key("CT-0001009/refund/F2026-1"));
 }
 
 /// Finding 3: no referral beside an offset notice saying nothing remains.
@@ -235,7 +235,7 @@ fn finding_5_all_of_or_part_of_the_refund() {
     }
     assert!(all >= 2, "the samples take all of a refund twice (08, 23)");
     assert!(
-        r.text("CT-0001008/offset_notice/F1")
+        r.text("CT-0001008/offset_notice/F2026-1")
             .contains("all of your")
     );
 }
@@ -263,7 +263,7 @@ fn finding_7_intent_to_offset_states_every_element() {
     for key in &keys {
         let text = r.text(key);
         for needle in [
-            "As of November",
+            "As of ",
             "right to see and copy our records",
             "payment agreement",
             "A payment plan does not stop an offset",
@@ -302,7 +302,7 @@ fn finding_10_plain_language() {
         let text = r.text(&key);
         assert!(!text.contains("to Department"), "{key}: {text}");
     }
-    let state = r.text("CT-0001010/offset_notice/S1");
+    let state = r.text("CT-0001010/offset_notice/S2026-1");
     assert!(
         state.contains("write to the Department of Social Services"),
         "{state}"
@@ -316,7 +316,7 @@ fn finding_10_plain_language() {
             &text[first..first + 80]
         );
     }
-    let several = r.text("CT-0001002/intent_to_offset/L1+L2+L3");
+    let several = r.text("CT-0001002/intent_to_offset/L12+L3+L9");
     let at = |period: &str| {
         several
             .find(&format!("{period} Individual income tax"))
@@ -389,7 +389,7 @@ fn web_and_email_addresses_are_links() {
         "CT-0001001/intent_to_offset/L1",
         &["mailto:drs@po.state.ct.us", "https://portal.ct.gov/DRS"],
     );
-    check("CT-0001007/offset_notice/F1", &["https://www.irs.gov"]);
+    check("CT-0001007/offset_notice/F2026-1", &["https://www.irs.gov"]);
 }
 
 /// `missive check` passes every shipped template on the samples with no warning, and
@@ -444,12 +444,12 @@ fn check_fails_a_letter_that_contradicts_its_plan() {
     run.expect_code(1);
     let err = &run.stderr;
     assert!(
-        err.contains("`CT-0001008/offset_notice/F1`: “all of your” refund")
+        err.contains("`CT-0001008/offset_notice/F2026-1`: “all of your” refund")
             && err.contains("the PDF says “part of your”"),
         "{err}"
     );
     assert!(
-        err.contains("`CT-0001015/review_outcome/R1`: only the plan's amounts for this letter ($0.00, $25.00); the PDF also shows $"),
+        err.contains("`CT-0001015/review_outcome/R2`: only the plan's amounts for this letter ($0.00, $25.00); the PDF also shows $"),
         "{err}"
     );
 }
