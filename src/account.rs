@@ -8,7 +8,7 @@
 
 use chrono::NaiveDate;
 
-use crate::letter::LetterKind;
+use crate::letter::{LetterKey, LetterKind};
 use crate::money::Money;
 
 /// One taxpayer account, validated.
@@ -42,6 +42,8 @@ pub struct Account {
     pub offsets: Vec<Offset>,
     /// Returns filed late for periods the agency had assessed.
     pub late_returns: Vec<LateReturn>,
+    /// What the Treasury Offset Program holds for this account, from the agency's records.
+    pub referrals: Vec<TopReferral>,
 }
 
 impl Account {
@@ -293,6 +295,29 @@ impl Review {
     /// True when this review covers liability `id`.
     pub fn covers(&self, id: &str) -> bool {
         self.liability_ids.iter().any(|l| l == id)
+    }
+}
+
+/// A referral the Treasury Offset Program holds (or held: `amount` zero means TOP deleted
+/// it), as the agency's records or the ledger know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopReferral {
+    /// Key of the intent to offset it was referred under.
+    pub notice_key: LetterKey,
+    /// The liabilities referred (sorted).
+    pub liability_ids: Vec<String>,
+    /// When it was first referred.
+    pub referred_on: NaiveDate,
+    /// What TOP holds after the last update; zero when TOP deleted it.
+    pub amount: Money,
+    /// When it was last updated, if ever.
+    pub updated_on: Option<NaiveDate>,
+}
+
+impl TopReferral {
+    /// True when TOP still holds it (an amount above zero).
+    pub fn is_held(&self) -> bool {
+        self.amount.is_positive()
     }
 }
 

@@ -280,6 +280,25 @@ pub struct Policy {
     pub excess_refund_limit_years: u32,
     /// Weeks an offset payment takes to post (4), quoted in letters.
     pub posting_weeks: u32,
+    /// Tax types the federal refund offset may collect (26 U.S.C. 6402(e): state income
+    /// tax only). Default `["individual_income"]`; any other type is `not_income_tax`.
+    #[serde(default = "default_offsetable_tax_types")]
+    pub offsetable_tax_types: Vec<String>,
+    /// Every tax type an account may carry, with its label as letters print it. A
+    /// liability whose type is not here is an input error, never a blank label.
+    pub tax_type_labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `policy.offsetable_tax_types` when absent: individual income tax only.
+fn default_offsetable_tax_types() -> Vec<String> {
+    vec!["individual_income".to_owned()]
+}
+
+impl Policy {
+    /// True when the federal refund offset may collect this tax type.
+    pub fn is_offsetable(&self, tax_type: &str) -> bool {
+        self.offsetable_tax_types.iter().any(|t| t == tax_type)
+    }
 }
 
 /// The agency's own policy statements, printed as written.
@@ -497,6 +516,26 @@ impl Config {
         if policy.excess_refund_limit_years > 100 {
             return fail("policy.excess_refund_limit_years", "must be at most 100");
         }
+        if let Some((code, _)) = policy
+            .tax_type_labels
+            .iter()
+            .find(|(code, label)| code.trim().is_empty() || label.trim().is_empty())
+        {
+            return Err((
+                format!("policy.tax_type_labels.{code}"),
+                "a tax type and its label must not be empty".to_owned(),
+            ));
+        }
+        if let Some(code) = policy
+            .offsetable_tax_types
+            .iter()
+            .find(|code| !policy.tax_type_labels.contains_key(*code))
+        {
+            return Err((
+                "policy.offsetable_tax_types".to_owned(),
+                format!("`{code}` has no label in `policy.tax_type_labels`"),
+            ));
+        }
         let email = &self.email;
         if email.from.parse::<lettre::message::Mailbox>().is_err() {
             return fail(
@@ -637,6 +676,26 @@ mod tests {
         assert_eq!(config.contacts.bankruptcy.phone, "860-297-5921");
         assert_eq!(config.contacts.collections.fax, "860-297-5843");
         assert!(config.review.require_approval);
+        assert_eq!(config.policy.offsetable_tax_types, ["individual_income"]);
+        assert!(config.policy.is_offsetable("individual_income"));
+        assert!(!config.policy.is_offsetable("sales_use"));
+    }
+
+    #[test]
+    fn offsetable_tax_types_default_to_income_tax_and_need_labels() {
+        let text = BUILT_IN.replace("offsetable_tax_types = [\"individual_income\"]\n", "");
+        let config = Config::parse(&text).expect("the key is optional");
+        assert_eq!(config.policy.offsetable_tax_types, ["individual_income"]);
+        let text = BUILT_IN.replace(
+            "offsetable_tax_types = [\"individual_income\"]",
+            "offsetable_tax_types = [\"individual_income\", \"estate\"]",
+        );
+        let (key, message) = Config::parse(&text).expect_err("estate has no label");
+        assert_eq!(key, "policy.offsetable_tax_types");
+        assert!(message.contains("estate"), "{message}");
+        let text = BUILT_IN.replace("withholding = \"Withholding tax\"", "withholding = \" \"");
+        let (key, _) = Config::parse(&text).expect_err("blank label");
+        assert_eq!(key, "policy.tax_type_labels.withholding");
     }
 
     #[test]

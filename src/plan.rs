@@ -11,9 +11,10 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::account::{Account, Notice};
+use crate::account::{Account, Notice, TopReferral};
 use crate::decide::{
     self, AccountDecision, DecideContext, DueLetter, HeldReferral, Referral, Suppression,
+    TreasuryUpdate,
 };
 use crate::load::{self, AccountError, Problem, RawRecord};
 
@@ -34,10 +35,12 @@ pub struct Plan {
     pub suppressed: Vec<Suppression>,
     /// Referrals due to the federal offset programme.
     pub referrals: Vec<Referral>,
+    /// Referrals that would be made but are held back, with the first reason that applies.
+    pub referrals_held: Vec<HeldReferral>,
+    /// Decreases and deletes of referrals the Treasury Offset Program holds.
+    pub treasury_updates: Vec<TreasuryUpdate>,
     /// Accounts or letters that could not be planned.
     pub errors: Vec<PlanError>,
-    /// Addition to interface.md: passed deadlines that are not referred now, and why.
-    pub referrals_held: Vec<HeldReferral>,
     /// Addition to interface.md: how many accounts were planned without error.
     pub accounts_planned: usize,
 }
@@ -95,12 +98,27 @@ pub struct Planned {
 /// Notices known from outside the accounts (the ledger), by account id.
 pub type PriorNotices = HashMap<String, Vec<Notice>>;
 
+/// What the ledger knows the Treasury Offset Program holds, by account id.
+pub type PriorHoldings = HashMap<String, Vec<TopReferral>>;
+
 /// Plans a batch. `each` sees every planned account (in input order) before its decision
 /// is merged into the plan, so callers can keep what they need (e.g. accounts with letters
 /// to render) without a second pass over the input.
 pub fn plan_batch(
     records: impl Iterator<Item = Result<RawRecord, AccountError>>,
     prior: &PriorNotices,
+    ctx: &DecideContext<'_>,
+    each: impl FnMut(&Planned),
+) -> Plan {
+    plan_batch_with(records, prior, &PriorHoldings::new(), ctx, each)
+}
+
+/// [`plan_batch`], also given what the ledger knows TOP holds (merged with each account's
+/// `referrals[]`, the ledger's amount winning).
+pub fn plan_batch_with(
+    records: impl Iterator<Item = Result<RawRecord, AccountError>>,
+    prior: &PriorNotices,
+    holdings: &PriorHoldings,
     ctx: &DecideContext<'_>,
     mut each: impl FnMut(&Planned),
 ) -> Plan {
@@ -110,8 +128,9 @@ pub fn plan_batch(
         letters: Vec::new(),
         suppressed: Vec::new(),
         referrals: Vec::new(),
-        errors: Vec::new(),
         referrals_held: Vec::new(),
+        treasury_updates: Vec::new(),
+        errors: Vec::new(),
         accounts_planned: 0,
     };
     let mut seen_ids: HashMap<String, String> = HashMap::new();
@@ -123,10 +142,20 @@ pub fn plan_batch(
             .map(|record| {
                 let record = record?;
                 let account = load::parse_account(&record)?;
+                load::check_tax_types(&account, &ctx.policy.tax_type_labels).map_err(
+                    |problems| AccountError {
+                        source: record.source.clone(),
+                        account_id: Some(account.account_id.clone()),
+                        problems,
+                    },
+                )?;
                 let prior = prior
                     .get(&account.account_id)
                     .map_or(&[][..], Vec::as_slice);
-                let decision = decide::decide(&account, prior, ctx);
+                let held = holdings
+                    .get(&account.account_id)
+                    .map_or(&[][..], Vec::as_slice);
+                let decision = decide::decide_with(&account, prior, held, ctx);
                 Ok(Planned {
                     source: record.source,
                     account,
@@ -175,6 +204,7 @@ fn merge(plan: &mut Plan, planned: Planned) {
     plan.suppressed.extend(decision.suppressed);
     plan.referrals.extend(decision.referrals);
     plan.referrals_held.extend(decision.held_referrals);
+    plan.treasury_updates.extend(decision.treasury_updates);
     for err in decision.errors {
         plan.errors.push(PlanError {
             source: source.clone(),
@@ -203,4 +233,11 @@ fn sort(plan: &mut Plan) {
         .sort_by(|a, b| (&a.account_id, &a.notice_key).cmp(&(&b.account_id, &b.notice_key)));
     plan.referrals_held
         .sort_by(|a, b| (&a.account_id, &a.notice_key).cmp(&(&b.account_id, &b.notice_key)));
+    plan.treasury_updates.sort_by(|a, b| {
+        (&a.account_id, &a.notice_key, &a.liability_ids).cmp(&(
+            &b.account_id,
+            &b.notice_key,
+            &b.liability_ids,
+        ))
+    });
 }

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use crate::decide::{Amounts, DueLetter};
+use crate::decide::{Amounts, DueLetter, HoldReason, UpdateAction};
 use crate::ledger::{Event, LetterRecord, LetterState, ReferralRecord};
 use crate::letter::{Channel, LetterKind, MailClass};
+use crate::money::Money;
 use crate::plan::Plan;
 
 /// Writes the plan as pretty JSON with a trailing newline.
@@ -21,7 +22,7 @@ pub fn headline_amount(letter: &DueLetter) -> String {
         Amounts::IntentToOffset { payoff, .. } => payoff,
         Amounts::FederalOffset { offset, .. } | Amounts::StateOffset { offset, .. } => offset,
         Amounts::ExcessRefund { refund } | Amounts::LateReturnRefund { refund, .. } => refund,
-        Amounts::Review { balance } => balance,
+        Amounts::Review { balance, .. } => balance,
     };
     amount.dollars()
 }
@@ -143,23 +144,7 @@ pub fn write_table(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
     }
     write_columns(out, &rows)?;
 
-    if !plan.referrals_held.is_empty() {
-        writeln!(out, "\nREFERRALS HELD ({})", plan.referrals_held.len())?;
-        let mut rows = vec![
-            ["ACCOUNT", "NOTICE", "REASON", "WHY"]
-                .map(String::from)
-                .to_vec(),
-        ];
-        for h in &plan.referrals_held {
-            rows.push(vec![
-                h.account_id.clone(),
-                h.notice_key.to_string(),
-                h.reason.as_str().to_owned(),
-                h.why.clone(),
-            ]);
-        }
-        write_columns(out, &rows)?;
-    }
+    write_held_and_updates(plan, out)?;
 
     writeln!(out, "\nTOTALS")?;
     let mut by_kind: BTreeMap<LetterKind, usize> = BTreeMap::new();
@@ -183,13 +168,99 @@ pub fn write_table(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
     )?;
     writeln!(
         out,
-        "letters {}, suppressed {}, referrals {}, accounts planned {}, errors {}",
+        "letters {}, suppressed {}, referrals {} ({}), referrals held {}, treasury updates {}, accounts planned {}, errors {}",
         plan.letters.len(),
         plan.suppressed.len(),
         plan.referrals.len(),
+        plan.referrals
+            .iter()
+            .map(|r| r.amount)
+            .sum::<Money>()
+            .dollars(),
+        plan.referrals_held.len(),
+        plan.treasury_updates.len(),
         plan.accounts_planned,
         plan.errors.len()
     )
+}
+
+/// The held referrals and Treasury updates sections, each with its totals: held by
+/// reason; updates by action, in dollars as the Treasury file's control totals count them
+/// (a decrease by what it takes off, a delete by what TOP held).
+fn write_held_and_updates(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "\nREFERRALS HELD ({})", plan.referrals_held.len())?;
+    let mut rows = vec![
+        ["ACCOUNT", "NOTICE", "LIABILITIES", "REASON", "WHY"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    let mut by_reason: BTreeMap<HoldReason, usize> = BTreeMap::new();
+    for h in &plan.referrals_held {
+        *by_reason.entry(h.reason).or_default() += 1;
+        rows.push(vec![
+            h.account_id.clone(),
+            h.notice_key.to_string(),
+            h.liability_ids.join("+"),
+            h.reason.as_str().to_owned(),
+            h.why.clone(),
+        ]);
+    }
+    write_columns(out, &rows)?;
+    let reasons: Vec<String> = by_reason
+        .iter()
+        .map(|(reason, n)| format!("{} {n}", reason.as_str()))
+        .collect();
+    writeln!(
+        out,
+        "held total: {}{}",
+        plan.referrals_held.len(),
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join(", "))
+        }
+    )?;
+
+    writeln!(out, "\nTREASURY UPDATES ({})", plan.treasury_updates.len())?;
+    let mut rows = vec![
+        [
+            "ACCOUNT",
+            "NOTICE",
+            "LIABILITIES",
+            "ACTION",
+            "REASON",
+            "BEFORE",
+            "AFTER",
+            "WHY",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut totals: BTreeMap<UpdateAction, (usize, Money)> = BTreeMap::new();
+    for u in &plan.treasury_updates {
+        let entry = totals.entry(u.action).or_insert((0, Money::ZERO));
+        entry.0 += 1;
+        entry.1 = entry.1 + (u.amount_before - u.amount_after);
+        rows.push(vec![
+            u.account_id.clone(),
+            u.notice_key.to_string(),
+            u.liability_ids.join("+"),
+            u.action.as_str().to_owned(),
+            u.reason.as_str().to_owned(),
+            u.amount_before.dollars(),
+            u.amount_after.dollars(),
+            u.why.clone(),
+        ]);
+    }
+    write_columns(out, &rows)?;
+    let actions: Vec<String> = [UpdateAction::Decrease, UpdateAction::Delete]
+        .iter()
+        .map(|action| {
+            let (n, dollars) = totals.get(action).copied().unwrap_or((0, Money::ZERO));
+            format!("{} {n} ({})", action.as_str(), dollars.dollars())
+        })
+        .collect();
+    writeln!(out, "updates total: {}", actions.join(", "))
 }
 
 /// First 12 hex digits of a hash, enough to tell versions apart in a table.

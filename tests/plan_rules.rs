@@ -106,7 +106,7 @@ fn not_enforceable_when_a_review_reversed_it() {
     );
     assert_fields(
         letter(&plan, "NE-REV/review_outcome/R1"),
-        json!({"variant": "reversed", "liability_ids": ["L1"], "amounts": {"balance": "0.00"}}),
+        json!({"variant": "reversed", "liability_ids": ["L1"], "amounts": {"balance": "0.00", "to_refer": null}}),
     );
 }
 

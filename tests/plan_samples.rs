@@ -87,7 +87,7 @@ fn expected(
     )
 }
 
-/// The 21 letters of EXPECTED.md, in the order it gives.
+/// The 25 letters of EXPECTED.md, in the order it gives.
 fn expected_letters() -> Vec<(String, Value)> {
     let n = Value::Null;
     let cert = json!("certified");
@@ -239,7 +239,7 @@ fn expected_letters() -> Vec<(String, Value)> {
             &["Beatriz Albuquerque"],
             n.clone(),
             &["L1"],
-            json!({"balance": "2689.50"}),
+            json!({"balance": "2689.50", "to_refer": "2689.50"}),
         ),
         expected(
             "CT-0001014/review_outcome/R1",
@@ -250,7 +250,7 @@ fn expected_letters() -> Vec<(String, Value)> {
             &["Siobhan Gallagher"],
             n.clone(),
             &["L1", "L2"],
-            json!({"balance": "2450.00"}),
+            json!({"balance": "2450.00", "to_refer": "3390.95"}),
         ),
         ito(
             "CT-0001015/intent_to_offset/L2",
@@ -268,7 +268,7 @@ fn expected_letters() -> Vec<(String, Value)> {
             &["Yusuf Haddad"],
             n.clone(),
             &["L1"],
-            json!({"balance": "0.00"}),
+            json!({"balance": "0.00", "to_refer": null}),
         ),
         ito(
             "CT-0001017/intent_to_offset/L2",
@@ -295,12 +295,52 @@ fn expected_letters() -> Vec<(String, Value)> {
             "CT-0001023/offset_notice/S2026-1",
             json!("state"),
             "email",
-            n,
+            n.clone(),
             false,
             &["Ifeoma Adeyemi"],
             Value::Null,
             &[],
             json!({"refund": "1210.00", "offset": "1210.00", "refund_paid": "0.00"}),
+        ),
+        ito(
+            "CT-0001024/intent_to_offset/L1",
+            "Harold Feinstein",
+            &["L1"],
+            "1861.20",
+            "1900.80",
+        ),
+        expected(
+            "CT-0001027/review_outcome/R1",
+            json!("reversed"),
+            "email",
+            n.clone(),
+            false,
+            &["Ingrid Halvorsen"],
+            n.clone(),
+            &["L1"],
+            json!({"balance": "0.00", "to_refer": null}),
+        ),
+        expected(
+            "CT-0001028/review_outcome/R1",
+            json!("upheld"),
+            "print",
+            first,
+            false,
+            &["Miguel A. Torres"],
+            n.clone(),
+            &["L2"],
+            json!({"balance": "1353.60", "to_refer": "3561.60"}),
+        ),
+        expected(
+            "CT-0001029/review_outcome/R1",
+            json!("reduced"),
+            "email",
+            n.clone(),
+            false,
+            &["Agnieszka Nowak"],
+            n,
+            &["L2"],
+            json!({"balance": "900.00", "to_refer": "5109.60"}),
         ),
     ]
 }
@@ -332,6 +372,13 @@ fn samples_suppressions_match_expected_md() {
         ),
         ("CT-0001020", vec![sup(ito, "undeliverable", &["L1"])]),
         ("CT-0001023", vec![sup(ito, "undeliverable", &["L1"])]),
+        (
+            "CT-0001024",
+            vec![sup(ito, "not_income_tax", &["L2", "L3"])],
+        ),
+        ("CT-0001026", vec![sup(ito, "bankruptcy_stay", &["L1"])]),
+        ("CT-0001027", vec![sup(ito, "not_enforceable", &["L1"])]),
+        ("CT-0001030", vec![sup(ito, "review_pending", &["L1"])]),
     ];
     let mut accounts_with_required = Vec::new();
     for (account, want) in &required {
@@ -349,6 +396,9 @@ fn samples_suppressions_match_expected_md() {
         ("CT-0001014", &["L1", "L2", "L3"][..]),
         ("CT-0001019", &["L1"][..]),
         ("CT-0001021", &["L1", "L2"][..]),
+        ("CT-0001025", &["L1", "L2"][..]),
+        ("CT-0001028", &["L1", "L2"][..]),
+        ("CT-0001029", &["L1", "L2", "L3"][..]),
     ]
     .into_iter()
     .collect();
@@ -374,14 +424,6 @@ fn samples_suppressions_match_expected_md() {
 fn samples_referrals_match_expected_md() {
     let plan = samples_plan();
     let want = [
-        (
-            "CT-0001008",
-            &["L1", "L2"][..],
-            "5758.00",
-            "L1+L2",
-            "2025-05-09",
-        ),
-        ("CT-0001009", &["L1"][..], "1074.06", "L1", "2026-04-06"),
         ("CT-0001013", &["L1"][..], "2689.50", "L1", "2026-10-16"),
         (
             "CT-0001014",
@@ -397,6 +439,7 @@ fn samples_referrals_match_expected_md() {
             "L1+L2",
             "2026-09-08",
         ),
+        ("CT-0001028", &["L2"][..], "1353.60", "L1+L2", "2026-07-06"),
     ];
     assert_eq!(
         array(&plan["referrals"]).len(),
@@ -421,6 +464,119 @@ fn samples_referrals_match_expected_md() {
 }
 
 #[test]
+fn samples_held_referrals_match_expected_md() {
+    let plan = samples_plan();
+    let found: Vec<(String, String, Vec<String>)> = array(&plan["referrals_held"])
+        .iter()
+        .map(|h| {
+            assert!(!h["why"].as_str().expect("why").is_empty());
+            (
+                h["notice_key"].as_str().expect("notice_key").to_owned(),
+                h["reason"].as_str().expect("reason").to_owned(),
+                strings(&h["liability_ids"]),
+            )
+        })
+        .collect();
+    let want = [
+        (
+            "CT-0001008/intent_to_offset/L1+L2",
+            "offset_not_posted",
+            vec!["L1", "L2"],
+        ),
+        (
+            "CT-0001009/intent_to_offset/L1",
+            "offset_not_posted",
+            vec!["L1"],
+        ),
+        (
+            "CT-0001030/intent_to_offset/L1",
+            "nothing_referable",
+            vec!["L1"],
+        ),
+    ];
+    let want: Vec<(String, String, Vec<String>)> = want
+        .into_iter()
+        .map(|(k, r, ids)| {
+            (
+                k.to_owned(),
+                r.to_owned(),
+                ids.into_iter().map(str::to_owned).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(found, want);
+}
+
+#[test]
+fn samples_treasury_updates_match_expected_md() {
+    let plan = samples_plan();
+    let found: Vec<Value> = array(&plan["treasury_updates"])
+        .iter()
+        .map(|u| {
+            assert!(!u["why"].as_str().expect("why").is_empty());
+            let mut u = u.clone();
+            u.as_object_mut().expect("object").remove("why");
+            u
+        })
+        .collect();
+    let update = |account: &str,
+                  subject: &str,
+                  action: &str,
+                  reason: &str,
+                  before: &str,
+                  after: &str,
+                  ids: &[&str]| {
+        json!({
+            "account_id": account,
+            "notice_key": format!("{account}/intent_to_offset/{subject}"),
+            "action": action, "reason": reason, "amount_before": before,
+            "amount_after": after, "liability_ids": ids,
+        })
+    };
+    assert_eq!(
+        found,
+        [
+            update(
+                "CT-0001025",
+                "L1+L2",
+                "decrease",
+                "reduced",
+                "4127.40",
+                "3568.60",
+                &["L1", "L2"]
+            ),
+            update(
+                "CT-0001026",
+                "L1",
+                "delete",
+                "bankruptcy_stay",
+                "2964.75",
+                "0.00",
+                &["L1"]
+            ),
+            update(
+                "CT-0001027",
+                "L1",
+                "delete",
+                "reversed",
+                "1547.70",
+                "0.00",
+                &["L1"]
+            ),
+            update(
+                "CT-0001029",
+                "L1+L2+L3",
+                "decrease",
+                "reduced",
+                "6211.35",
+                "5109.60",
+                &["L1", "L2", "L3"]
+            ),
+        ]
+    );
+}
+
+#[test]
 fn samples_plan_has_no_errors_and_the_dates_asked_for() {
     let plan = samples_plan();
     assert_eq!(plan["errors"], json!([]));
@@ -436,12 +592,16 @@ fn table_format_exits_0_and_shows_totals() {
     let out = &run.stdout;
     assert!(out.contains("TOTALS"), "{out}");
     for total in [
-        "intent_to_offset 10",
+        "intent_to_offset 11",
         "offset_notice 5",
         "refund 3",
-        "review_outcome 3",
-        "letters 21",
-        "referrals 5",
+        "review_outcome 6",
+        "letters 25",
+        "referrals 4 ($11,454.55)",
+        "referrals held 3",
+        "treasury updates 4",
+        "held total: 3 (nothing_referable 1, offset_not_posted 2)",
+        "updates total: decrease 2 ($1,660.55), delete 2 ($4,512.45)",
         "errors 0",
     ] {
         assert!(out.contains(total), "totals lack `{total}`:\n{out}");
@@ -510,9 +670,34 @@ fn every_interface_key_is_present_in_every_object() {
                 "letters",
                 "suppressed",
                 "referrals",
+                "referrals_held",
+                "treasury_updates",
                 "errors",
             ],
         );
+        for h in array(&plan["referrals_held"]) {
+            assert_keys(
+                src,
+                h,
+                &["account_id", "liability_ids", "notice_key", "reason", "why"],
+            );
+        }
+        for u in array(&plan["treasury_updates"]) {
+            assert_keys(
+                src,
+                u,
+                &[
+                    "account_id",
+                    "notice_key",
+                    "action",
+                    "reason",
+                    "amount_before",
+                    "amount_after",
+                    "liability_ids",
+                    "why",
+                ],
+            );
+        }
         for l in array(&plan["letters"]) {
             assert_keys(
                 src,
@@ -605,9 +790,9 @@ fn amounts_are_strings_with_exactly_two_decimals() {
             ("refund", "late_return"),
             &["refund", "offsets_returned", "excess_refunded"][..],
         ),
-        (("review_outcome", "upheld"), &["balance"][..]),
-        (("review_outcome", "reduced"), &["balance"][..]),
-        (("review_outcome", "reversed"), &["balance"][..]),
+        (("review_outcome", "upheld"), &["balance", "to_refer"][..]),
+        (("review_outcome", "reduced"), &["balance", "to_refer"][..]),
+        (("review_outcome", "reversed"), &["balance", "to_refer"][..]),
     ]
     .into_iter()
     .collect();
@@ -626,6 +811,11 @@ fn amounts_are_strings_with_exactly_two_decimals() {
             want.sort_unstable();
             assert_eq!(have, want, "{src}: amount keys of {}", l["key"]);
             for (name, value) in amounts {
+                // `to_refer` is null where nothing is referred (always on reversed letters).
+                if name == "to_refer" && (value.is_null() || variant == "reversed") {
+                    assert!(value.is_null(), "{src}: reversed to_refer in {l:#}");
+                    continue;
+                }
                 let text = value
                     .as_str()
                     .unwrap_or_else(|| panic!("{src}: {name} is not a string in {l:#}"));
@@ -637,6 +827,16 @@ fn amounts_are_strings_with_exactly_two_decimals() {
             let text = r["amount"].as_str().expect("referral amount is a string");
             assert!(is_plain_amount(text), "{src}: referral amount {text:?}");
             checked += 1;
+        }
+        for u in array(&plan["treasury_updates"]) {
+            for name in ["amount_before", "amount_after"] {
+                let text = u[name].as_str().expect("update amount is a string");
+                assert!(is_plain_amount(text), "{src}: {name} {text:?}");
+                checked += 1;
+            }
+            if u["action"] == "delete" {
+                assert_eq!(u["amount_after"], "0.00", "{src}: {u}");
+            }
         }
     }
     assert!(checked > 100);
@@ -697,10 +897,16 @@ fn letter_keys_follow_account_kind_subject() {
 fn every_liability_ids_list_is_sorted_in_plain_string_order() {
     let mut lists = 0;
     for (src, plan) in all_plans() {
-        let objects = ["letters", "suppressed", "referrals"]
-            .into_iter()
-            .flat_map(|list| array(&plan[list]).iter())
-            .chain(plan["referrals_held"].as_array().into_iter().flatten());
+        let objects = [
+            "letters",
+            "suppressed",
+            "referrals",
+            "referrals_held",
+            "treasury_updates",
+        ]
+        .into_iter()
+        .flat_map(|list| array(&plan[list]).iter())
+        .chain(plan["referrals_held"].as_array().into_iter().flatten());
         for object in objects {
             let ids = strings(&object["liability_ids"]);
             let mut sorted = ids.clone();

@@ -729,12 +729,12 @@ fn a_second_run_the_same_day_produces_nothing_new() {
     let pdfs_before = pdfs(&out);
     assert_eq!(
         pdfs_before.len(),
-        21,
-        "the samples' 21 letters: {pdfs_before:?}"
+        25,
+        "the samples' 25 letters: {pdfs_before:?}"
     );
     let referrals_before = std::fs::read(out.join("referrals.csv")).expect("referrals.csv");
     let run1 = json_file(&out.join("run-1.json"));
-    assert_eq!(array(&run1["letters"]).len(), 21);
+    assert_eq!(array(&run1["letters"]).len(), 25);
 
     let second = samples_run(&out, AS_OF);
     second.expect_code(0);
@@ -1076,7 +1076,7 @@ fn a_run_is_refused_while_another_holds_the_ledger_lock() {
     drop(guard);
     let run = samples_run(&out, AS_OF);
     run.expect_code(0);
-    assert_eq!(pdfs(&out).len(), 21);
+    assert_eq!(pdfs(&out).len(), 25);
 }
 
 #[test]
@@ -1378,8 +1378,8 @@ fn referrals_csv_has_one_row_per_referred_liability_and_is_not_duplicated() {
     }
     assert_eq!(
         expected.len(),
-        9,
-        "the samples refer 9 liabilities in 5 referrals"
+        7,
+        "the samples refer 7 liabilities in 4 referrals"
     );
 
     let text = std::fs::read_to_string(out.join("referrals.csv")).expect("referrals.csv");
@@ -1409,7 +1409,7 @@ fn referrals_csv_has_one_row_per_referred_liability_and_is_not_duplicated() {
 
     // The ledger agrees, and history shows an account's referral.
     let ledger = open_ledger(&out.join("missive.db"));
-    assert_eq!(ledger.referrals().expect("referrals").len(), 5);
+    assert_eq!(ledger.referrals().expect("referrals").len(), 4);
     drop(ledger);
     let doc = history_json(&out.join("missive.db"), &["CT-0001014"]);
     let referrals = array(&doc["referrals"]);
@@ -1498,7 +1498,7 @@ fn resuming_a_run_keeps_its_summary() {
     let out = dir.join("out");
     samples_run(&out, AS_OF).expect_code(0);
     let summary = json_file(&out.join("run-1.json"));
-    assert_eq!(array(&summary["letters"]).len(), 21);
+    assert_eq!(array(&summary["letters"]).len(), 25);
     let ledger = out.join("missive.db");
     let resumed = missive(&[
         "run",

@@ -1,4 +1,4 @@
-//! Notice of Intent to Offset, and referral once its deadline has passed.
+//! Notice of Intent to Offset, and the referability rules it shares with referrals.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -11,13 +11,13 @@ use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::money::Money;
 
 use super::{
-    AccountDecision, Amounts, DecideContext, Facts, HeldReferral, HoldReason, PayoffLine, Referral,
-    Route, SuppressReason, Suppression, consent_words, new_letter,
+    AccountDecision, Amounts, DecideContext, Facts, PayoffLine, Route, SuppressReason, Suppression,
+    consent_words, new_letter,
 };
 
 /// Whether a liability could be referred on a given date, or the first reason it can't.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Standing {
+pub(super) enum Standing {
     /// Nothing owed: quietly left out (there is no debt to notice or refer).
     Paid,
     /// Left out for this reason.
@@ -27,7 +27,7 @@ enum Standing {
 }
 
 /// The referability rules of letters.md, in their listed order, on `date`.
-fn standing(
+pub(super) fn standing(
     account: &Account,
     liability: &Liability,
     date: NaiveDate,
@@ -36,11 +36,10 @@ fn standing(
     if !liability.balance().is_positive() {
         return Standing::Paid;
     }
-    let reversed = account
-        .reviews
-        .iter()
-        .any(|r| r.covers(&liability.id) && matches!(r.decision, ReviewDecision::Reversed { .. }));
-    if !liability.enforceable || reversed {
+    if !ctx.policy.is_offsetable(&liability.tax_type) {
+        return Standing::Out(SuppressReason::NotIncomeTax);
+    }
+    if !liability.enforceable || reversed_by_review(account, &liability.id) {
         return Standing::Out(SuppressReason::NotEnforceable);
     }
     if !liability.judgment && too_old(liability.due_date, date, ctx) {
@@ -63,72 +62,21 @@ fn standing(
     Standing::Referable
 }
 
+/// True when a decided review reversed this liability.
+pub(super) fn reversed_by_review(account: &Account, liability_id: &str) -> bool {
+    account
+        .reviews
+        .iter()
+        .any(|r| r.covers(liability_id) && matches!(r.decision, ReviewDecision::Reversed { .. }))
+}
+
 /// Due more than the collection limit (10 years) before `date`. Exactly ten years is not
 /// too old; Feb 29 minus ten years clamps to Feb 28.
-fn too_old(due_date: NaiveDate, date: NaiveDate, ctx: &DecideContext<'_>) -> bool {
+pub(super) fn too_old(due_date: NaiveDate, date: NaiveDate, ctx: &DecideContext<'_>) -> bool {
     match sub_months(date, ctx.policy.collection_limit_years.saturating_mul(12)) {
         Some(earliest) => due_date < earliest,
         None => false, // before the start of the calendar: nothing can be older
     }
-}
-
-/// What referring these liabilities is worth: their recorded balances, except that the
-/// liabilities of a decided `reduced` review count together, once, as its
-/// `reduced_balance` (letters.md, Referral). When only some of that review's liabilities
-/// are referred (the others paid or held back), they count for their share of it, in
-/// proportion to their recorded balances and never more than those balances: a part of a
-/// reduced debt must never be referred for the whole of it.
-fn referral_amount(account: &Account, liabilities: &[&Liability]) -> Money {
-    let mut total = Money::ZERO;
-    let mut by_review: Vec<(&str, Money, Money)> = Vec::new(); // (review, reduced, present)
-    for liability in liabilities {
-        match reduced_review_of(account, &liability.id) {
-            Some((review_id, reduced_balance)) => {
-                match by_review.iter_mut().find(|(id, _, _)| *id == review_id) {
-                    Some(entry) => entry.2 = entry.2 + liability.balance(),
-                    None => by_review.push((review_id, reduced_balance, liability.balance())),
-                }
-            }
-            None => total = total + liability.balance(),
-        }
-    }
-    for (review_id, reduced_balance, present) in by_review {
-        let all: Money = account
-            .reviews
-            .iter()
-            .filter(|r| r.id == review_id)
-            .flat_map(|r| r.liability_ids.iter())
-            .filter_map(|id| account.liability(id))
-            .map(Liability::balance)
-            .sum();
-        let share = if present >= all {
-            reduced_balance
-        } else if !all.is_positive() {
-            Money::ZERO
-        } else {
-            let part = reduced_balance.decimal() * present.decimal() / all.decimal();
-            Money::from_decimal(part).min(present)
-        };
-        total = total + share;
-    }
-    total
-}
-
-/// The latest-decided `reduced` review covering a liability, with its reduced balance.
-fn reduced_review_of<'a>(account: &'a Account, liability_id: &str) -> Option<(&'a str, Money)> {
-    account
-        .reviews
-        .iter()
-        .filter(|r| r.covers(liability_id))
-        .filter_map(|r| match r.decision {
-            ReviewDecision::Reduced {
-                decided_on,
-                reduced_balance,
-            } => Some((decided_on, r.id.as_str(), reduced_balance)),
-            _ => None,
-        })
-        .max()
-        .map(|(_, id, balance)| (id, balance))
 }
 
 /// Interest projected from `balance_as_of` to `deadline` on one liability's unpaid tax:
@@ -285,6 +233,13 @@ fn left_out_why(
 ) -> String {
     let ids = sorted_ids(liabilities).join(", ");
     match reason {
+        SuppressReason::NotIncomeTax => {
+            let types: BTreeSet<&str> = liabilities.iter().map(|l| l.tax_type.as_str()).collect();
+            format!(
+                "{ids}: tax type {}, not state income tax; only income tax may be collected from a federal refund (26 U.S.C. 6402(e))",
+                types.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        }
         SuppressReason::NotEnforceable => {
             format!(
                 "{ids}: not legally enforceable (not final, under appeal, or reversed on review)"
@@ -309,110 +264,15 @@ fn left_out_why(
     }
 }
 
-/// Decides referrals: for each delivered intent to offset whose deadline passed before the
-/// as-of date, the liabilities it covered that are still referable.
-pub(super) fn referrals(
-    account: &Account,
-    notices: &[&Notice],
-    ctx: &DecideContext<'_>,
-    out: &mut AccountDecision,
-) {
-    // One referral per notice key; a notice recorded twice counts once (earliest mailing).
-    let mut seen = BTreeSet::new();
-    let mut intents: Vec<(&Notice, &Vec<String>)> = notices
-        .iter()
-        .filter(|n| n.kind == LetterKind::IntentToOffset && !n.undeliverable)
-        .filter_map(|n| match &n.subject {
-            NoticeSubject::Liabilities(ids) => Some((*n, ids)),
-            _ => None,
-        })
-        .collect();
-    intents.sort_by_key(|(n, _)| n.mailed_on);
-    for (notice, ids) in intents {
-        let notice_key = LetterKey::intent_to_offset(&account.account_id, ids);
-        if !seen.insert(notice_key.clone()) {
-            continue;
-        }
-        let deadline = ctx.deadline_for(notice.mailed_on);
-        if ctx.as_of <= deadline {
-            continue;
-        }
-        let mut liability_ids = ids.clone();
-        liability_ids.sort_unstable();
-        let hold = |reason: HoldReason, why: String| HeldReferral {
-            account_id: account.account_id.clone(),
-            notice_key: notice_key.clone(),
-            liability_ids: liability_ids.clone(),
-            reason,
-            why,
-        };
-        if let Some(b) = account
-            .bankruptcy
-            .as_ref()
-            .filter(|b| b.stay_active_on(ctx.as_of))
-        {
-            out.held_referrals.push(hold(
-                HoldReason::BankruptcyStay,
-                format!(
-                    "automatic stay since {} (case {})",
-                    b.filed_on, b.case_number
-                ),
-            ));
-            continue;
-        }
-        let mut referable = Vec::new();
-        let mut excluded = Vec::new();
-        for id in &liability_ids {
-            // A notice from the ledger may name a liability the account no longer lists.
-            let Some(liability) = account.liability(id) else {
-                excluded.push(format!("{id}: no longer on the account"));
-                continue;
-            };
-            match standing(account, liability, ctx.as_of, ctx) {
-                Standing::Referable => referable.push(liability),
-                Standing::Paid => {}
-                Standing::Out(reason) => excluded.push(format!("{id}: {}", reason.as_str())),
-            }
-        }
-        if referable.is_empty() {
-            // All paid: the notice did its job and there is nothing to hold.
-            if !excluded.is_empty() {
-                out.held_referrals
-                    .push(hold(HoldReason::NothingReferable, excluded.join("; ")));
-            }
-            continue;
-        }
-        let amount = referral_amount(account, &referable);
-        if amount < ctx.policy.minimum_amount {
-            out.held_referrals.push(hold(
-                HoldReason::BelowMinimum,
-                format!(
-                    "{} still referable < {} minimum",
-                    amount.dollars(),
-                    ctx.policy.minimum_amount.dollars()
-                ),
-            ));
-            continue;
-        }
-        out.referrals.push(Referral {
-            account_id: account.account_id.clone(),
-            liability_ids: sorted_ids(&referable),
-            amount,
-            notice_key,
-            deadline_passed: deadline,
-        });
-    }
-}
-
 /// The liabilities' ids, sorted in plain string order.
-fn sorted_ids(liabilities: &[&Liability]) -> Vec<String> {
+pub(super) fn sorted_ids(liabilities: &[&Liability]) -> Vec<String> {
     let mut ids: Vec<String> = liabilities.iter().map(|l| l.id.clone()).collect();
     ids.sort_unstable();
     ids
 }
 
 /// "1 referable liability", "2 referable liabilities".
-fn plural(n: usize, one: &str, many: &str) -> String {
+pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {

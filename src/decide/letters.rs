@@ -336,7 +336,10 @@ pub(super) fn review_outcomes(
             Draft {
                 key,
                 kind: LetterKind::ReviewOutcome,
-                amounts: Amounts::Review { balance },
+                amounts: Amounts::Review {
+                    balance,
+                    to_refer: None,
+                },
                 why,
             },
             |letter| {

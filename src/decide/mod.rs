@@ -10,13 +10,16 @@
 mod intent;
 mod letters;
 mod presentation;
+mod referral;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_referral;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::account::{Account, Notice};
+use crate::account::{Account, Notice, TopReferral};
 use crate::calendar::HolidayCalendar;
 use crate::config::Policy;
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass, Variant};
@@ -132,6 +135,9 @@ pub enum Amounts {
     Review {
         /// The balance that stands.
         balance: Money,
+        /// What the Treasury Offset Program will hold for the notices that covered a
+        /// reviewed liability (upheld and reduced only; `None` when nothing, letters.md).
+        to_refer: Option<Money>,
     },
 }
 
@@ -177,6 +183,8 @@ pub struct PayoffLine {
 pub enum SuppressReason {
     /// The total is under the policy minimum.
     BelowMinimum,
+    /// A tax type the federal refund offset may not collect (only state income tax).
+    NotIncomeTax,
     /// Not assessed/final, under appeal, or reversed by a review.
     NotEnforceable,
     /// Due more than the collection limit before the mail date (and not a judgment).
@@ -196,6 +204,7 @@ impl SuppressReason {
     pub fn as_str(self) -> &'static str {
         match self {
             SuppressReason::BelowMinimum => "below_minimum",
+            SuppressReason::NotIncomeTax => "not_income_tax",
             SuppressReason::NotEnforceable => "not_enforceable",
             SuppressReason::TooOld => "too_old",
             SuppressReason::ReviewPending => "review_pending",
@@ -236,16 +245,19 @@ pub struct Referral {
     pub deadline_passed: NaiveDate,
 }
 
-/// Why a passed deadline does not lead to a referral now.
+/// Why a referral that would be made is held, in letters.md's order (the first that
+/// applies wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldReason {
     /// An automatic stay is in effect on the as-of date.
     BankruptcyStay,
-    /// What is still referable is under the minimum.
-    BelowMinimum,
-    /// None of the notice's liabilities is still referable (paid, reversed, under review…).
+    /// Nothing is referable now, but a pending review may make it so.
     NothingReferable,
+    /// What is referable is under the minimum.
+    BelowMinimum,
+    /// A federal offset has not posted by `balance_as_of`: the balances may be paid already.
+    OffsetNotPosted,
 }
 
 impl HoldReason {
@@ -253,8 +265,9 @@ impl HoldReason {
     pub fn as_str(self) -> &'static str {
         match self {
             HoldReason::BankruptcyStay => "bankruptcy_stay",
-            HoldReason::BelowMinimum => "below_minimum",
             HoldReason::NothingReferable => "nothing_referable",
+            HoldReason::BelowMinimum => "below_minimum",
+            HoldReason::OffsetNotPosted => "offset_not_posted",
         }
     }
 }
@@ -266,11 +279,92 @@ pub struct HeldReferral {
     pub account_id: String,
     /// Key of the intent to offset.
     pub notice_key: LetterKey,
-    /// That notice's liabilities, sorted.
+    /// The liabilities that would be referred (or, for `nothing_referable`, those whose
+    /// pending review holds them), sorted.
     pub liability_ids: Vec<String>,
     /// Why it is held.
     pub reason: HoldReason,
     /// Why, in a sentence.
+    pub why: String,
+}
+
+/// What a Treasury update does to a referral TOP holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateAction {
+    /// Lower the amount TOP holds.
+    Decrease,
+    /// Withdraw the referral: TOP holds nothing for it afterwards.
+    Delete,
+}
+
+impl UpdateAction {
+    /// The snake_case name used in JSON and the Treasury file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateAction::Decrease => "decrease",
+            UpdateAction::Delete => "delete",
+        }
+    }
+}
+
+/// Why a referral TOP holds is updated (letters.md, Treasury updates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateReason {
+    /// An automatic stay is in effect: delete at once.
+    BankruptcyStay,
+    /// Every liability was reversed by its latest decided review: delete at once.
+    Reversed,
+    /// Something is still referable but under the minimum: delete.
+    BelowMinimum,
+    /// Every balance is zero: delete.
+    Paid,
+    /// The liabilities with a balance are not income tax: delete.
+    NotIncomeTax,
+    /// The liabilities with a balance are too old: delete.
+    TooOld,
+    /// The liabilities with a balance are not enforceable: delete.
+    NotEnforceable,
+    /// The referable amount fell (a payment, a reduced review, a liability no longer
+    /// referable): decrease.
+    Reduced,
+}
+
+impl UpdateReason {
+    /// The snake_case name used in JSON and the Treasury file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateReason::BankruptcyStay => "bankruptcy_stay",
+            UpdateReason::Reversed => "reversed",
+            UpdateReason::BelowMinimum => "below_minimum",
+            UpdateReason::Paid => "paid",
+            UpdateReason::NotIncomeTax => "not_income_tax",
+            UpdateReason::TooOld => "too_old",
+            UpdateReason::NotEnforceable => "not_enforceable",
+            UpdateReason::Reduced => "reduced",
+        }
+    }
+}
+
+/// A change to a referral the Treasury Offset Program holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TreasuryUpdate {
+    /// The account.
+    pub account_id: String,
+    /// Key of the intent to offset the referral was made under.
+    pub notice_key: LetterKey,
+    /// Decrease or delete.
+    pub action: UpdateAction,
+    /// Why.
+    pub reason: UpdateReason,
+    /// What TOP holds now.
+    pub amount_before: Money,
+    /// What TOP holds afterwards (`0.00` for a delete).
+    pub amount_after: Money,
+    /// The referral's liabilities, sorted.
+    pub liability_ids: Vec<String>,
+    /// Why, in words a collections officer understands.
     pub why: String,
 }
 
@@ -295,6 +389,8 @@ pub struct AccountDecision {
     pub referrals: Vec<Referral>,
     /// Passed deadlines not referred, and why.
     pub held_referrals: Vec<HeldReferral>,
+    /// Changes to referrals the Treasury Offset Program holds.
+    pub treasury_updates: Vec<TreasuryUpdate>,
     /// Due letters that cannot be produced.
     pub errors: Vec<LetterError>,
 }
@@ -302,13 +398,27 @@ pub struct AccountDecision {
 /// Decides everything for one account. `prior` adds notices known from outside the account
 /// (the ledger); they count exactly like the account's own `notices[]`.
 pub fn decide(account: &Account, prior: &[Notice], ctx: &DecideContext<'_>) -> AccountDecision {
+    decide_with(account, prior, &[], ctx)
+}
+
+/// [`decide`], also given what the ledger knows TOP holds for the account (`run`). It is
+/// merged with the account's `referrals[]`: where both hold the same notice and
+/// liabilities, the ledger's amount wins, being the later.
+pub fn decide_with(
+    account: &Account,
+    prior: &[Notice],
+    ledger_holdings: &[TopReferral],
+    ctx: &DecideContext<'_>,
+) -> AccountDecision {
     let notices: Vec<&Notice> = account.notices.iter().chain(prior).collect();
+    let holdings = referral::merge_holdings(&account.referrals, ledger_holdings);
     let mut out = AccountDecision::default();
     intent::intent_to_offset(account, &notices, ctx, &mut out);
-    intent::referrals(account, &notices, ctx, &mut out);
+    let top = referral::referrals_and_updates(account, &notices, &holdings, ctx, &mut out);
     letters::offset_notices(account, &notices, ctx, &mut out);
     letters::refunds(account, &notices, ctx, &mut out);
     letters::review_outcomes(account, &notices, ctx, &mut out);
+    top.fill_to_refer(account, ctx, &mut out);
     presentation::present(account, &notices, ctx, &mut out);
     out.letters
         .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));

@@ -40,6 +40,14 @@ pub(super) fn present(
         .filter(|l| l.variant == Some(Variant::ExcessOffset))
         .map(|l| l.key.clone())
         .collect();
+    // Today's intents to offset: a review of liabilities they cover refers after their
+    // deadline, like one of an earlier notice.
+    let new_intents: Vec<(Vec<String>, NaiveDate)> = out
+        .letters
+        .iter()
+        .filter(|l| l.kind == LetterKind::IntentToOffset)
+        .filter_map(|l| Some((l.liability_ids.clone(), l.deadline?)))
+        .collect();
     for letter in &mut out.letters {
         let subject = letter.key.as_str().rsplit('/').next().unwrap_or_default();
         match (letter.kind, letter.variant) {
@@ -81,14 +89,20 @@ pub(super) fn present(
                 let Some(review) = account.reviews.iter().find(|r| r.id == subject) else {
                     continue;
                 };
-                letter.shown.pay_by = notices
+                let earlier = notices
                     .iter()
                     .filter(|n| n.kind == LetterKind::IntentToOffset && !n.undeliverable)
-                    .filter(|n| match &n.subject {
-                        NoticeSubject::Liabilities(ids) => ids.iter().any(|id| review.covers(id)),
-                        _ => false,
-                    })
-                    .map(|n| ctx.deadline_for(n.mailed_on))
+                    .filter_map(|n| match &n.subject {
+                        NoticeSubject::Liabilities(ids) => {
+                            Some((ids, ctx.deadline_for(n.mailed_on)))
+                        }
+                        _ => None,
+                    });
+                let today = new_intents.iter().map(|(ids, deadline)| (ids, *deadline));
+                letter.shown.pay_by = earlier
+                    .chain(today)
+                    .filter(|(ids, _)| ids.iter().any(|id| review.covers(id)))
+                    .map(|(_, deadline)| deadline)
                     .filter(|deadline| ctx.as_of <= *deadline)
                     .max();
             }

@@ -10,11 +10,11 @@ use crate::account::{
 use crate::calendar::HolidayCalendar;
 use crate::config::{BUILT_IN, Config};
 
-fn d(text: &str) -> NaiveDate {
+pub(super) fn d(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("test date")
 }
 
-fn m(text: &str) -> Money {
+pub(super) fn m(text: &str) -> Money {
     Money::parse(text).expect("test amount")
 }
 
@@ -29,7 +29,7 @@ fn address() -> PostalAddress {
     }
 }
 
-fn account() -> Account {
+pub(super) fn account() -> Account {
     Account {
         account_id: "CT-1".into(),
         taxpayer: Taxpayer {
@@ -49,10 +49,17 @@ fn account() -> Account {
         reviews: Vec::new(),
         offsets: Vec::new(),
         late_returns: Vec::new(),
+        referrals: Vec::new(),
     }
 }
 
-fn liability(id: &str, due: &str, tax: &str, penalty: &str, interest: &str) -> Liability {
+pub(super) fn liability(
+    id: &str,
+    due: &str,
+    tax: &str,
+    penalty: &str,
+    interest: &str,
+) -> Liability {
     Liability {
         id: id.into(),
         tax_type: "individual_income".into(),
@@ -66,7 +73,7 @@ fn liability(id: &str, due: &str, tax: &str, penalty: &str, interest: &str) -> L
     }
 }
 
-fn ito_notice(mailed: &str, ids: &[&str], undeliverable: bool) -> Notice {
+pub(super) fn ito_notice(mailed: &str, ids: &[&str], undeliverable: bool) -> Notice {
     Notice {
         kind: LetterKind::IntentToOffset,
         mailed_on: d(mailed),
@@ -75,7 +82,7 @@ fn ito_notice(mailed: &str, ids: &[&str], undeliverable: bool) -> Notice {
     }
 }
 
-fn federal(id: &str, refund: &str, offset: &str, before: &str, joint: bool) -> Offset {
+pub(super) fn federal(id: &str, refund: &str, offset: &str, before: &str, joint: bool) -> Offset {
     Offset {
         id: id.into(),
         tax_year: "2025".into(),
@@ -90,7 +97,7 @@ fn federal(id: &str, refund: &str, offset: &str, before: &str, joint: bool) -> O
     }
 }
 
-fn review(id: &str, ids: &[&str], decision: ReviewDecision) -> Review {
+pub(super) fn review(id: &str, ids: &[&str], decision: ReviewDecision) -> Review {
     Review {
         id: id.into(),
         liability_ids: ids.iter().map(|s| s.to_string()).collect(),
@@ -100,7 +107,7 @@ fn review(id: &str, ids: &[&str], decision: ReviewDecision) -> Review {
 }
 
 /// Decides with the shipped policy and Connecticut calendar on these dates.
-fn decide_on(account: &Account, as_of: &str, mail: &str) -> AccountDecision {
+pub(super) fn decide_on(account: &Account, as_of: &str, mail: &str) -> AccountDecision {
     let config = Config::parse(BUILT_IN).expect("built-in config");
     let calendar = HolidayCalendar::connecticut();
     let ctx = DecideContext {
@@ -705,7 +712,7 @@ fn an_intent_to_offset_states_recorded_balances_even_after_a_reduced_review() {
 }
 
 #[test]
-fn a_partly_referred_reduced_review_counts_only_its_share() {
+fn a_partly_referred_reduced_review_counts_the_lesser_of_reduced_and_recorded() {
     let mut a = account();
     a.liabilities = vec![
         liability("L1", "2024-04-15", "500.00", "0.00", "0.00"),
@@ -721,9 +728,10 @@ fn a_partly_referred_reduced_review_counts_only_its_share() {
         },
     )];
     let decision = decide_on(&a, "2026-12-01", "2026-12-01");
-    // L1 is 500 of the 800 recorded: 5/8 of 600.00 = 375.00, not the whole 600.00.
+    // Only L1 (500.00 recorded) is referred: the lesser of 600.00 and 500.00, never the
+    // whole reduced balance for part of the debt.
     assert_eq!(decision.referrals.len(), 1);
-    assert_eq!(decision.referrals[0].amount, m("375.00"));
+    assert_eq!(decision.referrals[0].amount, m("500.00"));
 }
 
 #[test]
@@ -760,21 +768,27 @@ fn review_outcomes_state_the_balance_that_stands() {
             (
                 "CT-1/review_outcome/R1".to_owned(),
                 Some(Variant::Upheld),
+                // L1 counts at R2's 500.00 (its latest decision); L2 was reversed.
                 Amounts::Review {
-                    balance: m("840.00")
+                    balance: m("840.00"),
+                    to_refer: Some(m("500.00")),
                 }
             ),
             (
                 "CT-1/review_outcome/R2".to_owned(),
                 Some(Variant::Reduced),
                 Amounts::Review {
-                    balance: m("500.00")
+                    balance: m("500.00"),
+                    to_refer: Some(m("500.00")),
                 }
             ),
             (
                 "CT-1/review_outcome/R3".to_owned(),
                 Some(Variant::Reversed),
-                Amounts::Review { balance: m("0.00") }
+                Amounts::Review {
+                    balance: m("0.00"),
+                    to_refer: None,
+                }
             ),
         ]
     );

@@ -72,6 +72,7 @@ pub struct AccountInput {
     pub reviews: Option<Vec<ReviewInput>>,
     pub offsets: Option<Vec<OffsetInput>>,
     pub late_returns: Option<Vec<LateReturnInput>>,
+    pub referrals: Option<Vec<ReferralInput>>,
 }
 
 /// `taxpayer`.
@@ -209,6 +210,18 @@ pub struct LateReturnInput {
     pub tax_due: Money,
     pub offsets_applied: Money,
     pub excess_payments: Money,
+}
+
+/// `referrals[]`: what the Treasury Offset Program holds. `amount` stays text here so that
+/// validation can insist on exactly two decimals (it is copied into the Treasury file).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralInput {
+    pub notice_key: String,
+    pub liability_ids: Vec<String>,
+    pub referred_on: IsoDate,
+    pub amount: String,
+    pub updated_on: Option<IsoDate>,
 }
 
 #[cfg(test)]

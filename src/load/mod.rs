@@ -10,7 +10,10 @@
 //! ([`SourceError`]).
 
 mod input;
+mod referrals;
 mod validate;
+
+pub use referrals::check_tax_types;
 
 use std::fmt;
 use std::fs::File;

@@ -30,12 +30,12 @@ const CHAPTERS: [u8; 6] = [7, 9, 11, 12, 13, 15];
 
 /// Collects problems with their field paths while converting.
 #[derive(Default)]
-struct Checker {
-    problems: Vec<Problem>,
+pub(super) struct Checker {
+    pub(super) problems: Vec<Problem>,
 }
 
 impl Checker {
-    fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             field: field.into(),
             message: message.into(),
@@ -257,6 +257,13 @@ pub(super) fn validate(input: AccountInput) -> Result<Account, Vec<Problem>> {
         .filter_map(|(i, notice)| self::notice(&mut check, i, notice, &known))
         .collect();
 
+    let referrals = super::referrals::referrals(
+        &mut check,
+        &input.account_id,
+        input.referrals.unwrap_or_default(),
+        &notices,
+    );
+
     if !check.problems.is_empty() {
         return Err(check.problems);
     }
@@ -279,6 +286,7 @@ pub(super) fn validate(input: AccountInput) -> Result<Account, Vec<Problem>> {
         reviews,
         offsets,
         late_returns,
+        referrals,
     })
 }
 

@@ -550,8 +550,14 @@ fn review_referral(check: &mut LetterCheck<'_>, account: &Account, decision: &Ac
         .filter(|r| notice_keys.contains(&r.notice_key))
         .map(|r| r.amount)
         .collect();
-    if referred.is_empty() {
-        return; // held, or referred in an earlier run: nothing in this plan to compare
+    let top_holds = account
+        .referrals
+        .iter()
+        .any(|r| notice_keys.contains(&r.notice_key));
+    if referred.is_empty() || top_holds {
+        // Held, or (also) held by TOP from an earlier run: what it holds after the
+        // update is not in this plan's referrals, so there is nothing here to compare.
+        return;
     }
     let total: Money = referred.iter().sum();
     if to_refer != Some(total) {
