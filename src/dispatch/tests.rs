@@ -58,14 +58,17 @@ fn composer(config: &Config) -> EmailComposer {
 fn html_is_escaped_and_text_is_not() {
     let config = config(true);
     let (mut accounts, letters) = fixture(&config);
-    let letter = letters
+    let mut letter = letters
         .iter()
         .find(|l| l.account_id == "EM-OK")
-        .expect("EM-OK letter");
+        .expect("EM-OK letter")
+        .clone();
     let account = accounts.get_mut("EM-OK").expect("account");
     account.taxpayer.name = "<script>alert(1)</script> & Co".to_owned();
+    // The greeting names the letter's recipients (the plan's copy of the name).
+    letter.recipients = vec![account.taxpayer.name.clone()];
     let email = composer(&config)
-        .compose(account, letter, EmailRole::Letter)
+        .compose(account, &letter, EmailRole::Letter)
         .expect("compose");
     assert!(!email.html.contains("<script>"), "{}", email.html);
     assert!(email.html.contains("&lt;script&gt;"), "{}", email.html);
