@@ -28,7 +28,17 @@ fn config(attach_pdf: bool) -> Config {
 
 /// The accounts and due letters of `tests/fixtures/email`.
 fn fixture(config: &Config) -> (HashMap<String, Account>, Vec<DueLetter>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/email/accounts");
+    planned(config, "tests/fixtures/email/accounts", |_| {})
+}
+
+/// The accounts (each changed by `edit` after planning) and due letters of `dir`, planned
+/// at 2026-12-01.
+fn planned(
+    config: &Config,
+    dir: &str,
+    mut edit: impl FnMut(&mut Account),
+) -> (HashMap<String, Account>, Vec<DueLetter>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let calendar = config.holiday_calendar();
     let d = |s: &str| crate::load::parse_iso_date(s).expect("date");
     let ctx = DecideContext {
@@ -43,7 +53,9 @@ fn fixture(config: &Config) -> (HashMap<String, Account>, Vec<DueLetter>) {
         &HashMap::new(),
         &ctx,
         |p| {
-            accounts.insert(p.account.account_id.clone(), p.account.clone());
+            let mut account = p.account.clone();
+            edit(&mut account);
+            accounts.insert(p.account.account_id.clone(), account);
         },
     );
     (accounts, plan.letters)
@@ -422,31 +434,14 @@ fn message_ids_are_stable_per_key_and_file() {
 #[test]
 fn emails_carry_the_title_and_greet_every_recipient() {
     let config = config(true);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/accounts");
-    let calendar = config.holiday_calendar();
-    let d = |s: &str| crate::load::parse_iso_date(s).expect("date");
-    let ctx = DecideContext {
-        as_of: d("2026-12-01"),
-        mail_date: d("2026-12-01"),
-        policy: &config.policy,
-        calendar: &calendar,
-    };
-    let mut accounts = HashMap::new();
-    let plan = crate::plan::plan_batch(
-        crate::load::records(&dir).expect("samples"),
-        &HashMap::new(),
-        &ctx,
-        |p| {
-            let mut account = p.account.clone();
-            // Everyone consents here, so that every letter has an email to look at.
-            account.email = Some(format!("{}@example.org", account.account_id));
-            account.electronic_delivery = true;
-            accounts.insert(p.account.account_id.clone(), account);
-        },
-    );
+    // Everyone consents here, so that every letter has an email to look at.
+    let (accounts, letters) = planned(&config, "samples/accounts", |account| {
+        account.email = Some(format!("{}@example.org", account.account_id));
+        account.electronic_delivery = true;
+    });
     let composer = composer(&config);
     let mut joint = 0;
-    for letter in &plan.letters {
+    for letter in &letters {
         let role = if letter.kind == crate::letter::LetterKind::IntentToOffset {
             EmailRole::Copy
         } else {
