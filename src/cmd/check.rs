@@ -221,6 +221,11 @@ fn check_facts(
             Ok(text) => {
                 by_key.insert(key, text);
             }
+            // Without pdftotext nothing can be read: say so once, not per letter.
+            Err(err @ TextError::Spawn(_)) => {
+                findings.error(format!("{:#}", anyhow::Error::new(err)));
+                return 0;
+            }
             Err(err) => findings.error(format!("`{key}`: {:#}", anyhow::Error::new(err))),
         }
     }

@@ -16,6 +16,7 @@
 pub mod diff;
 pub mod facts;
 pub mod lint;
+pub mod text;
 pub mod vars;
 
 use std::fmt;
