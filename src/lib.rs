@@ -44,3 +44,4 @@ pub mod render;
 pub mod report;
 pub mod review;
 pub mod runner;
+pub mod treasury_file;

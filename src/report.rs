@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use crate::decide::{Amounts, DueLetter, HoldReason, UpdateAction};
-use crate::ledger::{Event, LetterRecord, LetterState, ReferralRecord};
+use crate::ledger::{Event, LetterRecord, LetterState, ReferralRecord, TreasuryRecord};
 use crate::letter::{Channel, LetterKind, MailClass};
 use crate::money::Money;
 use crate::plan::Plan;
@@ -350,4 +350,43 @@ pub fn write_history(
         write_columns(out, &rows)?;
     }
     Ok(())
+}
+
+/// Writes an account's Treasury actions for `missive history`: each referral added,
+/// decreased or deleted, with its run, time, amounts, reason and why.
+pub fn write_treasury_history(out: &mut impl Write, records: &[TreasuryRecord]) -> io::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nTREASURY ({})", records.len())?;
+    let mut rows = vec![
+        [
+            "RUN",
+            "AT",
+            "ACTION",
+            "NOTICE",
+            "LIABILITIES",
+            "BEFORE",
+            "AFTER",
+            "REASON",
+            "WHY",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in records {
+        let a = &r.action;
+        rows.push(vec![
+            r.run_id.to_string(),
+            r.at.clone(),
+            a.action.clone(),
+            a.notice_key.to_string(),
+            a.liability_ids.join("+"),
+            a.amount_before.dollars(),
+            a.amount_after.dollars(),
+            a.reason.clone(),
+            a.why.clone(),
+        ]);
+    }
+    write_columns(out, &rows)
 }

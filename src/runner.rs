@@ -7,8 +7,10 @@
 //!    written, so a crash leaves a complete list of what is owed;
 //! 3. each PDF is written under a temporary name and renamed; the ledger marks a chunk
 //!    `rendered` only after its files are complete;
-//! 4. new referrals are recorded in the ledger, then `referrals.csv` is regenerated from
-//!    the ledger, so a crash between the two loses nothing (the next run rewrites it).
+//! 4. the run's Treasury actions (new referrals, decreases, deletes) are recorded in the
+//!    ledger in one transaction, then `treasury/<run>.csv` and its control file are written
+//!    from the ledger, so a crash between the two loses nothing (the next run writes any
+//!    missing file). What TOP holds by the ledger goes into decide, so nothing is sent twice.
 //!
 //! With `review.require_approval`, letters whose template version (content hash of template,
 //! partials and layout) has no approval in the ledger are set aside before step 2: they are
@@ -24,7 +26,6 @@
 //! run's id, dates and paths.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -41,7 +42,7 @@ use crate::ledger::{
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::load::{self, SourceError};
 use crate::mailroom::{BatchReport, Mailroom, MailroomError};
-use crate::plan::{Plan, plan_batch};
+use crate::plan::{Plan, plan_batch_with};
 use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter, write_atomically};
 
 /// A run could not be carried out (nothing further was written).
@@ -59,6 +60,10 @@ pub enum RunError {
     /// Making the print batches failed.
     #[error(transparent)]
     Mailroom(Box<MailroomError>),
+    /// Writing the Treasury file failed (its actions are in the ledger: the next run
+    /// writes it).
+    #[error(transparent)]
+    Treasury(#[from] crate::treasury_file::TreasuryFileError),
     /// `--resume` named a run the ledger does not have.
     #[error("no run {0} in the ledger; `missive history` lists runs by letter")]
     UnknownRun(i64),
@@ -122,8 +127,10 @@ pub struct RunReport {
     pub failed: Vec<FailedLetter>,
     /// Email copies of intents to offset that could not be composed (the letters go on).
     pub email_errors: Vec<FailedLetter>,
-    /// Referrals made for the first time by this run.
+    /// Referrals made for the first time by this run (`add` rows of its Treasury file).
     pub new_referrals: usize,
+    /// Decreases and deletes this run sent to the Treasury Offset Program.
+    pub treasury_updates: usize,
     /// Templates refused by the approval gate (`review.require_approval`).
     pub held: Vec<HeldTemplate>,
     /// The print batches made (when the run makes them).
@@ -210,10 +217,25 @@ pub fn run(
     if mailroom.is_some() {
         forget_own_unbatched(ledger, run.id, &mut prior)?;
     }
+    // What TOP holds by the ledger's record goes into decide, so a referral or update
+    // already sent is never sent again.
+    let holdings = ledger.top_holdings()?;
     let mut accounts: HashMap<String, Account> = HashMap::new();
-    let mut plan = plan_batch(load::records(&request.accounts)?, &prior, &ctx, |planned| {
+    let mut debtors: HashMap<String, (String, String)> = HashMap::new();
+    let records = load::records(&request.accounts)?;
+    let mut plan = plan_batch_with(records, &prior, &holdings, &ctx, |planned| {
+        let account = &planned.account;
         if !planned.decision.letters.is_empty() {
-            accounts.insert(planned.account.account_id.clone(), planned.account.clone());
+            accounts.insert(account.account_id.clone(), account.clone());
+        }
+        if !planned.decision.referrals.is_empty() || !planned.decision.treasury_updates.is_empty() {
+            debtors.insert(
+                account.account_id.clone(),
+                (
+                    account.taxpayer.name.clone(),
+                    account.taxpayer.tin_last4.clone(),
+                ),
+            );
         }
     });
     fall_back_to_print(ledger, &mut plan)?;
@@ -276,8 +298,14 @@ pub fn run(
         None => None,
     };
 
-    let new_referrals = ledger.record_referrals(run.id, &plan.referrals)?;
-    write_referrals_csv(ledger, &request.out_dir)?;
+    // The run's referrals and updates in one transaction, then the Treasury file from the
+    // ledger: a crash in between loses nothing (the next run writes the missing file).
+    let (actions, deadlines) = crate::treasury_file::actions_of(&plan, &debtors);
+    ledger.record_treasury(run.id, &actions, &deadlines)?;
+    crate::treasury_file::write_files(ledger, run.id, &request.out_dir)?;
+    let sent = ledger.treasury_actions(Some(run.id), None)?;
+    let new_referrals = sent.iter().filter(|r| r.action.action == "add").count();
+    let treasury_updates = sent.len() - new_referrals;
     write_run_summary(ledger, run.id, &request.out_dir)?;
     ledger.finish_run(run.id, RunStatus::Finished)?;
     let run = ledger.run(run.id)?.ok_or(RunError::UnknownRun(run.id))?;
@@ -288,7 +316,8 @@ pub fn run(
         written: summary.letters,
         failed: email_failed,
         email_errors,
-        new_referrals: new_referrals.len(),
+        new_referrals,
+        treasury_updates,
         plan,
         held,
         batches,
@@ -443,29 +472,4 @@ fn compose_emails<'a>(
         }
     }
     (emails, failed, copy_errors)
-}
-
-/// Regenerates `out_dir/referrals.csv` from every referral in the ledger: one row per
-/// referred liability, with the run that referred it.
-fn write_referrals_csv(ledger: &dyn Ledger, out_dir: &Path) -> Result<(), RunError> {
-    let mut csv = String::from(
-        "run_id,referred_at,account_id,notice_key,deadline_passed,referral_amount,liability_id\n",
-    );
-    for r in ledger.referrals()? {
-        for liability in &r.liability_ids {
-            let _ = writeln!(
-                csv,
-                "{},{},{},{},{},{},{}",
-                r.run_id,
-                r.at,
-                crate::mailroom::files::field(&r.account_id),
-                crate::mailroom::files::field(r.notice_key.as_str()),
-                r.deadline_passed,
-                r.amount,
-                crate::mailroom::files::field(liability)
-            );
-        }
-    }
-    write_atomically(&out_dir.join("referrals.csv"), csv.as_bytes())?;
-    Ok(())
 }

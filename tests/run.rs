@@ -58,8 +58,7 @@ const AS_OF: &str = "2026-12-01";
 const SAMPLES: &str = "samples/accounts";
 const ITO_1001: &str = "CT-0001001/intent_to_offset/L1";
 const ITO_1001_FILE: &str = "CT-0001001_intent_to_offset_L1.pdf";
-const REFERRALS_HEADER: &str =
-    "run_id,referred_at,account_id,notice_key,deadline_passed,referral_amount,liability_id";
+const TREASURY_HEADER: &str = "run_id,action,account_id,notice_key,liability_ids,amount_before,amount_after,reason,debtor_name,tin_last4,recorded_at";
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -678,10 +677,9 @@ fn a_run_killed_at_any_point_and_resumed_renders_every_letter_exactly_once() {
         );
     }
     drop(ledger);
-    assert_eq!(
-        std::fs::read_to_string(out.join("referrals.csv")).expect("referrals.csv"),
-        format!("{REFERRALS_HEADER}\n"),
-        "no referral is due for these accounts"
+    assert!(
+        !out.join("treasury").exists(),
+        "no referral is due for these accounts: no Treasury file, not even an empty one"
     );
 
     // One more run renders nothing and writes a summary listing nothing.
@@ -732,7 +730,7 @@ fn a_second_run_the_same_day_produces_nothing_new() {
         25,
         "the samples' 25 letters: {pdfs_before:?}"
     );
-    let referrals_before = std::fs::read(out.join("referrals.csv")).expect("referrals.csv");
+    let treasury_before = std::fs::read(out.join("treasury/1.csv")).expect("treasury/1.csv");
     let run1 = json_file(&out.join("run-1.json"));
     assert_eq!(array(&run1["letters"]).len(), 25);
 
@@ -747,9 +745,13 @@ fn a_second_run_the_same_day_produces_nothing_new() {
     );
     assert_eq!(pdfs(&out), pdfs_before, "no new or changed PDF");
     assert_eq!(
-        std::fs::read(out.join("referrals.csv")).expect("referrals.csv"),
-        referrals_before,
-        "referrals.csv unchanged"
+        std::fs::read(out.join("treasury/1.csv")).expect("treasury/1.csv"),
+        treasury_before,
+        "treasury/1.csv unchanged"
+    );
+    assert!(
+        !out.join("treasury/2.csv").exists(),
+        "a run with no actions writes no Treasury file"
     );
     assert_eq!(
         json_file(&out.join("run-2.json")),
@@ -1058,7 +1060,7 @@ fn a_run_is_refused_while_another_holds_the_ledger_lock() {
         run.stderr
     );
     assert!(pdfs(&out).is_empty(), "a refused run wrote PDFs");
-    assert!(!out.join("referrals.csv").exists());
+    assert!(!out.join("treasury").exists());
     assert!(
         ledger.runs().expect("runs").is_empty(),
         "a refused run recorded a run"
@@ -1260,7 +1262,7 @@ fn a_past_mail_date_is_refused_without_the_flag_and_deadlines_follow_the_mail_da
     assert!(
         !written
             .iter()
-            .any(|n| n.starts_with("run-") || n == "referrals.csv"),
+            .any(|n| n.starts_with("run-") || n == "treasury"),
         "a refused run wrote {written:?}"
     );
     if out.join("missive.db").exists() {
@@ -1355,87 +1357,101 @@ fn a_refused_resume_leaves_the_run_as_it_was() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 6. referrals.csv
+// 6. The Treasury file
 
 #[test]
-fn referrals_csv_has_one_row_per_referred_liability_and_is_not_duplicated() {
+fn the_treasury_file_has_one_row_per_action_and_is_not_duplicated() {
     let dir = Fixture::empty();
     let out = dir.join("out");
     samples_run(&out, AS_OF).expect_code(0);
     let plan = common::plan_ok(SAMPLES, &["--as-of", AS_OF]);
     let mut expected: Vec<Vec<String>> = Vec::new();
     for r in array(&plan["referrals"]) {
-        for liability in common::strings(&r["liability_ids"]) {
-            expected.push(vec![
-                "1".to_owned(),
-                str_of(r, "account_id").to_owned(),
-                str_of(r, "notice_key").to_owned(),
-                str_of(r, "deadline_passed").to_owned(),
-                str_of(r, "amount").to_owned(),
-                liability,
-            ]);
-        }
+        expected.push(vec![
+            "1".to_owned(),
+            "add".to_owned(),
+            str_of(r, "account_id").to_owned(),
+            str_of(r, "notice_key").to_owned(),
+            common::strings(&r["liability_ids"]).join("+"),
+            "0.00".to_owned(),
+            str_of(r, "amount").to_owned(),
+            "deadline_passed".to_owned(),
+        ]);
     }
-    assert_eq!(
-        expected.len(),
-        7,
-        "the samples refer 7 liabilities in 4 referrals"
-    );
+    for u in array(&plan["treasury_updates"]) {
+        expected.push(vec![
+            "1".to_owned(),
+            str_of(u, "action").to_owned(),
+            str_of(u, "account_id").to_owned(),
+            str_of(u, "notice_key").to_owned(),
+            common::strings(&u["liability_ids"]).join("+"),
+            str_of(u, "amount_before").to_owned(),
+            str_of(u, "amount_after").to_owned(),
+            str_of(u, "reason").to_owned(),
+        ]);
+    }
+    assert_eq!(expected.len(), 8, "the samples: 4 referrals and 4 updates");
 
-    let text = std::fs::read_to_string(out.join("referrals.csv")).expect("referrals.csv");
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some(REFERRALS_HEADER));
-    let mut referred_at = BTreeSet::new();
-    let mut rows: Vec<Vec<String>> = lines
-        .map(|line| {
-            let fields: Vec<&str> = line.split(',').collect();
-            assert_eq!(fields.len(), 7, "row `{line}`");
-            referred_at.insert(fields[1].to_owned());
-            [0, 2, 3, 4, 5, 6]
-                .iter()
-                .map(|&i| fields[i].to_owned())
-                .collect()
-        })
+    let text = std::fs::read_to_string(out.join("treasury/1.csv")).expect("treasury/1.csv");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
         .collect();
+    assert_eq!(header.join(","), TREASURY_HEADER);
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for record in reader.records() {
+        let record = record.expect("a CSV row");
+        assert_eq!(record.len(), 11);
+        assert!(!record[8].is_empty(), "debtor name in {record:?}");
+        assert_eq!(record[9].len(), 4, "TIN last four in {record:?}");
+        assert!(chrono::DateTime::parse_from_rfc3339(&record[10]).is_ok());
+        rows.push(record.iter().take(8).map(str::to_owned).collect());
+    }
     rows.sort();
     expected.sort();
     assert_eq!(rows, expected);
-    assert_eq!(referred_at.len(), 1, "one run, one time: {referred_at:?}");
-    let at = referred_at.into_iter().next().expect("a time");
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(&at).is_ok(),
-        "referred_at `{at}` is RFC 3339"
+    let control = json_file(&out.join("treasury/1-control.json"));
+    assert_eq!(control["rows"], 8);
+    assert_eq!(control["file_sha256"], sha256_hex(text.as_bytes()));
+    assert_eq!(
+        control["actions"],
+        serde_json::json!({
+            "add": {"count": 4, "dollars": "11454.55"},
+            "decrease": {"count": 2, "dollars": "1660.55"},
+            "delete": {"count": 2, "dollars": "4512.45"},
+        })
     );
 
-    // The ledger agrees, and history shows an account's referral.
-    let ledger = open_ledger(&out.join("missive.db"));
-    assert_eq!(ledger.referrals().expect("referrals").len(), 4);
-    drop(ledger);
+    // history shows the account's referral with its run and reason.
     let doc = history_json(&out.join("missive.db"), &["CT-0001014"]);
-    let referrals = array(&doc["referrals"]);
-    assert_eq!(referrals.len(), 1, "{doc:#}");
+    let treasury = array(&doc["treasury"]);
+    assert_eq!(treasury.len(), 1, "{doc:#}");
     assert_eq!(
-        referrals[0]["notice_key"],
+        treasury[0]["notice_key"],
         "CT-0001014/intent_to_offset/L1+L2+L3"
     );
+    assert_eq!(treasury[0]["run_id"], 1);
+    assert_eq!(treasury[0]["reason"], "deadline_passed");
 
-    // A second run (and a next-day one) adds no row.
+    // A second run (and a next-day one) sends nothing again and writes no file.
     samples_run(&out, AS_OF).expect_code(0);
-    assert_eq!(
-        std::fs::read_to_string(out.join("referrals.csv")).expect("csv"),
-        text
-    );
     let next_day = samples_run(&out, "2026-12-02");
     next_day.expect_code(0);
     assert!(
-        next_day.stderr.contains("0 new referrals"),
+        next_day
+            .stderr
+            .contains("0 new referrals, 0 Treasury updates"),
         "{}",
         next_day.stderr
     );
     assert_eq!(
-        std::fs::read_to_string(out.join("referrals.csv")).expect("csv"),
+        std::fs::read_to_string(out.join("treasury/1.csv")).expect("csv"),
         text
     );
+    assert_eq!(names(&out.join("treasury")).len(), 2, "only run 1's files");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -79,6 +79,11 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
         Some(account) => ledger.referrals_of_account(account)?,
         None => Vec::new(),
     };
+    // Every referral and update sent to the Treasury Offset Program, with run and reason.
+    let treasury = match &args.account_id {
+        Some(account) => ledger.treasury_actions(None, Some(account))?,
+        None => Vec::new(),
+    };
     let mut entries = Vec::with_capacity(letters.len());
     let mut emails = Vec::new();
     for letter in letters {
@@ -127,23 +132,27 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
                 "account_id": args.account_id,
                 "letters": letters,
                 "referrals": referrals,
+                "treasury": treasury,
             });
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
         Format::Table => {
             report::write_history(&mut out, &entries, &referrals)?;
+            report::write_treasury_history(&mut out, &treasury)?;
             write_versions(&mut out, &approvals)?;
             write_emails(&mut out, &emails)?;
         }
     }
     out.flush()?;
-    Ok(if entries.is_empty() && referrals.is_empty() {
-        eprintln!("no letters found in `{}`", args.ledger.display());
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if entries.is_empty() && referrals.is_empty() && treasury.is_empty() {
+            eprintln!("no letters found in `{}`", args.ledger.display());
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 /// A letter's template and content hash, when it was rendered.

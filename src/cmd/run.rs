@@ -23,7 +23,7 @@ pub(crate) struct RunArgs {
     /// A directory of `*.json` accounts (recursive), a `.jsonl` file, or one `.json` file.
     #[arg(long, value_name = "PATH", required_unless_present = "resume")]
     pub(crate) accounts: Option<PathBuf>,
-    /// Directory for the PDFs, `render.json` and `referrals.csv`.
+    /// Directory for the PDFs, `run-<id>.json`, the ledger and `treasury/<run>.csv`.
     #[arg(long, value_name = "DIR", required_unless_present = "resume")]
     pub(crate) out: Option<PathBuf>,
     /// The date the data is taken to be true (YYYY-MM-DD; default: today).
@@ -171,12 +171,13 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         .filter(|s| s.reason == SuppressReason::AlreadySent)
         .count();
     eprintln!(
-        "run {}: {} letters planned, {} rendered, {} failed, {} new referrals; {} liabilities already covered; ledger `{}`",
+        "run {}: {} letters planned, {} rendered, {} failed, {} new referrals, {} Treasury updates; {} liabilities already covered; ledger `{}`",
         report.run.id,
         report.planned,
         report.written.len(),
         report.failed.len(),
         report.new_referrals,
+        report.treasury_updates,
         already,
         ledger_path.display()
     );

@@ -15,6 +15,7 @@ mod referral;
 mod tests;
 #[cfg(test)]
 mod tests_referral;
+mod updates;
 
 use chrono::NaiveDate;
 use serde::Serialize;

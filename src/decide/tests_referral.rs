@@ -63,6 +63,18 @@ fn updates(decision: &AccountDecision) -> Vec<(UpdateAction, UpdateReason, Strin
         .collect()
 }
 
+/// Decides on 2026-12-01 with this configuration and what the ledger says TOP holds.
+fn decide_on_2026_12_01(a: &Account, config: &Config, ledger: &[TopReferral]) -> AccountDecision {
+    let calendar = HolidayCalendar::connecticut();
+    let ctx = DecideContext {
+        as_of: d("2026-12-01"),
+        mail_date: d("2026-12-01"),
+        policy: &config.policy,
+        calendar: &calendar,
+    };
+    decide_with(a, &[], ledger, &ctx)
+}
+
 fn ids(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -99,14 +111,7 @@ fn offsetable_tax_types_are_configuration() {
     a.liabilities = vec![sales];
     let mut config = Config::parse(BUILT_IN).expect("config");
     config.policy.offsetable_tax_types.push("sales_use".into());
-    let calendar = HolidayCalendar::connecticut();
-    let ctx = DecideContext {
-        as_of: d("2026-12-01"),
-        mail_date: d("2026-12-01"),
-        policy: &config.policy,
-        calendar: &calendar,
-    };
-    let decision = decide(&a, &[], &ctx);
+    let decision = decide_on_2026_12_01(&a, &config, &[]);
     assert_eq!(decision.letters.len(), 1);
 }
 
@@ -434,20 +439,11 @@ fn the_ledgers_amount_wins_for_the_same_referral() {
     let mut a = referred_account();
     a.referrals = vec![top(&["L1", "L2"], "2000.00")];
     let config = Config::parse(BUILT_IN).expect("config");
-    let calendar = HolidayCalendar::connecticut();
-    let ctx = DecideContext {
-        as_of: d("2026-12-01"),
-        mail_date: d("2026-12-01"),
-        policy: &config.policy,
-        calendar: &calendar,
-    };
     let ledger = [top(&["L1", "L2"], "1040.00")];
-    assert!(
-        decide_with(&a, &[], &ledger, &ctx)
-            .treasury_updates
-            .is_empty()
-    );
-    assert_eq!(decide(&a, &[], &ctx).treasury_updates.len(), 1);
+    let with_ledger = decide_on_2026_12_01(&a, &config, &ledger);
+    assert!(with_ledger.treasury_updates.is_empty());
+    let without = decide_on_2026_12_01(&a, &config, &[]);
+    assert_eq!(without.treasury_updates.len(), 1);
 }
 
 #[test]

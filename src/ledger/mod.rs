@@ -59,6 +59,7 @@ mod tests;
 mod tests_mailroom;
 #[cfg(test)]
 mod tests_state;
+mod treasury;
 mod writes;
 
 use chrono::NaiveDate;
@@ -80,6 +81,7 @@ pub use mailroom::{
 };
 pub use sqlite::SqliteLedger;
 pub use state::{LetterState, RunStatus, allowed_moves, notice_of};
+pub use treasury::{TreasuryAction, TreasuryRecord};
 
 /// What a run records about itself when it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -398,7 +400,34 @@ pub trait Ledger {
         referrals: &[Referral],
     ) -> Result<Vec<Referral>, LedgerError>;
 
-    /// Every referral, ordered by run and notice key (for `referrals.csv`).
+    /// Records a run's Treasury actions (referrals added, decreased, deleted) in one
+    /// transaction; `deadlines` gives each added referral's passed deadline. An action the
+    /// run already recorded is skipped. Returns how many were new.
+    fn record_treasury(
+        &mut self,
+        run_id: i64,
+        actions: &[TreasuryAction],
+        deadlines: &std::collections::HashMap<LetterKey, NaiveDate>,
+    ) -> Result<usize, LedgerError>;
+
+    /// Recorded Treasury actions, oldest first: of one run, of one account, or all.
+    fn treasury_actions(
+        &self,
+        run_id: Option<i64>,
+        account_id: Option<&str>,
+    ) -> Result<Vec<TreasuryRecord>, LedgerError>;
+
+    /// The runs that sent at least one Treasury action, oldest first.
+    fn treasury_runs(&self) -> Result<Vec<i64>, LedgerError>;
+
+    /// What TOP holds per referral, by account (the latest action's amount; zero after a
+    /// delete), as `decide` takes it.
+    fn top_holdings(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Vec<crate::account::TopReferral>>, LedgerError>;
+
+    /// Every first referral of a notice, ordered by run and notice key (the Treasury actions
+    /// hold every referral and update).
     fn referrals(&self) -> Result<Vec<ReferralRecord>, LedgerError>;
 
     /// Every referral of an account, ordered by notice key.

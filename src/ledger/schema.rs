@@ -192,6 +192,33 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER letters_replanned_new_piece AFTER UPDATE OF state ON letters
     WHEN NEW.state = 'planned' AND NEW.piece_id IS NOT NULL
     BEGIN UPDATE letters SET piece_id = NULL WHERE key = NEW.key; END;",
+    // (Treasury file) Every action sent to the Treasury Offset Program: a referral added,
+    // decreased or deleted, with the debtor's name and TIN's last four as the Treasury file
+    // carries them. Append-only; what TOP holds for a referral (notice + liabilities) is its
+    // latest action's `amount_after`, so a rerun sends nothing twice, and a run's Treasury
+    // file can be regenerated from here after a crash.
+    "CREATE TABLE treasury_actions (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id        INTEGER NOT NULL REFERENCES runs (id),
+        account_id    TEXT NOT NULL,
+        notice_key    TEXT NOT NULL,
+        liability_ids TEXT NOT NULL,
+        action        TEXT NOT NULL CHECK (action IN ('add', 'decrease', 'delete')),
+        reason        TEXT NOT NULL,
+        amount_before TEXT NOT NULL,
+        amount_after  TEXT NOT NULL,
+        debtor_name   TEXT NOT NULL,
+        tin_last4     TEXT NOT NULL,
+        why           TEXT NOT NULL,
+        at            TEXT NOT NULL,
+        UNIQUE (run_id, notice_key, liability_ids, action)
+    ) STRICT;
+    CREATE INDEX treasury_actions_by_account ON treasury_actions (account_id, id);
+    CREATE INDEX treasury_actions_by_run ON treasury_actions (run_id, id);
+    CREATE TRIGGER treasury_actions_no_update BEFORE UPDATE ON treasury_actions
+    BEGIN SELECT RAISE(ABORT, 'a Treasury action is recorded forever: no UPDATE'); END;
+    CREATE TRIGGER treasury_actions_no_delete BEFORE DELETE ON treasury_actions
+    BEGIN SELECT RAISE(ABORT, 'a Treasury action is recorded forever: no DELETE'); END;",
 ];
 
 /// The schema version this build writes.

@@ -422,21 +422,13 @@ impl Ledger for SqliteLedger {
         let mut new = Vec::new();
         for referral in referrals {
             let insert = || -> rusqlite::Result<usize> {
-                tx.prepare_cached(
-                    "INSERT INTO referrals (notice_key, account_id, liability_ids, amount,
-                         deadline_passed, run_id, at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (notice_key) DO NOTHING",
-                )?
-                .execute(params![
-                    referral.notice_key.as_str(),
-                    referral.account_id,
-                    ids_json(&referral.liability_ids)?,
-                    referral.amount.plain(),
-                    referral.deadline_passed.to_string(),
+                super::treasury::insert_referral(
+                    &tx,
+                    referral,
+                    &ids_json(&referral.liability_ids)?,
                     run_id,
-                    at,
-                ])
+                    &at,
+                )
             };
             let inserted = insert().map_err(|source| LedgerError::Referral {
                 key: referral.notice_key.clone(),
@@ -448,6 +440,43 @@ impl Ledger for SqliteLedger {
         }
         tx.commit().map_err(begin_failed)?;
         Ok(new)
+    }
+
+    fn record_treasury(
+        &mut self,
+        run_id: i64,
+        actions: &[super::TreasuryAction],
+        deadlines: &std::collections::HashMap<crate::letter::LetterKey, chrono::NaiveDate>,
+    ) -> Result<usize, LedgerError> {
+        super::treasury::record(&mut self.conn, run_id, actions, deadlines)
+    }
+
+    fn treasury_actions(
+        &self,
+        run_id: Option<i64>,
+        account_id: Option<&str>,
+    ) -> Result<Vec<super::TreasuryRecord>, LedgerError> {
+        super::treasury::list(&self.conn, run_id, account_id).map_err(|source| LedgerError::Read {
+            what: "the Treasury actions".to_owned(),
+            source,
+        })
+    }
+
+    fn treasury_runs(&self) -> Result<Vec<i64>, LedgerError> {
+        super::treasury::runs_with_actions(&self.conn).map_err(|source| LedgerError::Read {
+            what: "the runs with Treasury actions".to_owned(),
+            source,
+        })
+    }
+
+    fn top_holdings(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Vec<crate::account::TopReferral>>, LedgerError>
+    {
+        super::treasury::holdings(&self.conn).map_err(|source| LedgerError::Read {
+            what: "what the Treasury Offset Program holds".to_owned(),
+            source,
+        })
     }
 
     fn referrals(&self) -> Result<Vec<ReferralRecord>, LedgerError> {
