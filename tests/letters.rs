@@ -419,9 +419,8 @@ fn check_fails_a_letter_that_contradicts_its_plan() {
     if !have_pdftotext() {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let templates = dir.path().join("templates");
-    copy_tree(&root().join("templates"), &templates);
+    let fixture = common::Fixture::from_dir("templates");
+    let templates = fixture.path().to_owned();
     let edit = |name: &str, from: &str, to: &str| {
         let path = templates.join("letters").join(name);
         let text = std::fs::read_to_string(&path).expect("template");
@@ -492,19 +491,6 @@ fn check_holds_a_thousand_synthetic_letters_to_their_plan() {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no count in {}", run.stderr));
     assert!(checked >= 1000, "only {checked} letters checked");
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// Before the notice's deadline, a review letter says what is referred "if you do not pay
