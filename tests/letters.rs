@@ -405,7 +405,7 @@ fn check_passes_the_samples_without_warnings() {
     let letters = array(&common::plan_ok("samples/accounts", &["--as-of", AS_OF])["letters"]).len();
     assert!(
         run.stderr.contains(&format!(
-            "({letters} against the plan, read back from the PDF)"
+            "({letters} against the plan, read back from the PDF; "
         )),
         "{}",
         run.stderr
@@ -438,6 +438,12 @@ fn check_fails_a_letter_that_contradicts_its_plan() {
         "You owe #{{ letter.amounts.balance | money }} for these periods.",
         "You owe #{{ letter.amounts.balance | money }} for these periods. Balance on record #{{ review.liabilities.0.balance | money }}.",
     );
+    // And an email subject that is not the letter's title.
+    std::fs::write(
+        templates.join("email/intent_to_offset.subject.tera"),
+        "Your notice",
+    )
+    .expect("write");
     let t = templates.display().to_string();
     let run = missive(&["check", "--templates", &t]);
     run.expect_code(1);
@@ -445,6 +451,10 @@ fn check_fails_a_letter_that_contradicts_its_plan() {
     assert!(
         err.contains("`CT-0001008/offset_notice/F2026-1`: “all of your” refund")
             && err.contains("the PDF says “part of your”"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`: the email's subject is the letter's title “Notice of Intent to Offset Your Federal Tax Refund”; the email subject is “Your notice”"),
         "{err}"
     );
     assert!(

@@ -16,9 +16,12 @@ use chrono::NaiveDate;
 use clap::Args;
 use missive::compose::{Composer, template_name};
 use missive::config::Config;
+use missive::dispatch::EmailComposer;
+use missive::ledger::EmailRole;
+use missive::letter::Channel;
 use missive::letter::LetterKey;
 use missive::render::LetterSource;
-use missive::review::facts::{TextError, check_account, pdf_text};
+use missive::review::facts::{TextError, check_account, check_email, pdf_text};
 use missive::review::lint::{MAX_GRADE, Readability, body_text, missing_facts};
 use missive::review::vars::{lookup, variables};
 use missive::review::{LetterType, Samples, sample_as_of};
@@ -69,6 +72,7 @@ struct TypeSummary {
 /// Runs every check; exit 1 when any found an error.
 pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
     let mut findings = Findings::default();
+    let templates = project_dir(args.assets.templates.clone(), "templates");
     let assets = match Assets::load(config, args.assets) {
         Ok(assets) => assets,
         Err(err) => {
@@ -170,6 +174,7 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
         }
     }
     let facts_checked = check_facts(config, &samples, &pdfs, &mut findings);
+    let emails_checked = check_emails(config, &templates, &samples, &mut findings);
     println!(
         "{:<28} {:>7} {:>6}  hardest sample",
         "letter type", "letters", "grade"
@@ -190,7 +195,7 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
         );
     }
     eprintln!(
-        "checked {} letters from `{}` ({facts_checked} against the plan, read back from the PDF): {} errors, {} warnings",
+        "checked {} letters from `{}` ({facts_checked} against the plan, read back from the PDF; {emails_checked} emails): {} errors, {} warnings",
         jobs.len(),
         accounts.display(),
         findings.errors,
@@ -235,6 +240,48 @@ fn check_facts(
         }
     }
     by_key.len()
+}
+
+/// Composes the email of every letter that goes by email (or has an email copy) and holds
+/// it to the plan (`missive::review::facts::check_email`). Returns how many were checked.
+fn check_emails(
+    config: &Config,
+    templates: &std::path::Path,
+    samples: &Samples,
+    findings: &mut Findings,
+) -> usize {
+    let composer = match EmailComposer::load(templates, config) {
+        Ok(composer) => composer,
+        Err(err) => {
+            findings.error(format!("{:#}", anyhow::Error::new(err)));
+            return 0;
+        }
+    };
+    let mut checked = 0;
+    for sample in &samples.letters {
+        let role = match (sample.letter.channel, sample.letter.email_copy) {
+            (Channel::Email, _) => EmailRole::Letter,
+            (_, true) => EmailRole::Copy,
+            _ => continue,
+        };
+        let key = &sample.letter.key;
+        match composer.compose(&sample.account, &sample.letter, role) {
+            Ok(email) => {
+                checked += 1;
+                for failure in check_email(
+                    &sample.account,
+                    &sample.letter,
+                    config,
+                    &email.subject,
+                    &email.text,
+                ) {
+                    findings.error(failure.to_string());
+                }
+            }
+            Err(err) => findings.error(format!("`{key}` email: {:#}", anyhow::Error::new(err))),
+        }
+    }
+    checked
 }
 
 /// Every variable a template uses must be in the context of at least one of its sample

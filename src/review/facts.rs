@@ -23,7 +23,10 @@
 //!   a coupon is mentioned only where one is printed; liabilities are listed in period
 //!   order.
 //!
-//! Each failure names the letter key, the fact and what the PDF says instead.
+//! [`check_email`] holds a letter's email to the same plan: its subject is the letter's
+//! title, it greets every recipient, and it states no amount the letter may not.
+//!
+//! Each failure names the letter key, the fact and what the PDF (or email) says instead.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -46,13 +49,19 @@ pub struct FactFailure {
     pub key: LetterKey,
     /// The fact at fault ("amount `to_refer` $3,390.95").
     pub fact: String,
-    /// What the PDF says instead.
+    /// What the PDF (or email) says instead.
     pub found: String,
+    /// Where it was read: `PDF` or `email`.
+    pub source: &'static str,
 }
 
 impl fmt::Display for FactFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}; the PDF {}", self.key, self.fact, self.found)
+        write!(
+            f,
+            "`{}`: {}; the {} {}",
+            self.key, self.fact, self.source, self.found
+        )
     }
 }
 
@@ -76,6 +85,8 @@ fn shows(what: &[String]) -> String {
 /// One letter's checks, collecting failures.
 struct LetterCheck<'a> {
     letter: &'a DueLetter,
+    /// `PDF` or `email`.
+    source: &'static str,
     text: String,
     failures: Vec<FactFailure>,
 }
@@ -86,6 +97,7 @@ impl LetterCheck<'_> {
             key: self.letter.key.clone(),
             fact,
             found,
+            source: self.source,
         });
     }
 
@@ -187,6 +199,7 @@ pub fn check_account(
         };
         let mut check = LetterCheck {
             letter,
+            source: "PDF",
             text: flatten(text),
             failures: Vec::new(),
         };
@@ -196,6 +209,51 @@ pub fn check_account(
         failures.append(&mut check.failures);
     }
     failures
+}
+
+/// Checks the email of a letter (its subject and plain-text body) against the plan: the
+/// subject is the letter's own title, the greeting names every recipient, and every amount
+/// it states is one the letter may state.
+pub fn check_email(
+    account: &Account,
+    letter: &DueLetter,
+    config: &Config,
+    subject: &str,
+    text: &str,
+) -> Vec<FactFailure> {
+    let mut check = LetterCheck {
+        letter,
+        source: "email",
+        text: flatten(text),
+        failures: Vec::new(),
+    };
+    let title = config.titles.of(letter.kind, letter.variant);
+    if subject != title {
+        check.fail(
+            format!("the email's subject is the letter's title “{title}”"),
+            format!("subject is “{subject}”"),
+        );
+    }
+    let greeting = format!("Dear {},", letter.recipients.join(" and "));
+    if !check.text.starts_with(&flatten(&greeting)) {
+        let start: String = check.text.chars().take(80).collect();
+        check.fail(
+            format!("the email greets every recipient: “{greeting}”"),
+            format!("begins “{start}”"),
+        );
+    }
+    let allowed = allowed_amounts(account, letter, config);
+    let stray: Vec<String> = dollar_amounts(&check.text)
+        .into_iter()
+        .filter(|a| !allowed.contains(a))
+        .collect();
+    if !stray.is_empty() {
+        check.fail(
+            "the email states only the letter's amounts".to_owned(),
+            format!("also {}", shows(&stray)),
+        );
+    }
+    check.failures
 }
 
 /// Every amount, date and name of the plan entry appears.
@@ -231,16 +289,7 @@ fn stated(check: &mut LetterCheck<'_>, account: &Account, config: &Config) {
 /// No amount appears that the plan (or the records the letter is about, or the agency's
 /// configured amounts) does not hold for this letter.
 fn nothing_else(check: &mut LetterCheck<'_>, account: &Account, config: &Config) {
-    let mut allowed: BTreeSet<String> = plan_amounts(check.letter)
-        .into_iter()
-        .map(|(_, m)| m.dollars())
-        .collect();
-    allowed.extend(
-        record_amounts(account, check.letter)
-            .into_iter()
-            .map(Money::dollars),
-    );
-    allowed.insert(config.policy.minimum_amount.dollars());
+    let allowed = allowed_amounts(account, check.letter, config);
     let stray: Vec<String> = dollar_amounts(&check.text)
         .into_iter()
         .filter(|a| !allowed.contains(a))
@@ -252,6 +301,21 @@ fn nothing_else(check: &mut LetterCheck<'_>, account: &Account, config: &Config)
             format!("also {}", shows(&stray)),
         );
     }
+}
+
+/// The amounts a letter may state, as printed: the plan's, its records', the minimum.
+fn allowed_amounts(account: &Account, letter: &DueLetter, config: &Config) -> BTreeSet<String> {
+    let mut allowed: BTreeSet<String> = plan_amounts(letter)
+        .into_iter()
+        .map(|(_, m)| m.dollars())
+        .collect();
+    allowed.extend(
+        record_amounts(account, letter)
+            .into_iter()
+            .map(Money::dollars),
+    );
+    allowed.insert(config.policy.minimum_amount.dollars());
+    allowed
 }
 
 /// The account's letters of the day and its referrals agree.
