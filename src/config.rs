@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::calendar::{HolidayCalendar, StateHoliday};
+use crate::letter::{LetterKind, Variant};
 use crate::money::Money;
 
 /// The shipped configuration (Connecticut DRS), compiled in.
@@ -37,6 +38,8 @@ pub struct Config {
     pub policy: Policy,
     /// The agency's statements of its own policy, printed as written.
     pub statements: Statements,
+    /// Each letter's title: the heading of the letter, its PDF title and its email's subject.
+    pub titles: Titles,
     /// Which days are not business days.
     pub calendar: CalendarConfig,
     /// Legal review of templates.
@@ -194,6 +197,9 @@ pub struct Contacts {
 pub struct ReviewContact {
     /// Unit name ("SIS Unit").
     pub unit: String,
+    /// What the unit does, in words, printed after its name on first use ("the unit that
+    /// reviews offset disputes"): an initialism alone means nothing to a taxpayer.
+    pub unit_role: String,
     /// Where to send evidence.
     pub address: Address,
 }
@@ -232,8 +238,10 @@ pub struct CollectionsContact {
 pub struct Payments {
     /// Name of the online service ("Taxpayer Service Center (TSC-IND)").
     pub online_service: String,
-    /// How to pay online, printed as written.
+    /// How to pay online, printed as written (in every letter that tells how to pay).
     pub online_text: String,
+    /// What paying online means for the coupon, printed only in letters that print one.
+    pub coupon_note: String,
     /// Who checks are made payable to.
     pub payee: String,
     /// Where the payment coupon is mailed.
@@ -307,6 +315,59 @@ pub struct Statements {
     pub balance_updates: String,
     /// What to do about a garnishment after a federal offset.
     pub garnishment: String,
+    /// The taxpayer's right to inspect and copy the agency's records of the debt, and how
+    /// to ask (intent to offset).
+    pub records_access: String,
+    /// The offer to discuss a payment agreement (intent to offset; followed by
+    /// `payment_plan`, which says such an agreement does not stop the offset).
+    pub payment_agreement: String,
+    /// The legal authority for the offset: the agency's agreement with the Treasury under
+    /// the Debt Collection Improvement Act, 26 U.S.C. 6402(e) (intent to offset).
+    pub legal_authority: String,
+    /// That a taxpayer in bankruptcy must still file tax returns (intent to offset).
+    pub bankruptcy_filing: String,
+    /// What a taxpayer who has not filed a return for a listed period should do; the
+    /// letter follows it with the collections address and fax (intent to offset).
+    pub late_filers: String,
+}
+
+/// Letter titles, one per kind and variant.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Titles {
+    /// Notice of intent to offset.
+    pub intent_to_offset: String,
+    /// Offset notice, federal refund.
+    pub offset_notice_federal: String,
+    /// Offset notice, state refund for another agency.
+    pub offset_notice_state: String,
+    /// Refund of an excess federal offset.
+    pub refund_excess_offset: String,
+    /// Refund after a late return.
+    pub refund_late_return: String,
+    /// Review outcome: the debt stands.
+    pub review_outcome_upheld: String,
+    /// Review outcome: the debt is reduced.
+    pub review_outcome_reduced: String,
+    /// Review outcome: the debt is withdrawn.
+    pub review_outcome_reversed: String,
+}
+
+impl Titles {
+    /// The title of a letter of `kind` and `variant` (a kind with variants and none given
+    /// gets its first variant's title).
+    pub fn of(&self, kind: LetterKind, variant: Option<Variant>) -> &str {
+        match (kind, variant) {
+            (LetterKind::IntentToOffset, _) => &self.intent_to_offset,
+            (LetterKind::OffsetNotice, Some(Variant::State)) => &self.offset_notice_state,
+            (LetterKind::OffsetNotice, _) => &self.offset_notice_federal,
+            (LetterKind::Refund, Some(Variant::LateReturn)) => &self.refund_late_return,
+            (LetterKind::Refund, _) => &self.refund_excess_offset,
+            (LetterKind::ReviewOutcome, Some(Variant::Reduced)) => &self.review_outcome_reduced,
+            (LetterKind::ReviewOutcome, Some(Variant::Reversed)) => &self.review_outcome_reversed,
+            (LetterKind::ReviewOutcome, _) => &self.review_outcome_upheld,
+        }
+    }
 }
 
 /// Holiday calendar settings.
@@ -673,6 +734,42 @@ mod tests {
         let text = BUILT_IN.replace("\"good_friday\"", "\"easter_monday\"");
         let (key, _) = Config::parse(&text).expect_err("must fail");
         assert!(key.starts_with("calendar.state_holidays"), "{key}");
+    }
+
+    #[test]
+    fn letter_texts_are_required_and_named() {
+        let config = Config::parse(BUILT_IN).expect("built-in config is valid");
+        assert!(config.statements.legal_authority.contains("6402(e)"));
+        assert_eq!(
+            config
+                .titles
+                .of(LetterKind::ReviewOutcome, Some(Variant::Reversed)),
+            config.titles.review_outcome_reversed
+        );
+        for (line, table, key) in [
+            ("records_access = ", "statements", "records_access"),
+            ("payment_agreement = ", "statements", "payment_agreement"),
+            ("legal_authority = ", "statements", "legal_authority"),
+            ("bankruptcy_filing = ", "statements", "bankruptcy_filing"),
+            ("late_filers = ", "statements", "late_filers"),
+            ("coupon_note = ", "payments", "coupon_note"),
+            ("unit_role = ", "contacts.review", "unit_role"),
+            (
+                "review_outcome_reduced = ",
+                "titles",
+                "review_outcome_reduced",
+            ),
+        ] {
+            let text: String = BUILT_IN
+                .lines()
+                .filter(|l| !l.starts_with(line))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            assert_ne!(text.len(), BUILT_IN.len(), "{line}");
+            let (got, message) = Config::parse(&text).expect_err(line);
+            assert_eq!(got, table, "{line}");
+            assert!(message.contains(key), "{message}");
+        }
     }
 
     #[test]

@@ -65,16 +65,6 @@ impl LetterKind {
     pub fn from_name(name: &str) -> Option<LetterKind> {
         LetterKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
-
-    /// A short title for people ("Notice of Intent to Offset").
-    pub fn title(self) -> &'static str {
-        match self {
-            LetterKind::IntentToOffset => "Notice of Intent to Offset",
-            LetterKind::OffsetNotice => "Notice of Refund Offset",
-            LetterKind::Refund => "Refund Notice",
-            LetterKind::ReviewOutcome => "Review Decision",
-        }
-    }
 }
 
 impl fmt::Display for LetterKind {

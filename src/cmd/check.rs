@@ -3,7 +3,8 @@
 //! Errors (exit 1): a template that does not load, a letter that does not compose (a
 //! variable used but never provided, a bad value) or does not render, a variable that no
 //! sample letter's context provides (even in a branch no sample takes), a required fact a
-//! letter does not state. Warnings: a body text above grade 8 (Flesch-Kincaid), a letter
+//! letter does not state, a rendered letter whose text (read back with `pdftotext`) says
+//! something its plan does not (`missive::review::facts`). Warnings: a body text above grade 8 (Flesch-Kincaid), a letter
 //! type no sample account has. The rules are in `docs/review.md`.
 
 use std::collections::BTreeMap;
@@ -15,10 +16,16 @@ use chrono::NaiveDate;
 use clap::Args;
 use missive::compose::{Composer, template_name};
 use missive::config::Config;
+use missive::dispatch::EmailComposer;
+use missive::ledger::EmailRole;
+use missive::letter::Channel;
+use missive::letter::LetterKey;
 use missive::render::LetterSource;
+use missive::review::facts::{TextError, check_account, check_email, pdf_text};
 use missive::review::lint::{MAX_GRADE, Readability, body_text, missing_facts};
 use missive::review::vars::{lookup, variables};
 use missive::review::{LetterType, Samples, sample_as_of};
+use rayon::prelude::*;
 use serde_json::Value;
 
 use super::preview::sample_job;
@@ -65,6 +72,7 @@ struct TypeSummary {
 /// Runs every check; exit 1 when any found an error.
 pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
     let mut findings = Findings::default();
+    let templates = project_dir(args.assets.templates.clone(), "templates");
     let assets = match Assets::load(config, args.assets) {
         Ok(assets) => assets,
         Err(err) => {
@@ -150,17 +158,23 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
         &jobs.iter().map(|(_, job)| job.clone()).collect::<Vec<_>>(),
         assets.jobs,
     )?;
+    let mut pdfs: Vec<(String, Vec<u8>)> = Vec::new();
     for ((key, _), result) in jobs.iter().zip(rendered) {
-        if let Err(err) = result {
-            let message = err
-                .to_string()
-                .lines()
-                .map(str::trim)
-                .collect::<Vec<_>>()
-                .join(" ");
-            findings.error(format!("`{key}` does not render: {message}"));
+        match result {
+            Ok(pdf) => pdfs.push((key.clone(), pdf.bytes)),
+            Err(err) => {
+                let message = err
+                    .to_string()
+                    .lines()
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                findings.error(format!("`{key}` does not render: {message}"));
+            }
         }
     }
+    let facts_checked = check_facts(config, &samples, &pdfs, &mut findings);
+    let emails_checked = check_emails(config, &templates, &samples, &mut findings);
     println!(
         "{:<28} {:>7} {:>6}  hardest sample",
         "letter type", "letters", "grade"
@@ -181,7 +195,7 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
         );
     }
     eprintln!(
-        "checked {} letters from `{}`: {} errors, {} warnings",
+        "checked {} letters from `{}` ({facts_checked} against the plan, read back from the PDF; {emails_checked} emails): {} errors, {} warnings",
         jobs.len(),
         accounts.display(),
         findings.errors,
@@ -192,6 +206,82 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The letter-facts check: each rendered letter's text (`pdftotext`) against its
+/// account's plan; every failure is an error. Returns how many letters were checked.
+fn check_facts(
+    config: &Config,
+    samples: &Samples,
+    pdfs: &[(String, Vec<u8>)],
+    findings: &mut Findings,
+) -> usize {
+    let texts: Vec<(LetterKey, Result<String, TextError>)> = pdfs
+        .par_iter()
+        .map(|(key, pdf)| (LetterKey::from_text(key), pdf_text(pdf)))
+        .collect();
+    let mut by_key = BTreeMap::new();
+    for (key, text) in texts {
+        match text {
+            Ok(text) => {
+                by_key.insert(key, text);
+            }
+            // Without pdftotext nothing can be read: say so once, not per letter.
+            Err(err @ TextError::Spawn(_)) => {
+                findings.error(format!("{:#}", anyhow::Error::new(err)));
+                return 0;
+            }
+            Err(err) => findings.error(format!("`{key}`: {:#}", anyhow::Error::new(err))),
+        }
+    }
+    for (account, decision) in &samples.decisions {
+        for failure in check_account(account, decision, config, &by_key) {
+            findings.error(failure.to_string());
+        }
+    }
+    by_key.len()
+}
+
+/// Composes the email of every letter that goes by email (or has an email copy) and holds
+/// it to the plan (`missive::review::facts::check_email`). Returns how many were checked.
+fn check_emails(
+    config: &Config,
+    templates: &std::path::Path,
+    samples: &Samples,
+    findings: &mut Findings,
+) -> usize {
+    let composer = match EmailComposer::load(templates, config) {
+        Ok(composer) => composer,
+        Err(err) => {
+            findings.error(format!("{:#}", anyhow::Error::new(err)));
+            return 0;
+        }
+    };
+    let mut checked = 0;
+    for sample in &samples.letters {
+        let role = match (sample.letter.channel, sample.letter.email_copy) {
+            (Channel::Email, _) => EmailRole::Letter,
+            (_, true) => EmailRole::Copy,
+            _ => continue,
+        };
+        let key = &sample.letter.key;
+        match composer.compose(&sample.account, &sample.letter, role) {
+            Ok(email) => {
+                checked += 1;
+                for failure in check_email(
+                    &sample.account,
+                    &sample.letter,
+                    config,
+                    &email.subject,
+                    &email.text,
+                ) {
+                    findings.error(failure.to_string());
+                }
+            }
+            Err(err) => findings.error(format!("`{key}` email: {:#}", anyhow::Error::new(err))),
+        }
+    }
+    checked
 }
 
 /// Every variable a template uses must be in the context of at least one of its sample

@@ -284,7 +284,11 @@ impl Composer {
             template,
             template_sha256,
             source,
-            title: format!("{} – {}", letter.kind.title(), letter.account_id),
+            title: format!(
+                "{} – {}",
+                self.config.titles.of(letter.kind, letter.variant),
+                letter.account_id
+            ),
             date: letter.letter_date,
             lang: account_language(account),
         })

@@ -42,7 +42,7 @@ pub(crate) fn letter_view(
             "key": letter.key,
             "kind": letter.kind,
             "variant": letter.variant,
-            "title": letter.kind.title(),
+            "title": config.titles.of(letter.kind, letter.variant),
             "date": letter.letter_date,
             "deadline": letter.deadline,
             "channel": letter.channel,
@@ -51,6 +51,7 @@ pub(crate) fn letter_view(
             "recipients": letter.recipients,
             "liability_ids": letter.liability_ids,
             "amounts": letter.amounts,
+            "replaces_mailed_on": letter.shown.replaces_mailed_on,
         },
         "account": {
             "id": account.account_id,
@@ -60,6 +61,7 @@ pub(crate) fn letter_view(
             "address": account.address.as_ref().map(PostalAddress::block),
             "email": account.valid_email(),
             "has_payment_plan": account.payment_plan.is_some(),
+            "balance_as_of": account.balance_as_of,
         },
         "agency": {
             "name": config.agency.name,
@@ -72,6 +74,7 @@ pub(crate) fn letter_view(
         },
         "review": {
             "unit": config.contacts.review.unit,
+            "unit_role": config.contacts.review.unit_role,
             "address": config.contacts.review.address.block(),
         },
         "bankruptcy": {
@@ -89,6 +92,7 @@ pub(crate) fn letter_view(
         "payments": {
             "online_service": config.payments.online_service,
             "online_text": config.payments.online_text,
+            "coupon_note": config.payments.coupon_note,
             "payee": config.payments.payee,
             "coupon_address": config.payments.coupon_address.block(),
         },
@@ -101,6 +105,7 @@ pub(crate) fn letter_view(
             "posting_weeks": config.policy.posting_weeks,
         },
         "statements": config.statements,
+        "titles": config.titles,
         "mail": {
             "imb": piece.map(|p| p.imb.clone()),
             "article": piece.and_then(|p| p.article.clone()),
@@ -123,7 +128,7 @@ pub(crate) fn letter_view(
                     }))
                 })
                 .collect::<Result<_, String>>()?;
-            json!({ "liabilities": rows })
+            json!({ "liabilities": in_period_order(rows) })
         }
         (LetterKind::OffsetNotice | LetterKind::Refund, facts) => {
             let offset = account.offsets.iter().find(|o| o.id == subject);
@@ -148,8 +153,11 @@ pub(crate) fn letter_view(
                     json!({"offset": {
                         "id": o.id, "tax_year": o.tax_year, "offset_on": o.offset_on,
                         "refund_amount": o.refund_amount, "offset_amount": o.offset_amount,
+                        "all_taken": o.offset_amount == o.refund_amount,
                         "balance_before": balance_before, "joint_return": o.joint_return,
                         "posted_on": o.posted_on, "excess": excess, "agency": agency,
+                        "excess_posted_on": letter.shown.excess_posted_on,
+                        "refund_letter": letter.shown.refund_letter.is_some(),
                     }})
                 }
                 (None, Some(l)) => {
@@ -190,11 +198,12 @@ pub(crate) fn letter_view(
                 .liability_ids
                 .iter()
                 .filter_map(|id| account.liability(id))
-                .map(|l| json!({"id": l.id, "period": l.period, "tax_type_label": tax_type_label(&l.tax_type), "balance": l.balance()}))
+                .map(|l| json!({"id": l.id, "period": l.period, "due_date": l.due_date, "tax_type_label": tax_type_label(&l.tax_type), "balance": l.balance()}))
                 .collect();
             json!({"review": {
                 "id": review.id, "requested_on": review.requested_on, "decided_on": decided_on,
-                "liabilities": liabilities,
+                "liabilities": in_period_order(liabilities),
+                "pay_by": letter.shown.pay_by,
             }})
         }
         _ => json!({}),
@@ -203,6 +212,16 @@ pub(crate) fn letter_view(
         base.extend(more);
     }
     Ok(view)
+}
+
+/// Liability rows (JSON objects with `period`, `due_date` and `id`) sorted the way a reader
+/// expects a table of periods: by period, then due date, then id.
+fn in_period_order(mut rows: Vec<Value>) -> Vec<Value> {
+    let key = |row: &Value| {
+        ["period", "due_date", "id"].map(|field| row[field].as_str().unwrap_or_default().to_owned())
+    };
+    rows.sort_by_key(key);
+    rows
 }
 
 /// A tax type code in words for the liability table ("individual_income" → "Individual

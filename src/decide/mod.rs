@@ -9,6 +9,7 @@
 
 mod intent;
 mod letters;
+mod presentation;
 mod referral;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,8 @@ use crate::calendar::HolidayCalendar;
 use crate::config::Policy;
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass, Variant};
 use crate::money::Money;
+
+pub use presentation::Presentation;
 
 /// Everything a decision depends on besides the account.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +83,10 @@ pub struct DueLetter {
     /// Details for composing the letter that the plan JSON does not show.
     #[serde(skip)]
     pub facts: Facts,
+    /// What the letter must say for the account's letters of the day to agree (filled
+    /// once all of them are decided); not in the plan JSON.
+    #[serde(skip)]
+    pub shown: Presentation,
 }
 
 /// The amounts a letter states; the keys depend on the kind (interface.md).
@@ -413,6 +420,7 @@ pub fn decide_with(
     letters::refunds(account, &notices, ctx, &mut out);
     letters::review_outcomes(account, &notices, ctx, &mut out);
     top.fill_to_refer(account, ctx, &mut out);
+    presentation::present(account, &notices, ctx, &mut out);
     out.letters
         .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
     out
@@ -482,5 +490,6 @@ fn new_letter(
         amounts,
         why,
         facts: Facts::None,
+        shown: Presentation::default(),
     }
 }

@@ -28,7 +28,17 @@ fn config(attach_pdf: bool) -> Config {
 
 /// The accounts and due letters of `tests/fixtures/email`.
 fn fixture(config: &Config) -> (HashMap<String, Account>, Vec<DueLetter>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/email/accounts");
+    planned(config, "tests/fixtures/email/accounts", |_| {})
+}
+
+/// The accounts (each changed by `edit` after planning) and due letters of `dir`, planned
+/// at 2026-12-01.
+fn planned(
+    config: &Config,
+    dir: &str,
+    mut edit: impl FnMut(&mut Account),
+) -> (HashMap<String, Account>, Vec<DueLetter>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let calendar = config.holiday_calendar();
     let d = |s: &str| crate::load::parse_iso_date(s).expect("date");
     let ctx = DecideContext {
@@ -43,7 +53,9 @@ fn fixture(config: &Config) -> (HashMap<String, Account>, Vec<DueLetter>) {
         &HashMap::new(),
         &ctx,
         |p| {
-            accounts.insert(p.account.account_id.clone(), p.account.clone());
+            let mut account = p.account.clone();
+            edit(&mut account);
+            accounts.insert(p.account.account_id.clone(), account);
         },
     );
     (accounts, plan.letters)
@@ -58,14 +70,17 @@ fn composer(config: &Config) -> EmailComposer {
 fn html_is_escaped_and_text_is_not() {
     let config = config(true);
     let (mut accounts, letters) = fixture(&config);
-    let letter = letters
+    let mut letter = letters
         .iter()
         .find(|l| l.account_id == "EM-OK")
-        .expect("EM-OK letter");
+        .expect("EM-OK letter")
+        .clone();
     let account = accounts.get_mut("EM-OK").expect("account");
     account.taxpayer.name = "<script>alert(1)</script> & Co".to_owned();
+    // The greeting names the letter's recipients (the plan's copy of the name).
+    letter.recipients = vec![account.taxpayer.name.clone()];
     let email = composer(&config)
-        .compose(account, letter, EmailRole::Letter)
+        .compose(account, &letter, EmailRole::Letter)
         .expect("compose");
     assert!(!email.html.contains("<script>"), "{}", email.html);
     assert!(email.html.contains("&lt;script&gt;"), "{}", email.html);
@@ -411,4 +426,48 @@ fn message_ids_are_stable_per_key_and_file() {
         a.starts_with('<') && a.ends_with("@missive.portal.ct.gov>"),
         "{a}"
     );
+}
+
+/// Issue 12, finding 9: an email's subject is its letter's title; its greeting names every
+/// recipient (both spouses on a joint return); the intent-to-offset copy speaks of the
+/// federal refund only (the Treasury Offset Program takes no state refund).
+#[test]
+fn emails_carry_the_title_and_greet_every_recipient() {
+    let config = config(true);
+    // Everyone consents here, so that every letter has an email to look at.
+    let (accounts, letters) = planned(&config, "samples/accounts", |account| {
+        account.email = Some(format!("{}@example.org", account.account_id));
+        account.electronic_delivery = true;
+    });
+    let composer = composer(&config);
+    let mut joint = 0;
+    for letter in &letters {
+        let role = if letter.kind == crate::letter::LetterKind::IntentToOffset {
+            EmailRole::Copy
+        } else {
+            EmailRole::Letter
+        };
+        let email = composer
+            .compose(&accounts[&letter.account_id], letter, role)
+            .expect("compose");
+        let title = config.titles.of(letter.kind, letter.variant);
+        assert_eq!(email.subject, title, "{}", letter.key);
+        let greeting = format!("Dear {},", letter.recipients.join(" and "));
+        assert!(
+            email.text.starts_with(&greeting),
+            "{}: {}",
+            letter.key,
+            email.text
+        );
+        if letter.recipients.len() > 1 {
+            joint += 1;
+        }
+        if role == EmailRole::Copy {
+            for part in [&email.text, &email.html] {
+                assert!(!part.contains("state tax refund"), "{part}");
+                assert!(part.contains("federal tax refund"), "{part}");
+            }
+        }
+    }
+    assert!(joint >= 2, "the samples have joint letters (07)");
 }

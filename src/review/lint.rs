@@ -114,6 +114,60 @@ pub const REQUIRED_FACTS: &[RequiredFact] = &[
     of(Ito, &[], "bankruptcy address", "bankruptcy.address", Lines),
     of(Ito, &[], "no-fee statement", "statements.fees", Text),
     of(Ito, &[], "offset programme", "federal.program", Text),
+    // "It also states: the date the balance was computed; that the taxpayer may inspect and
+    // copy the agency's records …; that the agency will discuss a payment agreement …; what
+    // a taxpayer who has not filed a return should do …; and the legal authority."
+    of(Ito, &[], "balance date", "account.balance_as_of", Date),
+    of(
+        Ito,
+        &[],
+        "records access",
+        "statements.records_access",
+        Text,
+    ),
+    of(
+        Ito,
+        &[],
+        "payment agreement",
+        "statements.payment_agreement",
+        Text,
+    ),
+    of(
+        Ito,
+        &[],
+        "legal authority",
+        "statements.legal_authority",
+        Text,
+    ),
+    of(
+        Ito,
+        &[],
+        "filing duty in bankruptcy",
+        "statements.bankruptcy_filing",
+        Text,
+    ),
+    of(Ito, &[], "late-filer route", "statements.late_filers", Text),
+    of(
+        Ito,
+        &[],
+        "collections address",
+        "collections.address",
+        Lines,
+    ),
+    of(
+        Ito,
+        &[],
+        "what the review unit is",
+        "review.unit_role",
+        Text,
+    ),
+    of(
+        Ito,
+        &[],
+        "coupon and online payment",
+        "payments.coupon_note",
+        Text,
+    ),
     // Offset notices.
     of(
         OffsetNotice,
@@ -193,7 +247,34 @@ pub const REQUIRED_FACTS: &[RequiredFact] = &[
         "review.decided_on",
         Date,
     ),
+    // Upheld and reduced: "They tell how to pay (payee, address, TSC-IND) and that
+    // interest continues."
+    of(ReviewOutcome, STANDS, "payee", "payments.payee", Text),
+    of(
+        ReviewOutcome,
+        STANDS,
+        "payment address",
+        "payments.coupon_address",
+        Lines,
+    ),
+    of(
+        ReviewOutcome,
+        STANDS,
+        "online payment (TSC-IND)",
+        "payments.online_text",
+        Text,
+    ),
+    of(
+        ReviewOutcome,
+        STANDS,
+        "payment-plan statement",
+        "statements.payment_plan",
+        Text,
+    ),
 ];
+
+/// Review outcomes after which a debt stands.
+const STANDS: &[Variant] = &[Variant::Upheld, Variant::Reduced];
 
 impl RequiredFact {
     /// Whether the fact applies to letters of `kind`/`variant`.

@@ -14,7 +14,9 @@
 //! template + partials + layout), so approving one version never covers another.
 
 pub mod diff;
+pub mod facts;
 pub mod lint;
+pub mod text;
 pub mod vars;
 
 use std::fmt;
@@ -24,7 +26,7 @@ use chrono::NaiveDate;
 
 use crate::account::Account;
 use crate::config::Config;
-use crate::decide::{DecideContext, DueLetter};
+use crate::decide::{AccountDecision, DecideContext, DueLetter};
 use crate::ledger::{Approval, Ledger, LedgerError};
 use crate::letter::{LetterKind, Variant};
 use crate::load::{self, SourceError};
@@ -155,6 +157,9 @@ pub struct Samples {
     /// Every planned letter, accounts in input (file) order, each account's letters in
     /// plan order.
     pub letters: Vec<SampleLetter>,
+    /// Every planned account with its whole decision (letters, referrals, held
+    /// referrals), in input order: what the letter-facts check holds letters against.
+    pub decisions: Vec<(Account, AccountDecision)>,
     /// Accounts or letters that could not be planned.
     pub errors: Vec<PlanError>,
     /// Where the accounts were read.
@@ -175,7 +180,9 @@ impl Samples {
             calendar: &calendar,
         };
         let mut letters = Vec::new();
+        let mut decisions = Vec::new();
         let plan = plan_batch(load::records(path)?, &PriorNotices::new(), &ctx, |p| {
+            decisions.push((p.account.clone(), p.decision.clone()));
             for letter in &p.decision.letters {
                 letters.push(SampleLetter {
                     source: p.source.clone(),
@@ -186,6 +193,7 @@ impl Samples {
         });
         Ok(Samples {
             letters,
+            decisions,
             errors: plan.errors,
             accounts: path.display().to_string(),
             as_of,
