@@ -141,6 +141,20 @@ fn a_held_record_takes_the_reduced_amount_before_a_new_referral() {
     assert_eq!(to_refer(&plan, "CT-Q06/review_outcome/R1"), json!("500.00"));
 }
 
+#[test]
+fn a_record_top_holds_comes_before_referring_a_deleted_one_again() {
+    // Q17: TOP deleted L1's record (0.00) and holds L2's (1000.00); R1 reduced L1+L2 to
+    // 500.00: L2's record is decreased to 500.00 (the smaller change) and L1, referable
+    // again, has nothing left of the review's amount.
+    let plan = plan_of("reduced_review_shared");
+    assert_eq!(
+        updates(&plan, "CT-Q17"),
+        vec![upd(&["L2"], "decrease", "reduced", "1000.00", "500.00")]
+    );
+    assert!(refs(&plan, "CT-Q17").is_empty());
+    assert_eq!(to_refer(&plan, "CT-Q17/review_outcome/R1"), json!("500.00"));
+}
+
 // ---------------------------------------------------------------------------------------
 // F2: the amount counts among the review's referable liabilities.
 
@@ -165,10 +179,28 @@ fn a_reduced_amount_is_not_lost_to_a_notice_of_unreferable_liabilities() {
             json!("500.00")
         );
     }
-    assert!(
-        array(&plan["referrals_held"]).is_empty(),
-        "{}",
-        plan["referrals_held"]
+    let held: Vec<(String, String)> = array(&plan["referrals_held"])
+        .iter()
+        .map(|h| {
+            (
+                h["account_id"].as_str().expect("account").to_owned(),
+                h["reason"].as_str().expect("reason").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        held,
+        [("CT-Q14".to_owned(), "nothing_referable".to_owned())]
+    );
+    // Q14: L1 awaits a second review (held nothing_referable); the reduced amount counts
+    // on L2, the referable one, under its own notice.
+    assert_eq!(
+        refs(&plan, "CT-Q14"),
+        vec![(
+            vec!["L2".to_owned()],
+            "500.00".to_owned(),
+            "CT-Q14/intent_to_offset/L2".to_owned()
+        )]
     );
     // Q16: TOP already holds L2 for 1000.00: decreased to 500.00, never deleted.
     assert_eq!(

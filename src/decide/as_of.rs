@@ -51,7 +51,9 @@ pub(super) fn known_on(account: &Account, as_of: NaiveDate) -> Cow<'_, Account> 
 mod tests {
     use super::*;
     use crate::account::TopReferral;
-    use crate::decide::tests::{account, d, decide_on, federal, ito_notice, liability, review};
+    use crate::decide::tests::{
+        account, d, decide_on, federal, ito_notice, late_return, liability, review,
+    };
     use crate::decide::{SuppressReason, UpdateAction};
     use crate::letter::{LetterKey, LetterKind};
     use crate::money::Money;
@@ -121,5 +123,10 @@ mod tests {
         let seen = known_on(&a, d("2026-12-01"));
         assert_eq!(seen.offsets[0].posted_on, None);
         assert!(matches!(known_on(&a, d("2026-12-02")), Cow::Borrowed(_)));
+        // A late return filed after the as-of date: no refund letter until it is filed.
+        let mut b = account();
+        b.late_returns = vec![late_return("2026-12-05", "2025-04-15", None)];
+        assert!(decide_on(&b, "2026-12-01", "2026-12-01").letters.is_empty());
+        assert_eq!(decide_on(&b, "2026-12-05", "2026-12-07").letters.len(), 1);
     }
 }

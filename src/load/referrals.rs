@@ -90,7 +90,15 @@ pub(super) fn referrals(
             }
         }
         // Parsed like every other amount (at most two decimals); zero means TOP deleted it.
-        check.non_negative(&at("amount"), r.amount);
+        if r.amount.is_negative() {
+            check.fail(
+                at("amount"),
+                format!(
+                    "is negative ({}); TOP holds zero or more (\"0.00\" when deleted)",
+                    r.amount
+                ),
+            );
+        }
         if let Some(updated_on) = r.updated_on
             && updated_on.0 < r.referred_on.0
         {

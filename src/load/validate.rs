@@ -99,7 +99,7 @@ impl Checker {
     }
 
     /// An amount that must not be negative.
-    pub(super) fn non_negative(&mut self, field: &str, amount: Money) {
+    fn non_negative(&mut self, field: &str, amount: Money) {
         if amount.is_negative() {
             self.fail(
                 field,
