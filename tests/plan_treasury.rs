@@ -437,7 +437,6 @@ fn bad_referral_records_make_the_account_an_input_error() {
     found.sort();
     let expected = [
         ("RB-AMT", "referrals[0].amount"),
-        ("RB-AMT1", "referrals[0].amount"),
         ("RB-COVER", "referrals[0].liability_ids[1]"),
         ("RB-DATE", "referrals[0].updated_on"),
         ("RB-EMPTY", "referrals[0].liability_ids"),

@@ -439,7 +439,7 @@ fn the_order_independence_check_sees_a_real_plan() {
     );
     assert_eq!(
         accounts.iter().filter(|a| on_purpose(a)).count(),
-        12,
+        11,
         "{errors:?}"
     );
 }

@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::account::{Account, Liability, Notice, NoticeSubject, ReviewDecision};
+use crate::account::{Account, Liability, Notice, NoticeSubject};
 use crate::calendar::{months_between, sub_months};
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::money::Money;
 
+use super::shares::reversed_by_review;
 use super::{
     AccountDecision, Amounts, DecideContext, Facts, PayoffLine, Route, SuppressReason, Suppression,
     consent_words, new_letter,
@@ -60,14 +61,6 @@ pub(super) fn standing(
         return Standing::Out(SuppressReason::BankruptcyStay);
     }
     Standing::Referable
-}
-
-/// True when a decided review reversed this liability.
-pub(super) fn reversed_by_review(account: &Account, liability_id: &str) -> bool {
-    account
-        .reviews
-        .iter()
-        .any(|r| r.covers(liability_id) && matches!(r.decision, ReviewDecision::Reversed { .. }))
 }
 
 /// Due more than the collection limit (10 years) before `date`. Exactly ten years is not

@@ -7,10 +7,12 @@
 //! inputs always give the same [`AccountDecision`], and every decision carries a short
 //! human `why`.
 
+mod as_of;
 mod intent;
 mod letters;
 mod presentation;
 mod referral;
+mod shares;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -411,6 +413,8 @@ pub fn decide_with(
     ledger_holdings: &[TopReferral],
     ctx: &DecideContext<'_>,
 ) -> AccountDecision {
+    // Events dated after the as-of date have not happened yet on it.
+    let account = &as_of::known_on(account, ctx.as_of);
     let notices: Vec<&Notice> = account.notices.iter().chain(prior).collect();
     let holdings = referral::merge_holdings(&account.referrals, ledger_holdings);
     let mut out = AccountDecision::default();
@@ -419,7 +423,7 @@ pub fn decide_with(
     letters::offset_notices(account, &notices, ctx, &mut out);
     letters::refunds(account, &notices, ctx, &mut out);
     letters::review_outcomes(account, &notices, ctx, &mut out);
-    top.fill_to_refer(account, ctx, &mut out);
+    top.fill_to_refer(&mut out);
     presentation::present(account, &notices, ctx, &mut out);
     out.letters
         .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));

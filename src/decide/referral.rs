@@ -2,24 +2,26 @@
 //! review letters (letters.md: "Referral", "Review outcome"); `updates` decides the
 //! Treasury updates of what TOP already holds with the same amount rule.
 //!
-//! One rule serves all four: for a notice and the liabilities of it that TOP does not hold,
-//! [`rule`] says whether they would be referred now (and for how much), held (and why), or
-//! not at all (every bar is final). Referrals apply it to notices whose deadline passed;
-//! `to_refer` applies it ignoring the deadline; updates apply its amount to what TOP holds.
+//! One computation serves all four ([`TopState`]): for a notice and the liabilities of it
+//! that TOP does not hold, [`rule`] says whether they would be referred now (and for how
+//! much), held (and why), or not at all (every bar is final); for each referral TOP holds,
+//! what its liabilities are worth now. A `reduced` review's amount is shared out once
+//! across all of them (`shares`). Referrals take the outcomes of notices whose deadline
+//! passed; `to_refer` takes them all; updates compare each holding's worth with its amount.
 
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::NaiveDate;
 
-use crate::account::{
-    Account, Liability, Notice, NoticeSubject, Review, ReviewDecision, TopReferral,
-};
+use crate::account::{Account, Liability, Notice, NoticeSubject, TopReferral};
 use crate::letter::{LetterKey, LetterKind, Variant};
 use crate::money::Money;
 
 use super::intent::{Standing, sorted_ids, standing};
+use super::shares::{Shares, Worth};
 use super::{
-    AccountDecision, Amounts, DecideContext, HeldReferral, HoldReason, Referral, SuppressReason,
+    AccountDecision, Amounts, DecideContext, DueLetter, HeldReferral, HoldReason, Referral,
+    SuppressReason,
 };
 
 /// Merges what the account says TOP holds with what the ledger says: where both name the
@@ -38,9 +40,10 @@ pub(super) fn merge_holdings(account: &[TopReferral], ledger: &[TopReferral]) ->
     out
 }
 
-/// A delivered intent to offset: its key, liabilities and first mailing.
+/// A delivered intent to offset (or the one this plan mails): its key, liabilities and
+/// first mailing.
 #[derive(Debug, Clone)]
-pub(super) struct Intent {
+struct Intent {
     key: LetterKey,
     ids: Vec<String>,
     mailed_on: NaiveDate,
@@ -85,38 +88,100 @@ enum Outcome {
     Refer { ids: Vec<String>, amount: Money },
 }
 
-/// The account, its delivered notices and what TOP holds: what every rule here reads.
+/// What the referral rule gives now for a referral TOP holds.
+#[derive(Debug, Clone)]
+pub(super) struct Support {
+    /// Its liabilities that could be referred on the as-of date (the stay aside), sorted.
+    pub referable: Vec<String>,
+    /// What they are worth together in this referral.
+    pub worth: Worth,
+}
+
+/// Everything decided about TOP for one account, computed once: what each referral TOP
+/// holds is worth now, and what the rule gives for each notice (deadline aside). Referrals,
+/// updates and `to_refer` all read these same numbers.
 pub(super) struct TopState {
+    /// Delivered intents to offset in mailing order, then the one this plan mails.
     intents: Vec<Intent>,
+    /// Referrals TOP holds (amount above zero), in notice-key order.
     holdings: Vec<TopReferral>,
+    /// What each holding is worth now, aligned with `holdings`.
+    supports: Vec<Support>,
+    /// The rule's outcome per notice (index into `intents`), in mailing order.
+    outcomes: Vec<(usize, Outcome)>,
+}
+
+/// True when the liability could be referred on the as-of date; the account's stay is left
+/// aside (it holds or deletes everything at once, whatever the amounts).
+fn countable(account: &Account, liability: &Liability, ctx: &DecideContext<'_>) -> bool {
+    matches!(
+        standing(account, liability, ctx.as_of, ctx),
+        Standing::Referable | Standing::Out(SuppressReason::BankruptcyStay)
+    )
 }
 
 impl TopState {
-    /// Liabilities TOP holds now (a record with an amount above zero).
-    fn held_ids(&self) -> HashSet<&str> {
-        self.holdings
-            .iter()
-            .filter(|h| h.is_held())
-            .flat_map(|h| h.liability_ids.iter().map(String::as_str))
-            .collect()
-    }
-
-    /// The rule for each notice, in mailing order, on liabilities TOP does not hold; a
-    /// liability is counted under the first notice that takes it. With `deadline_passed`
-    /// only notices whose deadline passed before the as-of date count (referrals);
-    /// without, all do (`to_refer`).
-    fn outcomes(
-        &self,
+    /// Computes the state: each `reduced` review's amount is shared out first among the
+    /// referrals TOP holds, in the order they were referred (referral date, notice key,
+    /// liabilities), then among the notices' new referrals in mailing order; each takes at
+    /// most the recorded balances of the review's liabilities it lists.
+    fn new(
         account: &Account,
+        notices: &[&Notice],
+        planned: &[&DueLetter],
+        holdings: &[TopReferral],
         ctx: &DecideContext<'_>,
-        deadline_passed: bool,
-    ) -> Vec<(&Intent, Outcome)> {
-        let mut taken: HashSet<String> = self.held_ids().into_iter().map(str::to_owned).collect();
-        let mut out = Vec::new();
-        for intent in &self.intents {
-            if deadline_passed && ctx.as_of <= ctx.deadline_for(intent.mailed_on) {
-                continue;
+    ) -> TopState {
+        let mut intents = delivered_intents(account, notices);
+        for letter in planned {
+            if letter.kind == LetterKind::IntentToOffset
+                && !intents.iter().any(|i| i.key == letter.key)
+            {
+                intents.push(Intent {
+                    key: letter.key.clone(),
+                    ids: letter.liability_ids.clone(),
+                    mailed_on: ctx.mail_date,
+                });
             }
+        }
+        let all: Vec<&Liability> = account
+            .liabilities
+            .iter()
+            .filter(|l| countable(account, l, ctx))
+            .collect();
+        let mut shares = Shares::new(account, &all);
+
+        let holdings: Vec<TopReferral> = holdings.iter().filter(|h| h.is_held()).cloned().collect();
+        let mut order: Vec<usize> = (0..holdings.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&holdings[a], &holdings[b]);
+            (a.referred_on, &a.notice_key, &a.liability_ids).cmp(&(
+                b.referred_on,
+                &b.notice_key,
+                &b.liability_ids,
+            ))
+        });
+        let mut supports: Vec<Option<Support>> = vec![None; holdings.len()];
+        for i in order {
+            let referable: Vec<&Liability> = holdings[i]
+                .liability_ids
+                .iter()
+                .filter_map(|id| account.liability(id))
+                .filter(|l| countable(account, l, ctx))
+                .collect();
+            supports[i] = Some(Support {
+                referable: sorted_ids(&referable),
+                worth: shares.take(account, &referable),
+            });
+        }
+        let supports: Vec<Support> = supports.into_iter().flatten().collect();
+
+        let mut taken: HashSet<String> = holdings
+            .iter()
+            .flat_map(|h| h.liability_ids.iter().cloned())
+            .collect();
+        let mut outcomes = Vec::new();
+        for (i, intent) in intents.iter().enumerate() {
             let candidates: Vec<&String> = intent
                 .ids
                 .iter()
@@ -125,13 +190,18 @@ impl TopState {
             if candidates.is_empty() {
                 continue;
             }
-            let outcome = rule(account, &intent.key, &candidates, &self.intents, ctx);
+            let outcome = rule(account, &candidates, &mut shares, ctx);
             if let Outcome::Refer { ids, .. } = &outcome {
                 taken.extend(ids.iter().cloned());
             }
-            out.push((intent, outcome));
+            outcomes.push((i, outcome));
         }
-        out
+        TopState {
+            intents,
+            holdings,
+            supports,
+            outcomes,
+        }
     }
 
     /// Sets `amounts.to_refer` on upheld and reduced review letters: summed over the
@@ -139,24 +209,7 @@ impl TopState {
     /// plan's updates plus what the rule refers under it now, ignoring the deadline (a held
     /// notice adds nothing); `None` when nothing is added at all. The plan's own new intent
     /// to offset counts as a notice mailed on the mail date.
-    pub(super) fn fill_to_refer(
-        mut self,
-        account: &Account,
-        ctx: &DecideContext<'_>,
-        out: &mut AccountDecision,
-    ) {
-        for letter in &out.letters {
-            if letter.kind == LetterKind::IntentToOffset
-                && !self.intents.iter().any(|i| i.key == letter.key)
-            {
-                self.intents.push(Intent {
-                    key: letter.key.clone(),
-                    ids: letter.liability_ids.clone(),
-                    mailed_on: ctx.mail_date,
-                });
-            }
-        }
-        let outcomes = self.outcomes(account, ctx, false);
+    pub(super) fn fill_to_refer(self, out: &mut AccountDecision) {
         for letter in &mut out.letters {
             let (LetterKind::ReviewOutcome, Some(Variant::Upheld | Variant::Reduced)) =
                 (letter.kind, letter.variant)
@@ -165,15 +218,14 @@ impl TopState {
             };
             let reviewed = &letter.liability_ids;
             let mut total: Option<Money> = None;
-            for intent in self
-                .intents
-                .iter()
-                .filter(|i| i.ids.iter().any(|id| reviewed.contains(id)))
-            {
+            for (i, intent) in self.intents.iter().enumerate() {
+                if !intent.ids.iter().any(|id| reviewed.contains(id)) {
+                    continue;
+                }
                 let after_update: Money = self
                     .holdings
                     .iter()
-                    .filter(|h| h.is_held() && h.notice_key == intent.key)
+                    .filter(|h| h.notice_key == intent.key)
                     .map(|h| {
                         out.treasury_updates
                             .iter()
@@ -183,9 +235,10 @@ impl TopState {
                             .map_or(h.amount, |u| u.amount_after)
                     })
                     .sum();
-                let referred: Money = outcomes
+                let referred: Money = self
+                    .outcomes
                     .iter()
-                    .filter(|(i, _)| i.key == intent.key)
+                    .filter(|(at, _)| *at == i)
                     .map(|(_, outcome)| match outcome {
                         Outcome::Refer { amount, .. } => *amount,
                         Outcome::Held { .. } | Outcome::Nothing => Money::ZERO,
@@ -203,8 +256,8 @@ impl TopState {
     }
 }
 
-/// Decides the account's referrals, held referrals and Treasury updates; returns what
-/// `to_refer` needs afterwards.
+/// Decides the account's referrals, held referrals and Treasury updates (after its intent
+/// to offset, which counts as a notice for `to_refer`); returns what `to_refer` needs.
 pub(super) fn referrals_and_updates(
     account: &Account,
     notices: &[&Notice],
@@ -212,17 +265,20 @@ pub(super) fn referrals_and_updates(
     ctx: &DecideContext<'_>,
     out: &mut AccountDecision,
 ) -> TopState {
-    let state = TopState {
-        intents: delivered_intents(account, notices),
-        holdings: holdings.to_vec(),
-    };
-    for holding in state.holdings.iter().filter(|h| h.is_held()) {
-        if let Some(update) = super::updates::update(account, holding, &state.intents, ctx) {
+    let planned: Vec<&DueLetter> = out.letters.iter().collect();
+    let state = TopState::new(account, notices, &planned, holdings, ctx);
+    for (holding, support) in state.holdings.iter().zip(&state.supports) {
+        if let Some(update) = super::updates::update(account, holding, support, ctx) {
             out.treasury_updates.push(update);
         }
     }
-    for (intent, outcome) in state.outcomes(account, ctx, true) {
-        match outcome {
+    for (i, outcome) in &state.outcomes {
+        let intent = &state.intents[*i];
+        // Referred (or held) only once the notice's deadline has passed.
+        if ctx.as_of <= ctx.deadline_for(intent.mailed_on) {
+            continue;
+        }
+        match outcome.clone() {
             Outcome::Nothing => {}
             Outcome::Held { reason, ids, why } => out.held_referrals.push(HeldReferral {
                 account_id: account.account_id.clone(),
@@ -243,14 +299,14 @@ pub(super) fn referrals_and_updates(
     state
 }
 
-/// The referral rule for `candidates` of notice `key` on the as-of date, deadline aside:
+/// The referral rule for `candidates` of one notice on the as-of date, deadline aside:
 /// held for the first of bankruptcy_stay, nothing_referable, below_minimum,
-/// offset_not_posted that applies; nothing when every bar is final.
+/// offset_not_posted that applies; nothing when every bar is final. The amount takes the
+/// notice's share of any `reduced` review from `shares`.
 fn rule(
     account: &Account,
-    key: &LetterKey,
     candidates: &[&String],
-    intents: &[Intent],
+    shares: &mut Shares,
     ctx: &DecideContext<'_>,
 ) -> Outcome {
     let mut referable: Vec<&Liability> = Vec::new();
@@ -309,19 +365,19 @@ fn rule(
             ),
         );
     }
-    let amount = referral_amount(account, key, &referable, intents);
+    let Worth { amount, notes } = shares.take(account, &referable);
     let ids = sorted_ids(&referable);
     if amount < ctx.policy.minimum_amount {
-        return held(
-            HoldReason::BelowMinimum,
-            ids.clone(),
-            format!(
-                "only {} referable ({}), below the {} minimum",
-                amount.dollars(),
-                ids.join(", "),
-                ctx.policy.minimum_amount.dollars()
-            ),
+        let mut why = format!(
+            "only {} referable ({}), below the {} minimum",
+            amount.dollars(),
+            ids.join(", "),
+            ctx.policy.minimum_amount.dollars()
         );
+        for note in notes {
+            why.push_str(&format!("; {note}"));
+        }
+        return held(HoldReason::BelowMinimum, ids, why);
     }
     if let Some(why) = unposted_offset(account) {
         return held(HoldReason::OffsetNotPosted, ids, why);
@@ -363,81 +419,4 @@ pub(super) fn unposted_offset(account: &Account) -> Option<String> {
             _ => None,
         }
     })
-}
-
-/// The latest decided review covering a liability (latest decision date; a tie goes to
-/// the one listed last).
-pub(super) fn latest_decided_review<'a>(
-    account: &'a Account,
-    liability_id: &str,
-) -> Option<&'a Review> {
-    let decided = |r: &Review| match r.decision {
-        ReviewDecision::Pending => None,
-        ReviewDecision::Upheld { decided_on }
-        | ReviewDecision::Reduced { decided_on, .. }
-        | ReviewDecision::Reversed { decided_on } => Some(decided_on),
-    };
-    account
-        .reviews
-        .iter()
-        .filter(|r| r.covers(liability_id))
-        .filter_map(|r| decided(r).map(|on| (on, r)))
-        .fold(
-            None,
-            |best: Option<(NaiveDate, &Review)>, (on, r)| match best {
-                Some((b, _)) if b > on => best,
-                _ => Some((on, r)),
-            },
-        )
-        .map(|(_, r)| r)
-}
-
-/// The `reduced` review that sets a liability's debt, with its reduced balance: its latest
-/// decided review, when that one reduced it.
-pub(super) fn reduced_by<'a>(
-    account: &'a Account,
-    liability_id: &str,
-) -> Option<(&'a Review, Money)> {
-    let review = latest_decided_review(account, liability_id)?;
-    match review.decision {
-        ReviewDecision::Reduced {
-            reduced_balance, ..
-        } => Some((review, reduced_balance)),
-        _ => None,
-    }
-}
-
-/// What referring these liabilities under notice `key` is worth: their recorded balances,
-/// except that the liabilities of a `reduced` review count together as the lesser of its
-/// `reduced_balance` and their recorded balances, once, under the earliest-mailed delivered
-/// notice covering any of them (under any later notice they add nothing).
-pub(super) fn referral_amount(
-    account: &Account,
-    key: &LetterKey,
-    liabilities: &[&Liability],
-    intents: &[Intent],
-) -> Money {
-    let mut total = Money::ZERO;
-    let mut groups: BTreeMap<&str, (Money, Money)> = BTreeMap::new(); // review → (reduced, sum)
-    for liability in liabilities {
-        match reduced_by(account, &liability.id) {
-            Some((review, reduced_balance)) => {
-                let first = intents
-                    .iter()
-                    .find(|i| i.ids.iter().any(|id| review.covers(id)));
-                if first.is_none_or(|i| &i.key == key) {
-                    let entry = groups
-                        .entry(review.id.as_str())
-                        .or_insert((reduced_balance, Money::ZERO));
-                    entry.1 = entry.1 + liability.balance();
-                }
-            }
-            None => total = total + liability.balance(),
-        }
-    }
-    total
-        + groups
-            .values()
-            .map(|(reduced, sum)| (*reduced).min(*sum))
-            .sum::<Money>()
 }

@@ -610,7 +610,7 @@ fn state_offset_notice_shows_what_was_still_refunded() {
     );
 }
 
-fn late_return(filed: &str, due: &str, extended: Option<&str>) -> LateReturn {
+pub(super) fn late_return(filed: &str, due: &str, extended: Option<&str>) -> LateReturn {
     LateReturn {
         id: "LR1".into(),
         period: "2019".into(),

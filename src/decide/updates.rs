@@ -2,23 +2,21 @@
 //! (letters.md, "Treasury updates": delete at once for a stay or a full reversal; nothing
 //! while an offset is unposted or a review pending; then delete, decrease or nothing).
 
-use std::collections::HashSet;
-
 use crate::account::{Account, Liability, ReviewDecision, TopReferral};
 use crate::money::Money;
 
-use super::intent::{Standing, reversed_by_review, sorted_ids, standing, too_old};
-use super::referral::{
-    Intent, active_stay, latest_decided_review, reduced_by, referral_amount, unposted_offset,
-};
+use super::intent::{Standing, sorted_ids, standing, too_old};
+use super::referral::{Support, active_stay, unposted_offset};
+use super::shares::{latest_decided_review, reversed_by_review};
 use super::{DecideContext, TreasuryUpdate, UpdateAction, UpdateReason};
 
 /// The Treasury update a referral TOP holds needs now, if any (letters.md, Treasury
-/// updates, steps 1 to 3).
+/// updates, steps 1 to 3); `support` is what the referral rule gives now for its
+/// liabilities (with its share of any `reduced` review).
 pub(super) fn update(
     account: &Account,
     holding: &TopReferral,
-    intents: &[Intent],
+    support: &Support,
     ctx: &DecideContext<'_>,
 ) -> Option<TreasuryUpdate> {
     let ids = &holding.liability_ids;
@@ -74,28 +72,20 @@ pub(super) fn update(
     let referable: Vec<&Liability> = liabilities
         .iter()
         .copied()
-        .filter(|l| standing(account, l, ctx.as_of, ctx) == Standing::Referable)
+        .filter(|l| support.referable.contains(&l.id))
         .collect();
-    let amount = referral_amount(account, &holding.notice_key, &referable, intents);
+    let amount = support.worth.amount;
     if referable.is_empty() || amount < ctx.policy.minimum_amount {
-        let (reason, why) = delete_reason(account, &liabilities, &referable, amount, ctx);
+        let (reason, mut why) = delete_reason(account, &liabilities, &referable, amount, ctx);
+        if !referable.is_empty() {
+            for note in &support.worth.notes {
+                why.push_str(&format!("; {note}"));
+            }
+        }
         return Some(delete(reason, why));
     }
     if amount < holding.amount {
-        let mut causes: Vec<String> = Vec::new();
-        let mut seen_reviews = HashSet::new();
-        for l in &referable {
-            if let Some((review, reduced)) = reduced_by(account, &l.id)
-                && seen_reviews.insert(review.id.as_str())
-            {
-                causes.push(format!(
-                    "review {} reduced {} to {}",
-                    review.id,
-                    review.liability_ids.join(", "),
-                    reduced.dollars()
-                ));
-            }
-        }
+        let mut causes: Vec<String> = support.worth.notes.clone();
         for id in ids {
             if !referable.iter().any(|l| &l.id == id) {
                 causes.push(format!("{id} {}", no_longer(account, id, ctx)));

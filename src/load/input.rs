@@ -212,15 +212,15 @@ pub struct LateReturnInput {
     pub excess_payments: Money,
 }
 
-/// `referrals[]`: what the Treasury Offset Program holds. `amount` stays text here so that
-/// validation can insist on exactly two decimals (it is copied into the Treasury file).
+/// `referrals[]`: what the Treasury Offset Program holds. `amount` is parsed like every
+/// other amount (a string, at most two decimals).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReferralInput {
     pub notice_key: String,
     pub liability_ids: Vec<String>,
     pub referred_on: IsoDate,
-    pub amount: String,
+    pub amount: Money,
     pub updated_on: Option<IsoDate>,
 }
 

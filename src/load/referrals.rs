@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::account::{Account, Notice, NoticeSubject, TopReferral};
 use crate::letter::{LetterKey, LetterKind};
-use crate::money::Money;
 
 use super::Problem;
 use super::input::ReferralInput;
@@ -13,7 +12,7 @@ use super::validate::Checker;
 
 /// Checks the account's `referrals[]`: each names a delivered intent to offset of the
 /// account's `notices[]` by its key, lists liabilities that notice covered (each in at most
-/// one record), and gives `amount` as a string with exactly two decimals.
+/// one record), and gives an `amount` of zero or more (parsed like every other amount).
 pub(super) fn referrals(
     check: &mut Checker,
     account_id: &str,
@@ -90,50 +89,34 @@ pub(super) fn referrals(
                 }
             }
         }
-        let amount = match two_decimals(&r.amount) {
-            Ok(amount) => Some(amount),
-            Err(why) => {
-                check.fail(at("amount"), why);
-                None
-            }
-        };
+        // Parsed like every other amount (at most two decimals); zero means TOP deleted it.
+        if r.amount.is_negative() {
+            check.fail(
+                at("amount"),
+                format!(
+                    "is negative ({}); TOP holds zero or more (\"0.00\" when deleted)",
+                    r.amount
+                ),
+            );
+        }
         if let Some(updated_on) = r.updated_on
             && updated_on.0 < r.referred_on.0
         {
             check.fail(at("updated_on"), "is before `referred_on`");
         }
-        if let (Some(amount), true) = (amount, check.problems.len() == before) {
+        if check.problems.len() == before {
             let mut liability_ids = r.liability_ids;
             liability_ids.sort_unstable();
             out.push(TopReferral {
                 notice_key: LetterKey::from_text(&r.notice_key),
                 liability_ids,
                 referred_on: r.referred_on.0,
-                amount,
+                amount: r.amount,
                 updated_on: r.updated_on.map(|d| d.0),
             });
         }
     }
     out
-}
-
-/// A non-negative amount written with exactly two decimals (`"740.00"`).
-fn two_decimals(text: &str) -> Result<Money, String> {
-    let shape_ok = text
-        .split_once('.')
-        .is_some_and(|(_, cents)| cents.len() == 2);
-    let parsed = Money::parse(text).map_err(|err| err.to_string())?;
-    if !shape_ok {
-        return Err(format!(
-            "`{text}` must be written with exactly two decimals, like \"740.00\""
-        ));
-    }
-    if parsed.is_negative() {
-        return Err(format!(
-            "is negative ({text}); TOP holds zero or more (\"0.00\" when deleted)"
-        ));
-    }
-    Ok(parsed)
 }
 
 /// Checks that every liability's tax type has a label in the configuration's table: a letter
