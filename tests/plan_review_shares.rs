@@ -235,12 +235,32 @@ fn a_later_upheld_review_outweighs_an_earlier_reversal() {
         to_refer(&plan, "CT-Q05/review_outcome/R2"),
         json!("1000.00")
     );
-    // T04: the reversal is the later: deleted, and the upheld letter refers nothing.
+    // T04: the reversal is the later: deleted, and only the reversal's letter goes out.
     assert_eq!(
         updates(&plan, "CT-T04"),
         vec![upd(&["L1"], "delete", "reversed", "1000.00", "0.00")]
     );
-    assert_eq!(to_refer(&plan, "CT-T04/review_outcome/R2"), Value::Null);
+    assert_eq!(
+        common::account_letter_keys(&plan, "CT-T04"),
+        ["CT-T04/review_outcome/R1"]
+    );
+    // The earlier decision's letter would contradict the later one's: it is left out as
+    // superseded, in T03 and Q05 (R1 reversed, then R2 upheld) and T04 (the other way).
+    for (account, earlier) in [("CT-T03", "R1"), ("CT-Q05", "R1"), ("CT-T04", "R2")] {
+        let keys = common::account_letter_keys(&plan, account);
+        assert!(
+            !keys.contains(&format!("{account}/review_outcome/{earlier}")),
+            "{account}: {keys:?}"
+        );
+        assert_eq!(
+            common::suppressions(&plan, account)
+                .into_iter()
+                .filter(|(kind, _, _)| kind == "review_outcome")
+                .collect::<Vec<_>>(),
+            [common::sup("review_outcome", "superseded", &["L1"])],
+            "{account}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -253,7 +253,9 @@ fn left_out_why(
         SuppressReason::AlreadySent => {
             format!("{ids}: already covered by a delivered notice of intent to offset")
         }
-        SuppressReason::BelowMinimum | SuppressReason::Undeliverable => ids,
+        SuppressReason::BelowMinimum
+        | SuppressReason::Undeliverable
+        | SuppressReason::Superseded => ids,
     }
 }
 

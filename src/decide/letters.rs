@@ -1,10 +1,11 @@
 //! Offset notices, refunds and review outcomes: one letter per record not yet covered.
 
-use crate::account::{Account, Notice, NoticeSubject, OffsetSource, ReviewDecision};
+use crate::account::{Account, Notice, NoticeSubject, OffsetSource, Review, ReviewDecision};
 use crate::calendar::add_months;
 use crate::letter::{LetterKey, LetterKind, Variant};
 use crate::money::Money;
 
+use super::shares;
 use super::{
     AccountDecision, Amounts, DecideContext, DueLetter, Facts, LetterError, SuppressReason,
     Suppression, consent_words, email_or_first_class, new_letter,
@@ -321,6 +322,23 @@ pub(super) fn review_outcomes(
         ) {
             continue;
         }
+        if let Some(later) = superseded_by(account, review) {
+            out.suppressed.push(Suppression {
+                account_id: account.account_id.clone(),
+                kind: LetterKind::ReviewOutcome,
+                reason: SuppressReason::Superseded,
+                liability_ids: sorted(&review.liability_ids),
+                why: format!(
+                    "review {} ({variant}, decided {decided_on}) is superseded by review {} \
+                     decided {}: only the latest decision is sent",
+                    review.id,
+                    later.id,
+                    shares::decided_on(&later.decision)
+                        .map_or_else(String::new, |on| on.to_string()),
+                ),
+            });
+            continue;
+        }
         let key = LetterKey::new(&account.account_id, LetterKind::ReviewOutcome, &review.id);
         let why = format!(
             "review {} of {} decided {decided_on}: {variant}, balance {}",
@@ -348,4 +366,26 @@ pub(super) fn review_outcomes(
             },
         );
     }
+}
+
+/// The later decided review that governs every liability of `review`, if one does: then
+/// `review`'s outcome no longer stands for any of them and its letter would contradict
+/// the later one's. `None` while `review` is the latest decision for some liability.
+fn superseded_by<'a>(account: &'a Account, review: &Review) -> Option<&'a Review> {
+    let mut later = None;
+    for id in &review.liability_ids {
+        let latest = shares::latest_decided_review(account, id)?;
+        if latest.id == review.id {
+            return None;
+        }
+        later = Some(latest);
+    }
+    later
+}
+
+/// The ids, sorted in plain string order (as every printed list is).
+fn sorted(ids: &[String]) -> Vec<String> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids
 }

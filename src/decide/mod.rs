@@ -200,6 +200,9 @@ pub enum SuppressReason {
     AlreadySent,
     /// No usable channel (no postal address where print is needed).
     Undeliverable,
+    /// A review outcome whose every liability a later decided review governs: only the
+    /// latest decision is sent, so that two letters never tell different outcomes.
+    Superseded,
 }
 
 impl SuppressReason {
@@ -214,6 +217,7 @@ impl SuppressReason {
             SuppressReason::BankruptcyStay => "bankruptcy_stay",
             SuppressReason::AlreadySent => "already_sent",
             SuppressReason::Undeliverable => "undeliverable",
+            SuppressReason::Superseded => "superseded",
         }
     }
 }

@@ -765,15 +765,8 @@ fn review_outcomes_state_the_balance_that_stands() {
     assert_eq!(
         outcomes,
         [
-            (
-                "CT-1/review_outcome/R1".to_owned(),
-                Some(Variant::Upheld),
-                // L1 counts at R2's 500.00 (its latest decision); L2 was reversed.
-                Amounts::Review {
-                    balance: m("840.00"),
-                    to_refer: Some(m("500.00")),
-                }
-            ),
+            // R1 (upheld L1, L2) is superseded: R2 is L1's latest decision (a tie goes to
+            // the one listed last), R3 is L2's. Its letter would contradict theirs.
             (
                 "CT-1/review_outcome/R2".to_owned(),
                 Some(Variant::Reduced),
@@ -792,7 +785,20 @@ fn review_outcomes_state_the_balance_that_stands() {
             ),
         ]
     );
-    assert_eq!(decision.letters[0].liability_ids, ["L1", "L2"]);
+    assert_eq!(decision.letters[0].liability_ids, ["L1"]);
+    let superseded: Vec<_> = decision
+        .suppressed
+        .iter()
+        .filter(|s| s.reason == SuppressReason::Superseded)
+        .collect();
+    assert_eq!(superseded.len(), 1);
+    assert_eq!(superseded[0].kind, LetterKind::ReviewOutcome);
+    assert_eq!(superseded[0].liability_ids, ["L1", "L2"]);
+    assert!(
+        superseded[0].why.contains("review R1"),
+        "{}",
+        superseded[0].why
+    );
 }
 
 #[test]
