@@ -105,7 +105,7 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
                     continue;
                 }
             };
-            let job = match sample_job(composer, config, sample) {
+            let job = match sample_job(composer, config, sample, None) {
                 Ok(job) => job,
                 Err(err) => {
                     findings.error(format!("`{key}`: {err:#}"));

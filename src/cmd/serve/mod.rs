@@ -437,7 +437,7 @@ async fn show_letter(
             Ok(sample) => {
                 page.account = Some(sample.account.account_id.clone());
                 page.context = composer.context(&sample.account, &sample.letter).ok();
-                match sample_job(&composer, &state.config, sample)
+                match sample_job(&composer, &state.config, sample, None)
                     .map_err(AppError::from)
                     .and_then(|job| state.pages(&composer, &job))
                 {
@@ -493,7 +493,7 @@ async fn image(
         let sample = samples
             .pick(letter_type, account.as_deref())
             .map_err(|err| AppError::new(StatusCode::NOT_FOUND, err.to_string()))?;
-        let job = sample_job(&composer, &state.config, sample)?;
+        let job = sample_job(&composer, &state.config, sample, None)?;
         let pages = state.pages(&composer, &job)?;
         Ok(pages.get(number - 1).cloned())
     })
