@@ -286,3 +286,48 @@ fn a_missing_spanish_configuration_text_names_its_key() {
         run.stderr
     );
 }
+
+/// Every sample account as a Spanish speaker's, in a fixture directory.
+fn spanish_samples() -> Fixture {
+    let fixture = Fixture::empty();
+    for entry in std::fs::read_dir(root().join("samples/accounts")).expect("samples") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        with_language(&fixture, &name, "es");
+    }
+    fixture
+}
+
+#[test]
+fn check_holds_spanish_letters_and_emails_to_their_plan() {
+    if !have_pdftotext() {
+        return;
+    }
+    let accounts = spanish_samples();
+    let run = missive_in(root(), &["check", "--accounts", &accounts.arg()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(": 0 errors, 0 warnings"), "{}", run.stderr);
+    assert!(run.stderr.contains("emails)"), "{}", run.stderr);
+
+    // A Spanish template that says "parte de" where the whole refund was taken fails the
+    // facts check with its Spanish wording.
+    let templates = Fixture::from_dir("templates");
+    let notice = templates.join("letters/es/offset_notice.typ.tera");
+    let text = std::fs::read_to_string(&notice).expect("template");
+    let broken = text.replace(
+        "{% set share = \"todo\" %}",
+        "{% set share = \"parte de\" %}",
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&notice, broken).expect("write");
+    let run = missive_in(
+        root(),
+        &["check", "--accounts", &accounts.arg(), "--templates", &templates.arg()],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("“todo su” refund") && run.stderr.contains("says “parte de su”"),
+        "the failure names the Spanish wording:\n{}",
+        run.stderr
+    );
+}

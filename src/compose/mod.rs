@@ -273,7 +273,16 @@ impl Composer {
         account: &Account,
         letter: &DueLetter,
     ) -> Result<serde_json::Value, ComposeError> {
-        let lang = Language::of(account);
+        self.context_in(Language::of(account), account, letter)
+    }
+
+    /// The JSON view the `lang` template sees for this letter.
+    pub fn context_in(
+        &self,
+        lang: Language,
+        account: &Account,
+        letter: &DueLetter,
+    ) -> Result<serde_json::Value, ComposeError> {
         let context = view::context(account, letter, self.config_in(lang), None).map_err(
             |message| ComposeError::Letter {
                 key: letter.key.clone(),
