@@ -36,10 +36,10 @@ use chrono::NaiveDate;
 
 use crate::account::Account;
 use crate::compose::template_name_in;
-use crate::language::Language;
 use crate::config::LoadedConfig;
 use crate::decide::{DecideContext, DueLetter};
 use crate::dispatch::EmailComposer;
+use crate::language::Language;
 use crate::ledger::{
     EmailRole, Ledger, LedgerError, LetterState, NewRun, PlannedLetter, RenderedFile, RunInfo,
     RunStatus,
@@ -389,7 +389,8 @@ fn carry_out(
 
     let batches = match mailroom {
         Some(mailroom) => {
-            let batchable = waiting::as_rendered(ledger, producer, run.id, &plan.letters, &accounts)?;
+            let batchable =
+                waiting::as_rendered(ledger, producer, run.id, &plan.letters, &accounts)?;
             let mut report =
                 mailroom.make_batches(ledger, &run, &batchable, &accounts, &request.out_dir)?;
             waiting::batch_earlier_runs(ledger, config, producer, mailroom, run.id, &mut report)?;

@@ -176,9 +176,15 @@ mod tests {
         let config = Config::parse(BUILT_IN).expect("built-in");
         let es = config.localized(Language::Es);
         assert_eq!(es.statements.fees, config.es.statements.fees);
-        assert_eq!(es.titles.refund_late_return, config.es.titles.refund_late_return);
+        assert_eq!(
+            es.titles.refund_late_return,
+            config.es.titles.refund_late_return
+        );
         assert_eq!(es.agency.hours, config.es.agency.hours);
-        assert_eq!(es.policy.tax_type_labels["sales_use"], "Impuesto sobre las ventas y el uso");
+        assert_eq!(
+            es.policy.tax_type_labels["sales_use"],
+            "Impuesto sobre las ventas y el uso"
+        );
         assert_eq!(es.agency.phone, config.agency.phone);
         let en = config.localized(Language::En);
         assert_eq!(en.statements.fees, config.statements.fees);

@@ -639,8 +639,14 @@ fn spanish_emails_arrive_in_spanish() {
         assert!(part.contains("Estimado(a) Test Payer:"), "{part}");
         assert!(part.contains("1 de diciembre de 2026"), "{part}");
         assert!(part.contains("$100.00"), "{part}");
-        assert!(part.contains("Tenemos una carta nueva para usted"), "{part}");
-        assert!(!part.contains("Dear ") && !part.contains("December"), "{part}");
+        assert!(
+            part.contains("Tenemos una carta nueva para usted"),
+            "{part}"
+        );
+        assert!(
+            !part.contains("Dear ") && !part.contains("December"),
+            "{part}"
+        );
     }
     assert!(html.contains("<html lang=\"es-US\">"), "{html}");
     // The attached PDF is the Spanish letter.

@@ -19,10 +19,19 @@ use serde_json::Value;
 /// Every kind and variant, and a sample account that gets such a letter.
 const CASES: [(&str, &str); 9] = [
     ("intent_to_offset", "02-ito-several-judgment-too-old.json"),
-    ("offset_notice/federal", "07-offset-federal-joint-excess-refund.json"),
+    (
+        "offset_notice/federal",
+        "07-offset-federal-joint-excess-refund.json",
+    ),
     ("offset_notice/state", "10-offset-state-child-support.json"),
-    ("refund/excess_offset", "07-offset-federal-joint-excess-refund.json"),
-    ("refund/late_return", "11-refund-late-return-extended-due-date.json"),
+    (
+        "refund/excess_offset",
+        "07-offset-federal-joint-excess-refund.json",
+    ),
+    (
+        "refund/late_return",
+        "11-refund-late-return-extended-due-date.json",
+    ),
     ("refund/late_return", "12-refund-late-return-barred.json"),
     ("review_outcome/upheld", "13-review-upheld-and-pending.json"),
     ("review_outcome/reduced", "14-review-reduced-referral.json"),
@@ -64,7 +73,14 @@ fn preview(fixture: &Fixture, kind: &str, account: &str, name: &str) -> String {
     let out = fixture.join(&format!("{name}.pdf"));
     missive_in(
         root(),
-        &["preview", kind, "--account", account, "--out", out.to_str().expect("UTF-8")],
+        &[
+            "preview",
+            kind,
+            "--account",
+            account,
+            "--out",
+            out.to_str().expect("UTF-8"),
+        ],
     )
     .expect_code(0);
     pdf_text(&out)
@@ -86,11 +102,29 @@ fn dollars(amount: &str) -> String {
 /// "2027-02-01" → "1 de febrero de 2027".
 fn fecha(iso: &str) -> String {
     const MESES: [&str; 12] = [
-        "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
-        "octubre", "noviembre", "diciembre",
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
     ];
-    let parts: Vec<u32> = iso.split('-').map(|p| p.parse().expect("date part")).collect();
-    format!("{} de {} de {}", parts[2], MESES[parts[1] as usize - 1], parts[0])
+    let parts: Vec<u32> = iso
+        .split('-')
+        .map(|p| p.parse().expect("date part"))
+        .collect();
+    format!(
+        "{} de {} de {}",
+        parts[2],
+        MESES[parts[1] as usize - 1],
+        parts[0]
+    )
 }
 
 /// The plain-text sentences of an English letter template (or a config text): Tera tags
@@ -120,7 +154,9 @@ fn english_sentences(template: &str) -> Vec<String> {
     }
     text.push_str(rest);
     let mut out = Vec::new();
-    for piece in text.split(['.', '?', ':', '|', '#', '*', '[', ']', '(', ')', '\n', '“', '”', '"']) {
+    for piece in text.split([
+        '.', '?', ':', '|', '#', '*', '[', ']', '(', ')', '\n', '“', '”', '"',
+    ]) {
         let piece = piece.trim().trim_start_matches(['+', '=', ',', ' ']).trim();
         let words: Vec<&str> = piece.split_whitespace().collect();
         let prose = words.len() >= 4
@@ -143,7 +179,9 @@ fn all_english_sentences() -> Vec<String> {
     for entry in std::fs::read_dir(root().join("templates/letters")).expect("templates") {
         let path = entry.expect("entry").path();
         if path.is_file() {
-            sentences.extend(english_sentences(&std::fs::read_to_string(path).expect("read")));
+            sentences.extend(english_sentences(
+                &std::fs::read_to_string(path).expect("read"),
+            ));
         }
     }
     let config: toml::Value =
@@ -155,7 +193,9 @@ fn all_english_sentences() -> Vec<String> {
         }
     }
     for (table, key) in [("payments", "online_text"), ("payments", "coupon_note")] {
-        sentences.extend(english_sentences(config[table][key].as_str().expect("text")));
+        sentences.extend(english_sentences(
+            config[table][key].as_str().expect("text"),
+        ));
     }
     sentences.sort();
     sentences.dedup();
@@ -169,7 +209,10 @@ fn every_kind_and_variant_renders_in_spanish() {
     }
     let fixture = Fixture::empty();
     let sentences = all_english_sentences();
-    assert!(sentences.len() > 60, "too few English sentences found: {sentences:?}");
+    assert!(
+        sentences.len() > 60,
+        "too few English sentences found: {sentences:?}"
+    );
     for (kind, file) in CASES {
         let name = format!("{}-{}", kind.replace('/', "-"), &file[..2]);
         let es_account = with_language(&fixture, file, "es");
@@ -189,27 +232,54 @@ fn every_kind_and_variant_renders_in_spanish() {
         let key = planned["key"].as_str().expect("key");
         assert_eq!(letter(&plan, key)["kind"], base);
 
-        assert!(es.contains("1 de diciembre de 2026"), "{name}: no Spanish letter date:\n{es}");
-        assert!(!es.contains("December 1, 2026"), "{name}: English date in:\n{es}");
+        assert!(
+            es.contains("1 de diciembre de 2026"),
+            "{name}: no Spanish letter date:\n{es}"
+        );
+        assert!(
+            !es.contains("December 1, 2026"),
+            "{name}: English date in:\n{es}"
+        );
         for (field, amount) in planned["amounts"].as_object().expect("amounts") {
             if let Some(amount) = amount.as_str() {
                 let shown = dollars(amount);
-                assert!(es.contains(&shown), "{name}: amount {field} {shown} missing:\n{es}");
+                assert!(
+                    es.contains(&shown),
+                    "{name}: amount {field} {shown} missing:\n{es}"
+                );
             }
         }
         if let Some(deadline) = planned["deadline"].as_str() {
-            assert!(es.contains(&fecha(deadline)), "{name}: deadline {deadline} missing:\n{es}");
+            assert!(
+                es.contains(&fecha(deadline)),
+                "{name}: deadline {deadline} missing:\n{es}"
+            );
         }
         for contact in ["860-297-5962", "drs@po.state.ct.us", "portal.ct.gov/DRS"] {
-            assert!(es.contains(contact), "{name}: contact {contact} missing:\n{es}");
+            assert!(
+                es.contains(contact),
+                "{name}: contact {contact} missing:\n{es}"
+            );
         }
-        assert!(es.contains("Página 1 de"), "{name}: page number not in Spanish:\n{es}");
+        assert!(
+            es.contains("Página 1 de"),
+            "{name}: page number not in Spanish:\n{es}"
+        );
 
         // Non-vacuous: the English letter carries English sentences this test can see.
         let in_english = sentences.iter().filter(|s| en.contains(s.as_str())).count();
-        assert!(in_english >= 3, "{name}: only {in_english} English sentences in the English letter");
-        let leaked: Vec<&String> = sentences.iter().filter(|s| es.contains(s.as_str())).collect();
-        assert!(leaked.is_empty(), "{name}: English sentences in the Spanish letter: {leaked:?}");
+        assert!(
+            in_english >= 3,
+            "{name}: only {in_english} English sentences in the English letter"
+        );
+        let leaked: Vec<&String> = sentences
+            .iter()
+            .filter(|s| es.contains(s.as_str()))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "{name}: English sentences in the Spanish letter: {leaked:?}"
+        );
     }
 }
 
@@ -223,12 +293,22 @@ fn spanish_pdf_declares_its_language_and_spanish_title() {
     let out = fixture.join("ito.pdf");
     missive_in(
         root(),
-        &["preview", "intent_to_offset", "--account", &account, "--out", out.to_str().expect("UTF-8")],
+        &[
+            "preview",
+            "intent_to_offset",
+            "--account",
+            &account,
+            "--out",
+            out.to_str().expect("UTF-8"),
+        ],
     )
     .expect_code(0);
     let doc = lopdf::Document::load(&out).expect("PDF parses");
     let catalog = doc.catalog().expect("catalog");
-    let lang = catalog.get(b"Lang").and_then(|l| l.as_str()).expect("/Lang");
+    let lang = catalog
+        .get(b"Lang")
+        .and_then(|l| l.as_str())
+        .expect("/Lang");
     assert_eq!(lang, b"es-US");
     let info = Command::new("pdfinfo").arg(&out).output().expect("pdfinfo");
     let info = String::from_utf8_lossy(&info.stdout);
@@ -246,26 +326,45 @@ fn an_unknown_language_falls_back_to_english_and_says_why() {
     let (code, plan) = fixture.plan(".", &["--as-of", "2026-12-01", "--mail-date", "2026-12-01"]);
     assert_eq!(code, 0, "{plan}");
     let letters = common::array(&plan["letters"]);
-    let fr = letters.iter().find(|l| l["account_id"] == "CT-0001001").expect("fr letter");
+    let fr = letters
+        .iter()
+        .find(|l| l["account_id"] == "CT-0001001")
+        .expect("fr letter");
     let why = fr["why"].as_str().expect("why");
     assert!(
         why.contains("written in English") && why.contains("`fr`"),
         "why does not say the letter falls back: {why}"
     );
-    let es = letters.iter().find(|l| l["account_id"] == "CT-0001010").expect("es letter");
-    assert!(!es["why"].as_str().expect("why").contains("English"), "{es}");
+    let es = letters
+        .iter()
+        .find(|l| l["account_id"] == "CT-0001010")
+        .expect("es letter");
+    assert!(
+        !es["why"].as_str().expect("why").contains("English"),
+        "{es}"
+    );
     if !have_pdftotext() {
         return;
     }
     let account = fixture.join("fr-01-ito-basic.json");
-    let text = preview(&fixture, "intent_to_offset", account.to_str().expect("UTF-8"), "fr");
-    assert!(text.contains("Notice of Intent to Offset") && text.contains("Page 1 of"), "{text}");
+    let text = preview(
+        &fixture,
+        "intent_to_offset",
+        account.to_str().expect("UTF-8"),
+        "fr",
+    );
+    assert!(
+        text.contains("Notice of Intent to Offset") && text.contains("Page 1 of"),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_missing_spanish_configuration_text_names_its_key() {
     let shipped = std::fs::read_to_string(root().join("missive.toml")).expect("config");
-    let start = shipped.find("[es.statements]").expect("[es.statements] in missive.toml");
+    let start = shipped
+        .find("[es.statements]")
+        .expect("[es.statements] in missive.toml");
     let line = shipped[start..]
         .lines()
         .find(|l| l.starts_with("garnishment = "))
@@ -277,7 +376,15 @@ fn a_missing_spanish_configuration_text_names_its_key() {
     fixture.copy("samples/accounts/01-ito-basic.json", "a.json");
     let run = missive_in(
         fixture.path(),
-        &["plan", "--accounts", ".", "--config", config.to_str().expect("UTF-8"), "--format", "json"],
+        &[
+            "plan",
+            "--accounts",
+            ".",
+            "--config",
+            config.to_str().expect("UTF-8"),
+            "--format",
+            "json",
+        ],
     );
     assert_ne!(run.code, 0);
     assert!(
@@ -292,7 +399,11 @@ fn spanish_samples() -> Fixture {
     let fixture = Fixture::empty();
     for entry in std::fs::read_dir(root().join("samples/accounts")).expect("samples") {
         let path = entry.expect("entry").path();
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         with_language(&fixture, &name, "es");
     }
     fixture
@@ -306,7 +417,11 @@ fn check_holds_spanish_letters_and_emails_to_their_plan() {
     let accounts = spanish_samples();
     let run = missive_in(root(), &["check", "--accounts", &accounts.arg()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains(": 0 errors, 0 warnings"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(": 0 errors, 0 warnings"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("emails)"), "{}", run.stderr);
 
     // A Spanish template that says "parte de" where the whole refund was taken fails the
@@ -322,7 +437,13 @@ fn check_holds_spanish_letters_and_emails_to_their_plan() {
     std::fs::write(&notice, broken).expect("write");
     let run = missive_in(
         root(),
-        &["check", "--accounts", &accounts.arg(), "--templates", &templates.arg()],
+        &[
+            "check",
+            "--accounts",
+            &accounts.arg(),
+            "--templates",
+            &templates.arg(),
+        ],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(

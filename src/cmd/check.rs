@@ -17,9 +17,9 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use clap::Args;
 use missive::compose::{Composer, template_name_in};
-use missive::language::Language;
 use missive::config::Config;
 use missive::dispatch::EmailComposer;
+use missive::language::Language;
 use missive::ledger::EmailRole;
 use missive::letter::Channel;
 use missive::letter::LetterKey;
@@ -112,14 +112,13 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
             // and held to the plan.
             for lang in Language::ALL {
                 let template = template_name_in(sample.letter.kind, lang);
-                let context =
-                    match composer.context_in(lang, &sample.account, &sample.letter) {
-                        Ok(context) => context,
-                        Err(err) => {
-                            findings.error(format!("`{key}` ({lang}): {err}"));
-                            continue;
-                        }
-                    };
+                let context = match composer.context_in(lang, &sample.account, &sample.letter) {
+                    Ok(context) => context,
+                    Err(err) => {
+                        findings.error(format!("`{key}` ({lang}): {err}"));
+                        continue;
+                    }
+                };
                 let job = match sample_job(composer, config, sample, Some(lang)) {
                     Ok(job) => job,
                     Err(err) => {

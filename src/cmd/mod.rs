@@ -150,7 +150,9 @@ pub(crate) fn language_arg(code: &str) -> anyhow::Result<missive::language::Lang
     missive::language::Language::from_tag(code).ok_or_else(|| {
         anyhow::anyhow!(
             "--language `{code}`: missive has letters in {} only",
-            missive::language::Language::ALL.map(|l| l.as_str()).join(", ")
+            missive::language::Language::ALL
+                .map(|l| l.as_str())
+                .join(", ")
         )
     })
 }

@@ -66,7 +66,11 @@ pub(crate) fn sample_job(
 /// Renders one letter of the requested type to `--out`.
 pub(crate) fn preview(config: &Config, args: PreviewArgs) -> Result<ExitCode> {
     let letter_type = LetterType::parse(&args.letter)?;
-    let lang = args.language.as_deref().map(super::language_arg).transpose()?;
+    let lang = args
+        .language
+        .as_deref()
+        .map(super::language_arg)
+        .transpose()?;
     let accounts = args
         .account
         .clone()

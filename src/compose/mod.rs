@@ -116,7 +116,11 @@ pub struct Composer {
 
 /// The `.tera` files directly in `dir/sub` whose names end in `suffix`, as
 /// (`sub/name`, text), sorted.
-fn read_templates(dir: &Path, sub: &str, suffix: &str) -> Result<Vec<(String, String)>, ComposeError> {
+fn read_templates(
+    dir: &Path,
+    sub: &str,
+    suffix: &str,
+) -> Result<Vec<(String, String)>, ComposeError> {
     let path = dir.join(sub);
     let entries = std::fs::read_dir(&path).map_err(|source| ComposeError::Read {
         path: path.clone(),
@@ -130,12 +134,11 @@ fn read_templates(dir: &Path, sub: &str, suffix: &str) -> Result<Vec<(String, St
         })?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(suffix) && entry.path().is_file() {
-            let text = std::fs::read_to_string(entry.path()).map_err(|source| {
-                ComposeError::Read {
+            let text =
+                std::fs::read_to_string(entry.path()).map_err(|source| ComposeError::Read {
                     path: entry.path(),
                     source,
-                }
-            })?;
+                })?;
             files.push((format!("{sub}/{name}"), text));
         }
     }
@@ -204,7 +207,7 @@ impl Composer {
             }
             tera.add_raw_templates(letters.iter().map(|(n, t)| (n.as_str(), t.as_str())))
                 .map_err(|err| ComposeError::Template {
-                    template: format!("{sub}"),
+                    template: sub.clone(),
                     message: error_chain(&err),
                 })?;
             for kind in LetterKind::ALL {
@@ -247,8 +250,7 @@ impl Composer {
                 .iter()
                 .filter(|(name, _)| {
                     name.as_str() == template
-                        || (name.starts_with(&prefix)
-                            && !name[prefix.len()..].contains('/'))
+                        || (name.starts_with(&prefix) && !name[prefix.len()..].contains('/'))
                         || name.starts_with("typst/")
                 })
                 .map(|(name, text)| (name.clone(), text.clone()))
@@ -283,13 +285,14 @@ impl Composer {
         account: &Account,
         letter: &DueLetter,
     ) -> Result<serde_json::Value, ComposeError> {
-        let context = view::context(account, letter, self.config_in(lang), None).map_err(
-            |message| ComposeError::Letter {
-                key: letter.key.clone(),
-                template: template_name_in(letter.kind, lang),
-                message,
-            },
-        )?;
+        let context =
+            view::context(account, letter, self.config_in(lang), None).map_err(|message| {
+                ComposeError::Letter {
+                    key: letter.key.clone(),
+                    template: template_name_in(letter.kind, lang),
+                    message,
+                }
+            })?;
         Ok(context.into_json())
     }
 
@@ -366,7 +369,10 @@ pub fn template_language(template: &str) -> Language {
     Language::ALL
         .into_iter()
         .rev()
-        .find(|l| !l.template_dir().is_empty() && template.starts_with(&format!("letters/{}", l.template_dir())))
+        .find(|l| {
+            !l.template_dir().is_empty()
+                && template.starts_with(&format!("letters/{}", l.template_dir()))
+        })
         .unwrap_or(Language::En)
 }
 

@@ -93,7 +93,9 @@ impl EmailComposer {
                     if !files.iter().any(|(n, _)| *n == name) {
                         return Err(DispatchError::Template {
                             template: name,
-                            message: format!("no {lang} email {part} template for `{kind}` letters"),
+                            message: format!(
+                                "no {lang} email {part} template for `{kind}` letters"
+                            ),
                         });
                     }
                 }
@@ -221,9 +223,9 @@ fn money_text(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> 
 /// `29 de enero de 2027` (Spanish).
 fn date_text(lang: Language) -> impl tera::Filter + 'static {
     move |value: &Value, _: &HashMap<String, Value>| -> tera::Result<Value> {
-        let text = value.as_str().ok_or_else(|| {
-            tera::Error::msg(format!("filter `date` expects text, got {value}"))
-        })?;
+        let text = value
+            .as_str()
+            .ok_or_else(|| tera::Error::msg(format!("filter `date` expects text, got {value}")))?;
         let date = parse_iso_date(text)
             .ok_or_else(|| format!("filter `date`: `{text}` is not a YYYY-MM-DD date"))?;
         Ok(Value::String(lang.long_date(date)))

@@ -564,8 +564,23 @@ mod tests {
             "letter": {"deadline": "2027-01-29", "amounts": {"refund": "10.00"}},
         });
         let source = "\"DRS\" \"1\" \"9-5\" \"CT-1\" \"$10.00\"";
-        assert!(missing_facts(Refund, Some(Variant::LateReturn), Language::En, &ctx, source).is_empty());
-        let missing = missing_facts(Refund, Some(Variant::LateReturn), Language::En, &ctx, "\"DRS\"");
+        assert!(
+            missing_facts(
+                Refund,
+                Some(Variant::LateReturn),
+                Language::En,
+                &ctx,
+                source
+            )
+            .is_empty()
+        );
+        let missing = missing_facts(
+            Refund,
+            Some(Variant::LateReturn),
+            Language::En,
+            &ctx,
+            "\"DRS\"",
+        );
         let facts: Vec<&str> = missing.iter().map(|(f, _)| *f).collect();
         assert_eq!(
             facts,
