@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Fixture, letter, missive_in, root};
+use common::{Fixture, dollars, have_pdftotext, letter, missive_in, pdftotext, root};
 use missive::review::facts::flatten;
 use serde_json::Value;
 
@@ -38,24 +38,9 @@ const CASES: [(&str, &str); 9] = [
     ("review_outcome/reversed", "15-review-reversed.json"),
 ];
 
-fn have_pdftotext() -> bool {
-    let ok = Command::new("pdftotext").arg("-v").output().is_ok();
-    if !ok {
-        eprintln!("notice: `pdftotext` not installed, skipping (apt-get install -y poppler-utils)");
-    }
-    ok
-}
-
 /// The PDF's text in reading order, whitespace flattened.
 fn pdf_text(pdf: &Path) -> String {
-    let out = Command::new("pdftotext")
-        .args(["-enc", "UTF-8"])
-        .arg(pdf)
-        .arg("-")
-        .output()
-        .expect("pdftotext runs");
-    assert!(out.status.success(), "pdftotext {}", pdf.display());
-    flatten(&String::from_utf8(out.stdout).expect("utf-8"))
+    flatten(&pdftotext(pdf, false))
 }
 
 /// A copy of sample `file` in `fixture` with `language` set to `lang`.
@@ -84,19 +69,6 @@ fn preview(fixture: &Fixture, kind: &str, account: &str, name: &str) -> String {
     )
     .expect_code(0);
     pdf_text(&out)
-}
-
-/// "1234.5" → "$1,234.50".
-fn dollars(amount: &str) -> String {
-    let (whole, cents) = amount.split_once('.').unwrap_or((amount, "00"));
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("${grouped}.{cents:0<2}")
 }
 
 /// "2027-02-01" → "1 de febrero de 2027".
