@@ -424,3 +424,53 @@ fn check_holds_spanish_letters_and_emails_to_their_plan() {
         run.stderr
     );
 }
+
+#[test]
+fn preview_writes_the_language_asked_for() {
+    if !have_pdftotext() {
+        return;
+    }
+    let fixture = Fixture::empty();
+    let out = fixture.join("es.pdf");
+    let run = missive_in(
+        root(),
+        &[
+            "preview",
+            "refund/late_return",
+            "--language",
+            "es",
+            "--out",
+            out.to_str().expect("UTF-8"),
+        ],
+    );
+    run.expect_code(0);
+    let text = pdf_text(&out);
+    assert!(
+        text.contains("Le devolvemos dinero después de su declaración tardía"),
+        "{text}"
+    );
+    let english = fixture.join("en.pdf");
+    let account = root().join("samples/accounts/33-es-refund-late-return.json");
+    missive_in(
+        root(),
+        &[
+            "preview",
+            "refund/late_return",
+            "--account",
+            account.to_str().expect("UTF-8"),
+            "--language",
+            "en",
+            "--out",
+            english.to_str().expect("UTF-8"),
+        ],
+    )
+    .expect_code(0);
+    let text = pdf_text(&english);
+    assert!(
+        text.contains("We Are Refunding Money After Your Late Return"),
+        "{text}"
+    );
+    let bad = missive_in(root(), &["preview", "refund", "--language", "xx"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("--language `xx`"), "{}", bad.stderr);
+}
