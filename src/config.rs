@@ -40,6 +40,8 @@ pub struct Config {
     pub statements: Statements,
     /// Each letter's title: the heading of the letter, its PDF title and its email's subject.
     pub titles: Titles,
+    /// The texts above in Spanish (`[es]`, see [`crate::translations`]).
+    pub es: crate::translations::Translation,
     /// Which days are not business days.
     pub calendar: CalendarConfig,
     /// Legal review of templates.
@@ -536,6 +538,7 @@ impl Config {
                 format!("`{code}` has no label in `policy.tax_type_labels`"),
             ));
         }
+        crate::translations::check(self)?;
         let email = &self.email;
         if email.from.parse::<lettre::message::Mailbox>().is_err() {
             return fail(
@@ -760,15 +763,23 @@ mod tests {
                 "review_outcome_reduced",
             ),
         ] {
-            let text: String = BUILT_IN
-                .lines()
-                .filter(|l| !l.starts_with(line))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            assert_ne!(text.len(), BUILT_IN.len(), "{line}");
-            let (got, message) = Config::parse(&text).expect_err(line);
-            assert_eq!(got, table, "{line}");
-            assert!(message.contains(key), "{message}");
+            // The English text (first), then its Spanish translation (`[es…]`, second).
+            for (nth, table) in [(0, table.to_owned()), (1, format!("es.{table}"))] {
+                let mut seen = 0;
+                let text: String = BUILT_IN
+                    .lines()
+                    .filter(|l| {
+                        let hit = l.starts_with(line);
+                        seen += usize::from(hit);
+                        !(hit && seen == nth + 1)
+                    })
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                assert_ne!(text.len(), BUILT_IN.len(), "{line}");
+                let (got, message) = Config::parse(&text).expect_err(line);
+                assert_eq!(got, table, "{line}");
+                assert!(message.contains(key), "{message}");
+            }
         }
     }
 

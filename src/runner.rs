@@ -35,10 +35,11 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use crate::account::Account;
-use crate::compose::template_name;
+use crate::compose::template_name_in;
 use crate::config::LoadedConfig;
 use crate::decide::{DecideContext, DueLetter};
 use crate::dispatch::EmailComposer;
+use crate::language::Language;
 use crate::ledger::{
     EmailRole, Ledger, LedgerError, LetterState, NewRun, PlannedLetter, RenderedFile, RunInfo,
     RunStatus,
@@ -335,14 +336,17 @@ fn carry_out(
     // The approval gate: letters whose template version nobody approved are neither
     // recorded nor rendered; the next run after `missive approve` takes them up.
     let held = if config.config.review.require_approval {
-        unapproved(ledger, producer, &plan.letters)?
+        unapproved(ledger, producer, &plan.letters, &accounts)?
     } else {
         Vec::new()
     };
     let planned: Vec<PlannedLetter> = plan
         .letters
         .iter()
-        .filter(|l| !held.iter().any(|h| h.kind == l.kind))
+        .filter(|l| {
+            let template = letter_template(&accounts, l);
+            !held.iter().any(|h| h.template == template)
+        })
         .map(PlannedLetter::from_due)
         .collect();
     let keys = ledger.record_planned(run.id, &planned)?;
@@ -385,7 +389,8 @@ fn carry_out(
 
     let batches = match mailroom {
         Some(mailroom) => {
-            let batchable = waiting::as_rendered(ledger, producer, run.id, &plan.letters)?;
+            let batchable =
+                waiting::as_rendered(ledger, producer, run.id, &plan.letters, &accounts)?;
             let mut report =
                 mailroom.make_batches(ledger, &run, &batchable, &accounts, &request.out_dir)?;
             waiting::batch_earlier_runs(ledger, config, producer, mailroom, run.id, &mut report)?;
@@ -453,20 +458,32 @@ fn write_run_summary(ledger: &dyn Ledger, run_id: i64, out_dir: &Path) -> Result
     Ok(())
 }
 
-/// The kinds among `letters` whose template, at the version loaded now, has no approval.
+/// The template that writes `letter`: its kind's, in its account's language.
+pub(crate) fn letter_template(accounts: &HashMap<String, Account>, letter: &DueLetter) -> String {
+    let lang = accounts
+        .get(&letter.account_id)
+        .map_or(Language::En, Language::of);
+    template_name_in(letter.kind, lang)
+}
+
+/// The templates (kind and language) among `letters` that, at the version loaded now, have
+/// no approval: a Spanish template needs its own.
 fn unapproved(
     ledger: &dyn Ledger,
     producer: &Producer<'_>,
     letters: &[DueLetter],
+    accounts: &HashMap<String, Account>,
 ) -> Result<Vec<HeldTemplate>, RunError> {
     let hashes = producer.composer.template_hashes();
+    let mut counts: std::collections::BTreeMap<(LetterKind, String), usize> =
+        std::collections::BTreeMap::new();
+    for letter in letters {
+        *counts
+            .entry((letter.kind, letter_template(accounts, letter)))
+            .or_default() += 1;
+    }
     let mut held = Vec::new();
-    for kind in LetterKind::ALL {
-        let count = letters.iter().filter(|l| l.kind == kind).count();
-        if count == 0 {
-            continue;
-        }
-        let template = template_name(kind);
+    for ((kind, template), count) in counts {
         let sha = hashes.get(&template).cloned().unwrap_or_default();
         if ledger.approval_of(&template, &sha)?.is_none() {
             held.push(HeldTemplate {

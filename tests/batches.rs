@@ -245,16 +245,18 @@ fn batches_reconcile_with_their_pdfs() {
                 .output()
                 .expect("pdftotext");
             let text = String::from_utf8_lossy(&out.stdout);
-            saw_padding |= text.contains("This page intentionally left blank");
-            // "Page N of M" restarts per letter: one run 1..=M per letter, M its own pages
-            // (the blank back page has no number).
+            saw_padding |= text.contains("This page intentionally left blank")
+                || text.contains("Esta página se dejó en blanco intencionalmente");
+            // "Page N of M" ("Página N de M" in a Spanish letter) restarts per letter: one
+            // run 1..=M per letter, M its own pages (the blank back page has no number).
+            let text = text.replace("Página ", "Page ");
             let numbers: Vec<(u64, u64)> = text
                 .split("Page ")
                 .skip(1)
                 .filter_map(|rest| {
                     let mut words = rest.split_whitespace();
                     let n = words.next()?.parse().ok()?;
-                    (words.next()? == "of").then_some(())?;
+                    matches!(words.next()?, "of" | "de").then_some(())?;
                     Some((n, words.next()?.parse().ok()?))
                 })
                 .collect();

@@ -610,3 +610,65 @@ fn uncertain_emails_wait_for_a_person_to_mark_them() {
     again.expect_code(2);
     assert!(again.stderr.contains("not uncertain"), "{}", again.stderr);
 }
+
+#[test]
+fn spanish_emails_arrive_in_spanish() {
+    let Some(python) = python() else { return };
+    let s = Setup::new(python, &["valid.json", "ito-consent.json"]);
+    for file in ["valid.json", "ito-consent.json"] {
+        let path = s.path(&format!("accounts/{file}"));
+        let mut account: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        account["language"] = Value::String("es".to_owned());
+        std::fs::write(&path, serde_json::to_vec(&account).expect("json")).expect("write");
+    }
+    let server = s.server("inbox", "accept");
+    s.run(server.port, &["--send"]).expect_code(0);
+    let messages = server.messages();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+
+    let letter = messages_for(&messages, LETTER);
+    assert_eq!(letter.len(), 1);
+    assert_eq!(
+        letter[0]["subject"],
+        "Su reembolso de impuestos de Connecticut se aplicó a la deuda con otra agencia"
+    );
+    let text = letter[0]["text"].as_str().expect("text");
+    let html = letter[0]["html"].as_str().expect("html");
+    for part in [text, html] {
+        assert!(part.contains("Estimado(a) Test Payer:"), "{part}");
+        assert!(part.contains("1 de diciembre de 2026"), "{part}");
+        assert!(part.contains("$100.00"), "{part}");
+        assert!(
+            part.contains("Tenemos una carta nueva para usted"),
+            "{part}"
+        );
+        assert!(
+            !part.contains("Dear ") && !part.contains("December"),
+            "{part}"
+        );
+    }
+    assert!(html.contains("<html lang=\"es-US\">"), "{html}");
+    // The attached PDF is the Spanish letter.
+    let attachment = &letter[0]["attachments"][0];
+    let pdf = server.dir.join(attachment["file"].as_str().expect("file"));
+    let doc = lopdf::Document::load(&pdf).expect("PDF");
+    let lang = doc
+        .catalog()
+        .expect("catalog")
+        .get(b"Lang")
+        .and_then(|l| l.as_str())
+        .expect("/Lang")
+        .to_vec();
+    assert_eq!(lang, b"es-US");
+
+    let ito = messages_for(&messages, ITO);
+    assert_eq!(ito.len(), 1);
+    assert_eq!(
+        ito[0]["subject"],
+        "Aviso de intención de compensar su reembolso federal de impuestos"
+    );
+    let text = ito[0]["text"].as_str().expect("text");
+    assert!(text.contains("copia por correo electrónico"), "{text}");
+    assert!(text.contains("de 2027"), "deadline in Spanish: {text}");
+}

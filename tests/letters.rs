@@ -15,36 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{array, missive, root};
+use common::{array, have_pdftotext, missive, pdftotext, root};
 use lopdf::{Document, Object};
 use missive::review::facts::{dollar_amounts, flatten};
 use serde_json::Value;
 
 const AS_OF: &str = "2026-12-01";
-
-fn have_pdftotext() -> bool {
-    let ok = Command::new("pdftotext").arg("-v").output().is_ok();
-    if !ok {
-        eprintln!("notice: `pdftotext` not installed, skipping (apt-get install -y poppler-utils)");
-    }
-    ok
-}
-
-/// `pdftotext [-layout] PDF -`.
-fn pdftotext(pdf: &Path, layout: bool) -> String {
-    let mut cmd = Command::new("pdftotext");
-    if layout {
-        cmd.arg("-layout");
-    }
-    let out = cmd
-        .args(["-enc", "UTF-8"])
-        .arg(pdf)
-        .arg("-")
-        .output()
-        .expect("pdftotext runs");
-    assert!(out.status.success(), "pdftotext {}", pdf.display());
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 /// The samples rendered once per test binary, with their plan and texts.
 struct Rendered {
@@ -52,6 +28,8 @@ struct Rendered {
     plan: Value,
     /// Key → flattened text (reading order).
     text: BTreeMap<String, String>,
+    /// Ids of the sample accounts whose `language` is `es`.
+    spanish: Vec<String>,
 }
 
 impl Rendered {
@@ -69,11 +47,13 @@ impl Rendered {
         self.out.join(format!("{}.pdf", key.replace('/', "_")))
     }
 
-    /// Keys of the planned letters of this kind (and variant).
+    /// Keys of the planned English letters of this kind (and variant); the Spanish
+    /// samples' letters (31-34) are checked in Spanish by `tests/spanish.rs`.
     fn keys(&self, kind: &str, variant: Option<&str>) -> Vec<String> {
         array(&self.plan["letters"])
             .iter()
             .filter(|l| l["kind"] == kind && variant.is_none_or(|v| l["variant"] == v))
+            .filter(|l| !self.spanish.iter().any(|id| l["account_id"] == id.as_str()))
             .map(|l| l["key"].as_str().expect("key").to_owned())
             .collect()
     }
@@ -107,7 +87,21 @@ fn rendered() -> Option<&'static Rendered> {
                 let pdf = out.join(format!("{}.pdf", key.replace('/', "_")));
                 text.insert(key, flatten(&pdftotext(&pdf, false)));
             }
-            Some(Rendered { out, plan, text })
+            let spanish = std::fs::read_dir(common::root().join("samples/accounts"))
+                .expect("samples")
+                .filter_map(|e| {
+                    let text = std::fs::read_to_string(e.ok()?.path()).ok()?;
+                    let account: Value = serde_json::from_str(&text).ok()?;
+                    (account["language"] == "es")
+                        .then(|| account["account_id"].as_str().map(str::to_owned))?
+                })
+                .collect();
+            Some(Rendered {
+                out,
+                plan,
+                text,
+                spanish,
+            })
         })
         .as_ref()
 }

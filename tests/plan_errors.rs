@@ -448,7 +448,7 @@ fn a_copy_of_the_shipped_config_works() {
         ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(letter_keys(&run.json()).len(), 25);
+    assert_eq!(letter_keys(&run.json()).len(), 31);
 }
 
 /// A dangling symlink named `*.json` is one unreadable file: it should be reported in

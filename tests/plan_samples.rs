@@ -87,7 +87,7 @@ fn expected(
     )
 }
 
-/// The 25 letters of EXPECTED.md, in the order it gives.
+/// The 31 letters of EXPECTED.md, in the order it gives.
 fn expected_letters() -> Vec<(String, Value)> {
     let n = Value::Null;
     let cert = json!("certified");
@@ -324,7 +324,7 @@ fn expected_letters() -> Vec<(String, Value)> {
             "CT-0001028/review_outcome/R1",
             json!("upheld"),
             "print",
-            first,
+            first.clone(),
             false,
             &["Miguel A. Torres"],
             n.clone(),
@@ -338,9 +338,68 @@ fn expected_letters() -> Vec<(String, Value)> {
             n.clone(),
             false,
             &["Agnieszka Nowak"],
-            n,
+            n.clone(),
             &["L2"],
             json!({"balance": "900.00", "to_refer": "5109.60"}),
+        ),
+        // 31-34: Spanish speakers, planned exactly as the English samples they copy.
+        ito(
+            "CT-0001031/intent_to_offset/L1",
+            "María Elena Rodríguez",
+            &["L1"],
+            "2822.85",
+            "2878.20",
+        ),
+        expected(
+            "CT-0001032/offset_notice/F2026-1",
+            json!("federal"),
+            "email",
+            n.clone(),
+            false,
+            &["José Luis Hernández", "Ana Sofía Vega-Hernández"],
+            n.clone(),
+            &[],
+            json!({"refund": "3218.00", "offset": "2150.00", "remaining_balance": "0.00"}),
+        ),
+        expected(
+            "CT-0001032/refund/F2026-1",
+            json!("excess_offset"),
+            "email",
+            n.clone(),
+            false,
+            &["José Luis Hernández", "Ana Sofía Vega-Hernández"],
+            n.clone(),
+            &[],
+            json!({"refund": "275.38"}),
+        ),
+        expected(
+            "CT-0001033/refund/LR1",
+            json!("late_return"),
+            "print",
+            first.clone(),
+            false,
+            &["Guadalupe Treviño"],
+            n.clone(),
+            &[],
+            json!({"refund": "1743.00", "offsets_returned": "1325.00", "excess_refunded": "418.00"}),
+        ),
+        ito(
+            "CT-0001034/intent_to_offset/L2",
+            "Rafael Ortiz Colón",
+            &["L2"],
+            "1199.70",
+            "1227.60",
+        ),
+        expected(
+            "CT-0001034/review_outcome/R2",
+            json!("reversed"),
+            "print",
+            first,
+            false,
+            &["Rafael Ortiz Colón"],
+            n,
+            &["L1"],
+            json!({"balance": "0.00", "to_refer": null}),
         ),
     ]
 }
@@ -379,6 +438,7 @@ fn samples_suppressions_match_expected_md() {
         ("CT-0001026", vec![sup(ito, "bankruptcy_stay", &["L1"])]),
         ("CT-0001027", vec![sup(ito, "not_enforceable", &["L1"])]),
         ("CT-0001030", vec![sup(ito, "review_pending", &["L1"])]),
+        ("CT-0001034", vec![sup(ito, "not_enforceable", &["L1"])]),
     ];
     let mut accounts_with_required = Vec::new();
     for (account, want) in &required {
@@ -399,6 +459,8 @@ fn samples_suppressions_match_expected_md() {
         ("CT-0001025", &["L1", "L2"][..]),
         ("CT-0001028", &["L1", "L2"][..]),
         ("CT-0001029", &["L1", "L2", "L3"][..]),
+        ("CT-0001032", &["L1"][..]),
+        ("CT-0001033", &["L1"][..]),
     ]
     .into_iter()
     .collect();
@@ -592,11 +654,11 @@ fn table_format_exits_0_and_shows_totals() {
     let out = &run.stdout;
     assert!(out.contains("TOTALS"), "{out}");
     for total in [
-        "intent_to_offset 11",
-        "offset_notice 5",
-        "refund 3",
-        "review_outcome 6",
-        "letters 25",
+        "intent_to_offset 13",
+        "offset_notice 6",
+        "refund 5",
+        "review_outcome 7",
+        "letters 31",
         "referrals 4 ($11,454.55)",
         "referrals held 3",
         "treasury updates 4",

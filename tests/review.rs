@@ -311,3 +311,72 @@ fn check_catches_unknown_variables_even_in_branches_no_sample_takes() {
         run.stderr
     );
 }
+
+/// Issue 17: approvals are per kind and language. An approved English template does not
+/// let a Spanish letter of the kind out; `approve KIND --language es` does, and the
+/// ledger records the Spanish template.
+#[test]
+fn a_spanish_template_needs_its_own_approval() {
+    let f = with_templates();
+    approve(&f, "intent_to_offset", "Pat Lee");
+    let refused = run(&f, "31-es-ito-basic.json");
+    refused.expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("template `letters/es/intent_to_offset.typ.tera` (version "),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("missive approve intent_to_offset --language es --reviewer NAME"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!f.join("out/CT-0001031_intent_to_offset_L1.pdf").exists());
+
+    let run_es = missive(&[
+        "approve",
+        "intent_to_offset",
+        "--language",
+        "es",
+        "--reviewer",
+        "Ana Ruiz",
+        "--ledger",
+        f.join("out/missive.db").to_str().expect("utf-8"),
+        "--templates",
+        f.join("templates").to_str().expect("utf-8"),
+    ]);
+    run_es.expect_code(0);
+    assert!(
+        run_es
+            .stdout
+            .contains("approved `letters/es/intent_to_offset.typ.tera`"),
+        "{}",
+        run_es.stdout
+    );
+    run(&f, "31-es-ito-basic.json").expect_code(0);
+    assert!(f.join("out/CT-0001031_intent_to_offset_L1.pdf").is_file());
+    let letter = &history_json(&f, "CT-0001031")["letters"][0];
+    assert_eq!(letter["template"], "letters/es/intent_to_offset.typ.tera");
+    assert_eq!(letter["approval"]["reviewer"], "Ana Ruiz");
+
+    let unknown = missive(&[
+        "approve",
+        "refund",
+        "--language",
+        "fr",
+        "--reviewer",
+        "X",
+        "--ledger",
+        f.join("out/missive.db").to_str().expect("utf-8"),
+    ]);
+    assert_ne!(unknown.code, 0);
+    assert!(
+        unknown.stderr.contains("--language `fr`"),
+        "{}",
+        unknown.stderr
+    );
+}

@@ -723,12 +723,12 @@ fn a_second_run_the_same_day_produces_nothing_new() {
     let pdfs_before = pdfs(&out);
     assert_eq!(
         pdfs_before.len(),
-        25,
-        "the samples' 25 letters: {pdfs_before:?}"
+        31,
+        "the samples' 31 letters: {pdfs_before:?}"
     );
     let treasury_before = std::fs::read(out.join("treasury/1.csv")).expect("treasury/1.csv");
     let run1 = json_file(&out.join("run-1.json"));
-    assert_eq!(array(&run1["letters"]).len(), 25);
+    assert_eq!(array(&run1["letters"]).len(), 31);
 
     let second = samples_run(&out, AS_OF);
     second.expect_code(0);
@@ -1074,7 +1074,7 @@ fn a_run_is_refused_while_another_holds_the_ledger_lock() {
     drop(guard);
     let run = samples_run(&out, AS_OF);
     run.expect_code(0);
-    assert_eq!(pdfs(&out).len(), 25);
+    assert_eq!(pdfs(&out).len(), 31);
 }
 
 #[test]
@@ -1510,7 +1510,7 @@ fn resuming_a_run_keeps_its_summary() {
     let out = dir.join("out");
     samples_run(&out, AS_OF).expect_code(0);
     let summary = json_file(&out.join("run-1.json"));
-    assert_eq!(array(&summary["letters"]).len(), 25);
+    assert_eq!(array(&summary["letters"]).len(), 31);
     let ledger = out.join("missive.db");
     let resumed = missive(&[
         "run",

@@ -1,11 +1,12 @@
-//! `missive approve`: a reviewer approves the exact version of a kind's template on disk.
+//! `missive approve`: a reviewer approves the exact version of a kind's template on disk,
+//! in one language (`--language es`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use missive::compose::{Composer, template_name};
+use missive::compose::{Composer, template_name_in};
 use missive::config::Config;
 use missive::ledger::{Ledger, NewApproval, SqliteLedger};
 use missive::letter::LetterKind;
@@ -20,6 +21,10 @@ pub(crate) struct ApproveArgs {
     /// approved.
     #[arg(value_enum, value_name = "KIND", required_unless_present = "list")]
     pub(crate) kind: Option<LetterKind>,
+    /// The language of the template approved (`en`, `es`): each language's template needs
+    /// its own approval.
+    #[arg(long, value_name = "CODE", default_value = "en")]
+    pub(crate) language: String,
     /// Who approves (recorded in the ledger).
     #[arg(long, value_name = "NAME", required_unless_present = "list")]
     pub(crate) reviewer: Option<String>,
@@ -48,7 +53,8 @@ pub(crate) fn approve(config: &Config, args: ApproveArgs) -> Result<ExitCode> {
     let (Some(kind), Some(reviewer)) = (args.kind, args.reviewer) else {
         return list(&composer, &ledger);
     };
-    let template = template_name(kind);
+    let lang = super::language_arg(&args.language)?;
+    let template = template_name_in(kind, lang);
     let sha = composer
         .template_hashes()
         .get(&template)

@@ -4,8 +4,10 @@
 //! variable used but never provided, a bad value) or does not render, a variable that no
 //! sample letter's context provides (even in a branch no sample takes), a required fact a
 //! letter does not state, a rendered letter whose text (read back with `pdftotext`) says
-//! something its plan does not (`missive::review::facts`). Warnings: a body text above grade 8 (Flesch-Kincaid), a letter
-//! type no sample account has. The rules are in `docs/review.md`.
+//! something its plan does not (`missive::review::facts`). Warnings: a body text above grade 8 (Flesch-Kincaid), a Spanish one below
+//! 60 (Fernández-Huerta), a letter type no sample account has. Every sample letter is
+//! written with every language's template (required facts, variables, readability); the
+//! one in its account's language is rendered and held to the plan. The rules are in `docs/review.md`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,14 +16,16 @@ use std::process::ExitCode;
 use anyhow::Result;
 use chrono::NaiveDate;
 use clap::Args;
-use missive::compose::{Composer, template_name};
+use missive::compose::{Composer, template_name_in};
 use missive::config::Config;
 use missive::dispatch::EmailComposer;
+use missive::language::Language;
 use missive::ledger::EmailRole;
 use missive::letter::Channel;
 use missive::letter::LetterKey;
 use missive::render::LetterSource;
 use missive::review::facts::{TextError, check_account, check_email, pdf_text};
+use missive::review::legibilidad;
 use missive::review::lint::{MAX_GRADE, Readability, body_text, missing_facts};
 use missive::review::vars::{lookup, variables};
 use missive::review::{LetterType, Samples, sample_as_of};
@@ -66,7 +70,10 @@ impl Findings {
 struct TypeSummary {
     letter_type: LetterType,
     count: usize,
+    /// Highest Flesch-Kincaid grade of the English letters.
     worst: Option<(f64, String)>,
+    /// Lowest Fernández-Huerta score of the Spanish letters.
+    worst_es: Option<(f64, String)>,
 }
 
 /// Runs every check; exit 1 when any found an error.
@@ -95,43 +102,61 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
     for letter_type in LetterType::all() {
         let mut count = 0;
         let mut worst: Option<(f64, String)> = None;
+        let mut worst_es: Option<(f64, String)> = None;
         for sample in samples.of_type(letter_type) {
             count += 1;
             let key = sample.letter.key.to_string();
-            let context = match composer.context(&sample.account, &sample.letter) {
-                Ok(context) => context,
-                Err(err) => {
-                    findings.error(format!("`{key}`: {err}"));
-                    continue;
+            let own = Language::of(&sample.account);
+            // Every language's template writes this sample letter: each must state the
+            // required facts and compose; the account's own language is also rendered
+            // and held to the plan.
+            for lang in Language::ALL {
+                let template = template_name_in(sample.letter.kind, lang);
+                let context = match composer.context_in(lang, &sample.account, &sample.letter) {
+                    Ok(context) => context,
+                    Err(err) => {
+                        findings.error(format!("`{key}` ({lang}): {err}"));
+                        continue;
+                    }
+                };
+                let job = match sample_job(composer, config, sample, Some(lang)) {
+                    Ok(job) => job,
+                    Err(err) => {
+                        findings.error(format!("`{key}` ({lang}): {err:#}"));
+                        continue;
+                    }
+                };
+                for (fact, missing) in missing_facts(
+                    sample.letter.kind,
+                    sample.letter.variant,
+                    lang,
+                    &context,
+                    &job.main,
+                ) {
+                    findings.error(format!(
+                        "`{key}` ({template}) does not state the {fact}: {missing}"
+                    ));
                 }
-            };
-            let job = match sample_job(composer, config, sample) {
-                Ok(job) => job,
-                Err(err) => {
-                    findings.error(format!("`{key}`: {err:#}"));
-                    continue;
+                let body = body_text(&job.main);
+                match lang {
+                    Language::En => {
+                        let grade = Readability::of(&body).grade();
+                        if worst.as_ref().is_none_or(|(g, _)| grade > *g) {
+                            worst = Some((grade, key.clone()));
+                        }
+                    }
+                    Language::Es => {
+                        let score = legibilidad::score(&body);
+                        if worst_es.as_ref().is_none_or(|(s, _)| score < *s) {
+                            worst_es = Some((score, key.clone()));
+                        }
+                    }
                 }
-            };
-            for (fact, missing) in missing_facts(
-                sample.letter.kind,
-                sample.letter.variant,
-                &context,
-                &job.main,
-            ) {
-                findings.error(format!(
-                    "`{key}` ({}) does not state the {fact}: {missing}",
-                    template_name(sample.letter.kind)
-                ));
+                contexts.entry(template).or_default().push(context);
+                if lang == own {
+                    jobs.push((key.clone(), job));
+                }
             }
-            let grade = Readability::of(&body_text(&job.main)).grade();
-            if worst.as_ref().is_none_or(|(g, _)| grade > *g) {
-                worst = Some((grade, key.clone()));
-            }
-            contexts
-                .entry(template_name(sample.letter.kind))
-                .or_default()
-                .push(context);
-            jobs.push((key, job));
         }
         if count == 0 {
             findings.warning(format!(
@@ -147,10 +172,19 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
                 "`{letter_type}` reads at grade {grade:.1} (Flesch-Kincaid, `{key}`), above {MAX_GRADE}"
             ));
         }
+        if let Some((score, key)) = &worst_es
+            && *score < legibilidad::MIN_SCORE
+        {
+            findings.warning(format!(
+                "`{letter_type}` in Spanish scores {score:.1} (Fernández-Huerta, `{key}`), below {}",
+                legibilidad::MIN_SCORE
+            ));
+        }
         grades.push(TypeSummary {
             letter_type,
             count,
             worst,
+            worst_es,
         });
     }
     check_variables(composer, &contexts, &mut findings);
@@ -176,21 +210,26 @@ pub(crate) fn check(config: &Config, args: CheckArgs) -> Result<ExitCode> {
     let facts_checked = check_facts(config, &samples, &pdfs, &mut findings);
     let emails_checked = check_emails(config, &templates, &samples, &mut findings);
     println!(
-        "{:<28} {:>7} {:>6}  hardest sample",
-        "letter type", "letters", "grade"
+        "{:<28} {:>7} {:>6} {:>6}  hardest sample (en; es)",
+        "letter type", "letters", "grade", "F-H es"
     );
     for TypeSummary {
         letter_type,
         count,
         worst,
+        worst_es,
     } in &grades
     {
         let (grade, key) = match worst {
             Some((grade, key)) => (format!("{grade:.1}"), key.as_str()),
             None => ("-".to_owned(), "-"),
         };
+        let (score, key_es) = match worst_es {
+            Some((score, key)) => (format!("{score:.1}"), key.as_str()),
+            None => ("-".to_owned(), "-"),
+        };
         println!(
-            "{:<28} {count:>7} {grade:>6}  {key}",
+            "{:<28} {count:>7} {grade:>6} {score:>6}  {key}; {key_es}",
             letter_type.to_string()
         );
     }

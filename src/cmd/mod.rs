@@ -144,3 +144,15 @@ pub(crate) fn context<'a>(
         calendar,
     }
 }
+
+/// A `--language CODE` argument: a language missive has letters in.
+pub(crate) fn language_arg(code: &str) -> anyhow::Result<missive::language::Language> {
+    missive::language::Language::from_tag(code).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--language `{code}`: missive has letters in {} only",
+            missive::language::Language::ALL
+                .map(|l| l.as_str())
+                .join(", ")
+        )
+    })
+}

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use clap::Args;
 use missive::compose::Composer;
 use missive::config::Config;
+use missive::language::Language;
 use missive::render::{LetterSource, Renderer};
 use missive::review::{LetterType, SampleLetter, Samples, sample_as_of};
 
@@ -30,6 +31,10 @@ pub(crate) struct PreviewArgs {
     /// letter, else `NAME-1.png`, `NAME-2.png`, …). Default: `preview-KIND[-VARIANT].pdf`.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
+    /// Write the letter in this language (`en`, `es`) whatever the account asks for
+    /// (default: the account's language).
+    #[arg(long, value_name = "CODE")]
+    pub(crate) language: Option<String>,
     /// PNG scale in pixels per point (2 = 144 dpi).
     #[arg(long, value_name = "N", default_value_t = 2.0)]
     pub(crate) scale: f32,
@@ -37,14 +42,17 @@ pub(crate) struct PreviewArgs {
     pub(crate) assets: AssetArgs,
 }
 
-/// The render job of one sample letter; `Err` is the compose error.
+/// The render job of one sample letter, in `lang` (default: its account's language);
+/// `Err` is the compose error.
 pub(crate) fn sample_job(
     composer: &Composer,
     config: &Config,
     sample: &SampleLetter,
+    lang: Option<Language>,
 ) -> Result<LetterSource> {
+    let lang = lang.unwrap_or_else(|| Language::of(&sample.account));
     let composed = composer
-        .compose(&sample.account, &sample.letter)
+        .compose_in(lang, &sample.account, &sample.letter, None)
         .with_context(|| format!("failed to compose `{}`", sample.letter.key))?;
     Ok(LetterSource {
         main: composed.source,
@@ -58,6 +66,11 @@ pub(crate) fn sample_job(
 /// Renders one letter of the requested type to `--out`.
 pub(crate) fn preview(config: &Config, args: PreviewArgs) -> Result<ExitCode> {
     let letter_type = LetterType::parse(&args.letter)?;
+    let lang = args
+        .language
+        .as_deref()
+        .map(super::language_arg)
+        .transpose()?;
     let accounts = args
         .account
         .clone()
@@ -68,7 +81,7 @@ pub(crate) fn preview(config: &Config, args: PreviewArgs) -> Result<ExitCode> {
     }
     let sample = samples.pick(letter_type, None)?;
     let assets = Assets::load(config, args.assets)?;
-    let job = sample_job(&assets.composer, config, sample)?;
+    let job = sample_job(&assets.composer, config, sample, lang)?;
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from(format!(
             "preview-{}.pdf",

@@ -158,12 +158,18 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
     }
     if !report.held.is_empty() {
         eprintln!(
-            "\nhint: look at them with `missive preview KIND` or `missive serve --ledger {ledger}`, then approve each with:",
+            "\nhint: look at them with `missive preview KIND [--language es]` or `missive serve --ledger {ledger}`, then approve each with:",
             ledger = ledger_path.display()
         );
         for held in &report.held {
+            let lang = missive::compose::template_language(&held.template);
+            let language = if lang == missive::language::Language::En {
+                String::new()
+            } else {
+                format!(" --language {lang}")
+            };
             eprintln!(
-                "  missive approve {} --reviewer NAME --ledger {}",
+                "  missive approve {}{language} --reviewer NAME --ledger {}",
                 held.kind,
                 ledger_path.display()
             );

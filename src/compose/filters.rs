@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use tera::{Result, Value};
 
+use crate::language::Language;
 use crate::load::parse_iso_date;
 use crate::money::Money;
 
@@ -69,9 +70,19 @@ pub fn date_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
     Ok(Value::String(typst_string(&long_date(date))))
 }
 
-/// A date as letters print it: "January 29, 2027".
+/// A date as English letters print it: "January 29, 2027".
 pub fn long_date(date: chrono::NaiveDate) -> String {
-    date.format("%B %-d, %Y").to_string()
+    Language::En.long_date(date)
+}
+
+/// The `date` filter of letters in `lang` ("1 de febrero de 2027" in Spanish).
+pub fn date_filter_in(lang: Language) -> impl tera::Filter + 'static {
+    move |value: &Value, _: &HashMap<String, Value>| -> Result<Value> {
+        let text = text_of(value, "date")?;
+        let date = parse_iso_date(&text)
+            .ok_or_else(|| format!("filter `date`: `{text}` is not a YYYY-MM-DD date"))?;
+        Ok(Value::String(typst_string(&lang.long_date(date))))
+    }
 }
 
 /// `{{ tin_last4 | tin }}`: the masked taxpayer id `"XXX-XX-6789"`; refuses anything but

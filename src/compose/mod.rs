@@ -2,7 +2,9 @@
 //! that letter, through a Tera template.
 //!
 //! Templates live in `templates/letters/<kind>.typ.tera` (variants inside, as
-//! `{% if letter.variant == "federal" %}`), and import the shared Typst layout from
+//! `{% if letter.variant == "federal" %}`), Spanish ones in
+//! `templates/letters/es/<kind>.typ.tera` (the account's `language` picks; see
+//! [`crate::language`]), and import the shared Typst layout from
 //! `templates/typst/` (loaded by the renderer as static files). Templates are loaded once;
 //! every `{{ … }}` must end in a Typst-safe filter (see [`filters`]), and a variable that
 //! does not exist is an error, never a blank. Each composed letter records which template
@@ -22,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::account::Account;
 use crate::config::{Config, hex};
 use crate::decide::DueLetter;
+use crate::language::Language;
 use crate::letter::{LetterKey, LetterKind};
 
 /// Templates could not be loaded, or a letter could not be composed.
@@ -101,104 +104,128 @@ pub struct MailMarks {
 
 /// Loaded templates, ready to compose any letter.
 pub struct Composer {
-    tera: tera::Tera,
-    config: Config,
+    /// One Tera per language: each has its own `date` filter and its own templates.
+    teras: BTreeMap<Language, tera::Tera>,
+    /// The configuration with its texts in each language ([`Config::localized`]).
+    configs: BTreeMap<Language, Config>,
     /// Template name → content hash (template + shared layout and partials).
     hashes: BTreeMap<String, String>,
     /// Every file the hashes cover (`letters/…`, `typst/…`), name → text.
     files: BTreeMap<String, String>,
 }
 
-impl Composer {
-    /// Loads `dir/letters/*.typ.tera` (templates and `_` partials) and hashes them with
-    /// `dir/typst/*.typ` (the layout the renderer mounts at `/lib/`); checks every template
-    /// for unsafe expressions and that every kind has one.
-    pub fn load(dir: &Path, config: &Config) -> Result<Composer, ComposeError> {
-        let read_dir = |sub: &str, suffix: &str| -> Result<Vec<(String, String)>, ComposeError> {
-            let path = dir.join(sub);
-            let entries = std::fs::read_dir(&path).map_err(|source| ComposeError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let mut files = Vec::new();
-            for entry in entries {
-                let entry = entry.map_err(|source| ComposeError::Read {
-                    path: path.clone(),
+/// The `.tera` files directly in `dir/sub` whose names end in `suffix`, as
+/// (`sub/name`, text), sorted.
+fn read_templates(
+    dir: &Path,
+    sub: &str,
+    suffix: &str,
+) -> Result<Vec<(String, String)>, ComposeError> {
+    let path = dir.join(sub);
+    let entries = std::fs::read_dir(&path).map_err(|source| ComposeError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| ComposeError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(suffix) && entry.path().is_file() {
+            let text =
+                std::fs::read_to_string(entry.path()).map_err(|source| ComposeError::Read {
+                    path: entry.path(),
                     source,
                 })?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(suffix) {
-                    let text = std::fs::read_to_string(entry.path()).map_err(|source| {
-                        ComposeError::Read {
-                            path: entry.path(),
-                            source,
-                        }
-                    })?;
-                    files.push((format!("{sub}/{name}"), text));
+            files.push((format!("{sub}/{name}"), text));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The partials' prefix of a language's letter templates (`letters/_`, `letters/es/_`).
+fn partial_prefix(lang: Language) -> String {
+    format!("letters/{}_", lang.template_dir())
+}
+
+impl Composer {
+    /// Loads each language's letter templates (`dir/letters/*.typ.tera` for English,
+    /// `dir/letters/es/*.typ.tera` for Spanish, with their `_` partials) and hashes them
+    /// with `dir/typst/*.typ` (the layout the renderer mounts at `/lib/`); checks every
+    /// template for unsafe expressions and that every kind has one in every language.
+    pub fn load(dir: &Path, config: &Config) -> Result<Composer, ComposeError> {
+        let layout = read_templates(dir, "typst", ".typ")?;
+        let mut teras = BTreeMap::new();
+        let mut configs = BTreeMap::new();
+        let mut hashes = BTreeMap::new();
+        let mut files: BTreeMap<String, String> = layout.iter().cloned().collect();
+        for lang in Language::ALL {
+            let sub = format!("letters/{}", lang.template_dir());
+            let letters = read_templates(dir, sub.trim_end_matches('/'), ".typ.tera")?;
+            // Everything a letter template builds on: the Typst layout and the language's
+            // Tera partials. Changing any of them changes every such template's hash.
+            let prefix = partial_prefix(lang);
+            let is_partial = |name: &str| name.starts_with(&prefix);
+            let mut layout_hasher = Sha256::new();
+            let shared = layout
+                .iter()
+                .chain(letters.iter().filter(|(name, _)| is_partial(name)));
+            for (name, text) in shared {
+                layout_hasher.update(name.as_bytes());
+                layout_hasher.update([0]);
+                layout_hasher.update(text.as_bytes());
+                layout_hasher.update([0]);
+            }
+            let mut tera = tera::Tera::default();
+            tera.autoescape_on(vec![]);
+            tera.register_filter("str", filters::str_filter);
+            tera.register_filter("money", filters::money_filter);
+            tera.register_filter("date", filters::date_filter_in(lang));
+            tera.register_filter("tin", filters::tin_filter);
+            tera.register_filter("int", filters::int_filter);
+            for (name, text) in &letters {
+                if let Some((line, expression)) =
+                    filters::unsafe_expressions(text).into_iter().next()
+                {
+                    return Err(ComposeError::UnsafeExpression {
+                        template: name.clone(),
+                        line,
+                        expression,
+                    });
+                }
+                if is_partial(name) {
+                    continue;
+                }
+                let mut hasher = layout_hasher.clone();
+                hasher.update(name.as_bytes());
+                hasher.update([0]);
+                hasher.update(text.as_bytes());
+                hashes.insert(name.clone(), hex(&hasher.finalize()));
+            }
+            tera.add_raw_templates(letters.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+                .map_err(|err| ComposeError::Template {
+                    template: sub.clone(),
+                    message: error_chain(&err),
+                })?;
+            for kind in LetterKind::ALL {
+                let name = template_name_in(kind, lang);
+                if !hashes.contains_key(&name) {
+                    return Err(ComposeError::Template {
+                        template: name,
+                        message: format!("no {lang} template for `{kind}` letters"),
+                    });
                 }
             }
-            files.sort();
-            Ok(files)
-        };
-        let letters = read_dir("letters", ".typ.tera")?;
-        let layout = read_dir("typst", ".typ")?;
-
-        // Everything a letter template builds on: the Typst layout and the Tera partials
-        // (`letters/_*.typ.tera`). Changing any of them changes every template's hash.
-        let is_partial = |name: &str| name.starts_with("letters/_");
-        let mut layout_hasher = Sha256::new();
-        let shared = layout
-            .iter()
-            .chain(letters.iter().filter(|(name, _)| is_partial(name)));
-        for (name, text) in shared {
-            layout_hasher.update(name.as_bytes());
-            layout_hasher.update([0]);
-            layout_hasher.update(text.as_bytes());
-            layout_hasher.update([0]);
+            files.extend(letters);
+            teras.insert(lang, tera);
+            configs.insert(lang, config.localized(lang));
         }
-        let mut tera = tera::Tera::default();
-        tera.autoescape_on(vec![]);
-        tera.register_filter("str", filters::str_filter);
-        tera.register_filter("money", filters::money_filter);
-        tera.register_filter("date", filters::date_filter);
-        tera.register_filter("tin", filters::tin_filter);
-        tera.register_filter("int", filters::int_filter);
-        let mut hashes = BTreeMap::new();
-        for (name, text) in &letters {
-            if let Some((line, expression)) = filters::unsafe_expressions(text).into_iter().next() {
-                return Err(ComposeError::UnsafeExpression {
-                    template: name.clone(),
-                    line,
-                    expression,
-                });
-            }
-            if is_partial(name) {
-                continue;
-            }
-            let mut hasher = layout_hasher.clone();
-            hasher.update(name.as_bytes());
-            hasher.update([0]);
-            hasher.update(text.as_bytes());
-            hashes.insert(name.clone(), hex(&hasher.finalize()));
-        }
-        tera.add_raw_templates(letters.iter().map(|(n, t)| (n.as_str(), t.as_str())))
-            .map_err(|err| ComposeError::Template {
-                template: "letters/".to_owned(),
-                message: error_chain(&err),
-            })?;
-        for kind in LetterKind::ALL {
-            let name = template_name(kind);
-            if !hashes.contains_key(&name) {
-                return Err(ComposeError::Template {
-                    template: name,
-                    message: format!("no template for `{kind}` letters"),
-                });
-            }
-        }
-        let files = letters.into_iter().chain(layout).collect();
         Ok(Composer {
-            tera,
-            config: config.clone(),
+            teras,
+            configs,
             hashes,
             files,
         })
@@ -209,19 +236,21 @@ impl Composer {
         &self.hashes
     }
 
-    /// The texts a template's content hash covers: the template itself, every partial
-    /// (`letters/_*.typ.tera`) and every layout file (`typst/*.typ`), name → text; `None`
-    /// for an unknown template. What a reviewer approves, and diffs against.
+    /// The texts a template's content hash covers: the template itself, every partial of
+    /// its language (`letters/_*.typ.tera`, `letters/es/_*.typ.tera`) and every layout file
+    /// (`typst/*.typ`), name → text; `None` for an unknown template. What a reviewer
+    /// approves, and diffs against.
     pub fn sources(&self, template: &str) -> Option<BTreeMap<String, String>> {
         if !self.hashes.contains_key(template) {
             return None;
         }
+        let prefix = partial_prefix(template_language(template));
         Some(
             self.files
                 .iter()
                 .filter(|(name, _)| {
                     name.as_str() == template
-                        || name.starts_with("letters/_")
+                        || (name.starts_with(&prefix) && !name[prefix.len()..].contains('/'))
                         || name.starts_with("typst/")
                 })
                 .map(|(name, text)| (name.clone(), text.clone()))
@@ -234,23 +263,40 @@ impl Composer {
         self.files.get(name).map(String::as_str)
     }
 
-    /// The JSON view a template sees for this letter (for showing reviewers the values).
+    /// The configuration with its texts in `lang`.
+    pub fn config_in(&self, lang: Language) -> &Config {
+        &self.configs[&lang]
+    }
+
+    /// The JSON view a template sees for this letter (for showing reviewers the values),
+    /// in the account's language.
     pub fn context(
         &self,
         account: &Account,
         letter: &DueLetter,
     ) -> Result<serde_json::Value, ComposeError> {
-        let context = view::context(account, letter, &self.config, None).map_err(|message| {
-            ComposeError::Letter {
-                key: letter.key.clone(),
-                template: template_name(letter.kind),
-                message,
-            }
-        })?;
+        self.context_in(Language::of(account), account, letter)
+    }
+
+    /// The JSON view the `lang` template sees for this letter.
+    pub fn context_in(
+        &self,
+        lang: Language,
+        account: &Account,
+        letter: &DueLetter,
+    ) -> Result<serde_json::Value, ComposeError> {
+        let context =
+            view::context(account, letter, self.config_in(lang), None).map_err(|message| {
+                ComposeError::Letter {
+                    key: letter.key.clone(),
+                    template: template_name_in(letter.kind, lang),
+                    message,
+                }
+            })?;
         Ok(context.into_json())
     }
 
-    /// Composes one letter's Typst source.
+    /// Composes one letter's Typst source, in the account's language.
     pub fn compose(
         &self,
         account: &Account,
@@ -267,15 +313,27 @@ impl Composer {
         letter: &DueLetter,
         marks: Option<&MailMarks>,
     ) -> Result<ComposedLetter, ComposeError> {
-        let template = template_name(letter.kind);
+        self.compose_in(Language::of(account), account, letter, marks)
+    }
+
+    /// Composes one letter's Typst source in `lang`, whatever the account asks for (what
+    /// `preview --language` shows).
+    pub fn compose_in(
+        &self,
+        lang: Language,
+        account: &Account,
+        letter: &DueLetter,
+        marks: Option<&MailMarks>,
+    ) -> Result<ComposedLetter, ComposeError> {
+        let template = template_name_in(letter.kind, lang);
         let fail = |message: String| ComposeError::Letter {
             key: letter.key.clone(),
             template: template.clone(),
             message,
         };
-        let context = view::context(account, letter, &self.config, marks).map_err(fail)?;
-        let source = self
-            .tera
+        let config = self.config_in(lang);
+        let context = view::context(account, letter, config, marks).map_err(fail)?;
+        let source = self.teras[&lang]
             .render(&template, &context)
             .map_err(|err| fail(error_chain(&err)))?;
         let template_sha256 = self.hashes.get(&template).cloned().unwrap_or_default();
@@ -286,24 +344,36 @@ impl Composer {
             source,
             title: format!(
                 "{} – {}",
-                self.config.titles.of(letter.kind, letter.variant),
+                config.titles.of(letter.kind, letter.variant),
                 letter.account_id
             ),
             date: letter.letter_date,
-            lang: account_language(account),
+            lang: lang.pdf_tag().to_owned(),
         })
     }
 }
 
-/// Letters are written in English; other preferences are recorded but not yet honoured
-/// (see docs/decisions.md).
-fn account_language(_account: &Account) -> String {
-    "en".to_owned()
+/// The English template that writes letters of `kind`.
+pub fn template_name(kind: LetterKind) -> String {
+    template_name_in(kind, Language::En)
 }
 
-/// The template that writes letters of `kind`.
-pub fn template_name(kind: LetterKind) -> String {
-    format!("letters/{}.typ.tera", kind.as_str())
+/// The template that writes letters of `kind` in `lang`: `letters/refund.typ.tera`,
+/// `letters/es/refund.typ.tera`.
+pub fn template_name_in(kind: LetterKind, lang: Language) -> String {
+    format!("letters/{}{}.typ.tera", lang.template_dir(), kind.as_str())
+}
+
+/// The language a letter template name is in (`letters/es/…` → Spanish).
+pub fn template_language(template: &str) -> Language {
+    Language::ALL
+        .into_iter()
+        .rev()
+        .find(|l| {
+            !l.template_dir().is_empty()
+                && template.starts_with(&format!("letters/{}", l.template_dir()))
+        })
+        .unwrap_or(Language::En)
 }
 
 /// Tera's error and its causes on one line ("Failed to render 'x': Variable `y` not found").

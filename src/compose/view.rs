@@ -121,7 +121,7 @@ pub(crate) fn letter_view(
                     })?;
                     Ok(json!({
                         "id": l.id, "period": l.period, "tax_type": l.tax_type,
-                        "tax_type_label": tax_type_label(&l.tax_type),
+                        "tax_type_label": tax_type_label(config, &l.tax_type),
                         "due_date": l.due_date, "tax": l.tax, "penalty": l.penalty,
                         "interest": l.interest, "balance": line.balance,
                         "projected_interest": line.projected_interest,
@@ -198,7 +198,7 @@ pub(crate) fn letter_view(
                 .liability_ids
                 .iter()
                 .filter_map(|id| account.liability(id))
-                .map(|l| json!({"id": l.id, "period": l.period, "due_date": l.due_date, "tax_type_label": tax_type_label(&l.tax_type), "balance": l.balance()}))
+                .map(|l| json!({"id": l.id, "period": l.period, "due_date": l.due_date, "tax_type_label": tax_type_label(config, &l.tax_type), "balance": l.balance()}))
                 .collect();
             json!({"review": {
                 "id": review.id, "requested_on": review.requested_on, "decided_on": decided_on,
@@ -224,14 +224,14 @@ fn in_period_order(mut rows: Vec<Value>) -> Vec<Value> {
     rows
 }
 
-/// A tax type code in words for the liability table ("individual_income" → "Individual
-/// income tax"); unknown codes are shown with underscores as spaces.
-fn tax_type_label(code: &str) -> String {
-    match code {
-        "individual_income" => "Individual income tax".to_owned(),
-        "sales_use" => "Sales and use tax".to_owned(),
-        "withholding" => "Withholding tax".to_owned(),
-        other => {
+/// A tax type code in words for the liability table: its label in the configuration
+/// (`policy.tax_type_labels`, in the letter's language); an unknown code (load refuses
+/// them, so only in hand-made views) is shown with underscores as spaces.
+fn tax_type_label(config: &Config, code: &str) -> String {
+    match config.policy.tax_type_labels.get(code) {
+        Some(label) => label.clone(),
+        None => {
+            let other = code;
             let words = other.replace('_', " ");
             let mut chars = words.chars();
             match chars.next() {

@@ -429,6 +429,11 @@ pub fn decide_with(
     letters::review_outcomes(account, &notices, ctx, &mut out);
     top.fill_to_refer(&mut out);
     presentation::present(account, &notices, ctx, &mut out);
+    if let Some(note) = crate::language::fallback_note(account) {
+        for letter in &mut out.letters {
+            letter.why = format!("{}; {note}", letter.why);
+        }
+    }
     out.letters
         .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
     out

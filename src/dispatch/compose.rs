@@ -1,5 +1,6 @@
 //! Composing an email from `templates/email/`: per kind a subject, a plain-text body and an
-//! HTML body, from the same view the letter templates see.
+//! HTML body, from the same view the letter templates see. Spanish ones are in
+//! `templates/email/es/`, for accounts whose language is `es`.
 //!
 //! This Tera instance is separate from the letters': the Typst-literal filters are not
 //! registered here (their output is Typst source, meaningless in an email), and templates
@@ -8,7 +9,7 @@
 //! the letter's kind, dates and key, the taxpayer's name and the agency: no amount can reach
 //! such an email, whatever the template says.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -16,9 +17,9 @@ use tera::Tera;
 
 use super::DispatchError;
 use crate::account::Account;
-use crate::compose::filters::long_date;
 use crate::config::Config;
 use crate::decide::DueLetter;
+use crate::language::Language;
 use crate::ledger::{EmailRole, NewEmail};
 use crate::letter::LetterKind;
 use crate::load::parse_iso_date;
@@ -29,65 +30,80 @@ const PARTS: [&str; 3] = ["subject", "txt", "html"];
 
 /// Loaded email templates, ready to compose any letter's email.
 pub struct EmailComposer {
-    tera: Tera,
-    config: Config,
+    /// One Tera per language (each with its own `date` filter and templates).
+    teras: BTreeMap<Language, Tera>,
+    /// The configuration with its texts in each language.
+    configs: BTreeMap<Language, Config>,
 }
 
-/// `templates/email/<kind>.<part>.tera`.
-fn template_name(kind: LetterKind, part: &str) -> String {
-    format!("email/{}.{part}.tera", kind.as_str())
+/// `templates/email/<kind>.<part>.tera`, `templates/email/es/<kind>.<part>.tera`.
+fn template_name(kind: LetterKind, part: &str, lang: Language) -> String {
+    format!("email/{}{}.{part}.tera", lang.template_dir(), kind.as_str())
+}
+
+/// The `.tera` files directly in `dir/sub`, as (`sub/name`, text), sorted.
+fn read_templates(dir: &Path, sub: &str) -> Result<Vec<(String, String)>, DispatchError> {
+    let path = dir.join(sub);
+    let read_failed = |path: PathBuf| move |source| DispatchError::Templates { path, source };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&path).map_err(read_failed(path.clone()))? {
+        let entry = entry.map_err(read_failed(path.clone()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".tera") && entry.path().is_file() {
+            let text = std::fs::read_to_string(entry.path()).map_err(read_failed(entry.path()))?;
+            files.push((format!("{sub}/{name}"), text));
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 impl EmailComposer {
-    /// Loads `dir/email/*.tera` (templates and `_` partials); every kind must have its
-    /// subject, text and HTML template.
+    /// Loads `dir/email/*.tera` (English) and `dir/email/es/*.tera` (Spanish), templates
+    /// and `_` partials; every kind must have its subject, text and HTML template in
+    /// every language.
     pub fn load(dir: &Path, config: &Config) -> Result<EmailComposer, DispatchError> {
-        let path = dir.join("email");
-        let read_failed = |path: PathBuf| move |source| DispatchError::Templates { path, source };
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(&path).map_err(read_failed(path.clone()))? {
-            let entry = entry.map_err(read_failed(path.clone()))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".tera") {
-                let text =
-                    std::fs::read_to_string(entry.path()).map_err(read_failed(entry.path()))?;
-                files.push((format!("email/{name}"), text));
-            }
-        }
-        files.sort();
-        for (name, text) in &files {
-            if name.ends_with(".html.tera") && uses_safe(text) {
-                return Err(DispatchError::Template {
-                    template: name.clone(),
-                    message: "`safe` is not allowed in email HTML: values must stay escaped"
-                        .to_owned(),
-                });
-            }
-        }
-        let mut tera = Tera::default();
-        tera.autoescape_on(vec![".html.tera"]);
-        tera.register_filter("money", money_text);
-        tera.register_filter("date", date_text);
-        tera.add_raw_templates(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
-            .map_err(|err| DispatchError::Template {
-                template: "email/".to_owned(),
-                message: crate::compose::error_chain(&err),
-            })?;
-        for kind in LetterKind::ALL {
-            for part in PARTS {
-                let name = template_name(kind, part);
-                if !files.iter().any(|(n, _)| *n == name) {
+        let mut teras = BTreeMap::new();
+        let mut configs = BTreeMap::new();
+        for lang in Language::ALL {
+            let sub = format!("email/{}", lang.template_dir());
+            let sub = sub.trim_end_matches('/');
+            let files = read_templates(dir, sub)?;
+            for (name, text) in &files {
+                if name.ends_with(".html.tera") && uses_safe(text) {
                     return Err(DispatchError::Template {
-                        template: name,
-                        message: format!("no email {part} template for `{kind}` letters"),
+                        template: name.clone(),
+                        message: "`safe` is not allowed in email HTML: values must stay escaped"
+                            .to_owned(),
                     });
                 }
             }
+            let mut tera = Tera::default();
+            tera.autoescape_on(vec![".html.tera"]);
+            tera.register_filter("money", money_text);
+            tera.register_filter("date", date_text(lang));
+            tera.add_raw_templates(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+                .map_err(|err| DispatchError::Template {
+                    template: format!("{sub}/"),
+                    message: crate::compose::error_chain(&err),
+                })?;
+            for kind in LetterKind::ALL {
+                for part in PARTS {
+                    let name = template_name(kind, part, lang);
+                    if !files.iter().any(|(n, _)| *n == name) {
+                        return Err(DispatchError::Template {
+                            template: name,
+                            message: format!(
+                                "no {lang} email {part} template for `{kind}` letters"
+                            ),
+                        });
+                    }
+                }
+            }
+            teras.insert(lang, tera);
+            configs.insert(lang, config.localized(lang));
         }
-        Ok(EmailComposer {
-            tera,
-            config: config.clone(),
-        })
+        Ok(EmailComposer { teras, configs })
     }
 
     /// Composes the email for `letter` (`role` copy: the email copy of an intent to offset).
@@ -112,8 +128,10 @@ impl EmailComposer {
                 )
             })?
             .to_owned();
-        let attach = self.config.email.attach_pdf;
-        let mut view = crate::compose::letter_view(account, letter, &self.config, None)
+        let lang = Language::of(account);
+        let config = &self.configs[&lang];
+        let attach = config.email.attach_pdf;
+        let mut view = crate::compose::letter_view(account, letter, config, None)
             .map_err(|message| fail(String::new(), message))?;
         if !attach {
             view = without_amounts(view);
@@ -124,15 +142,15 @@ impl EmailComposer {
                 serde_json::json!({
                     "attach_pdf": attach,
                     "copy": role == EmailRole::Copy,
-                    "view_url": self.config.email.view_url,
+                    "view_url": config.email.view_url,
                 }),
             );
         }
         let context =
             tera::Context::from_value(view).map_err(|err| fail(String::new(), err.to_string()))?;
         let render = |part: &str| {
-            let name = template_name(letter.kind, part);
-            self.tera
+            let name = template_name(letter.kind, part, lang);
+            self.teras[&lang]
                 .render(&name, &context)
                 .map_err(|err| fail(name, crate::compose::error_chain(&err)))
         };
@@ -201,14 +219,17 @@ fn money_text(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> 
     Ok(Value::String(money.dollars()))
 }
 
-/// `{{ date | date }}` in email: `2027-01-29` as `January 29, 2027`.
-fn date_text(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| tera::Error::msg(format!("filter `date` expects text, got {value}")))?;
-    let date = parse_iso_date(text)
-        .ok_or_else(|| format!("filter `date`: `{text}` is not a YYYY-MM-DD date"))?;
-    Ok(Value::String(long_date(date)))
+/// `{{ date | date }}` in email: `2027-01-29` as `January 29, 2027` (English) or
+/// `29 de enero de 2027` (Spanish).
+fn date_text(lang: Language) -> impl tera::Filter + 'static {
+    move |value: &Value, _: &HashMap<String, Value>| -> tera::Result<Value> {
+        let text = value
+            .as_str()
+            .ok_or_else(|| tera::Error::msg(format!("filter `date` expects text, got {value}")))?;
+        let date = parse_iso_date(text)
+            .ok_or_else(|| format!("filter `date`: `{text}` is not a YYYY-MM-DD date"))?;
+        Ok(Value::String(lang.long_date(date)))
+    }
 }
 
 #[cfg(test)]

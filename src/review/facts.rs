@@ -34,9 +34,9 @@ use std::fmt;
 use chrono::NaiveDate;
 
 use crate::account::{Account, NoticeSubject, OffsetSource};
-use crate::compose::filters::long_date;
 use crate::config::Config;
 use crate::decide::{AccountDecision, DueLetter, Facts};
+use crate::language::Language;
 use crate::letter::{LetterKey, LetterKind, Variant};
 use crate::money::Money;
 
@@ -66,8 +66,68 @@ impl fmt::Display for FactFailure {
 }
 
 /// Words that promise an excess refund still to come; an offset notice whose excess has
-/// posted must not use them.
+/// posted must not use them (English; [`Wording::future_refund`] per language).
 pub const FUTURE_REFUND: [&str; 2] = ["once the payment has posted", "will refund"];
+
+/// The words the check looks for, in the letter's language: the templates of each
+/// language must keep using them (tests/spanish.rs checks the Spanish letters with them).
+#[derive(Debug, Clone, Copy)]
+pub struct Wording {
+    /// The printed coupon's label (the layout's).
+    pub coupon_label: &'static str,
+    /// The word "coupon", lower case.
+    pub coupon_word: &'static str,
+    /// "All of" the refund, lower case.
+    pub all_of: &'static str,
+    /// "Part of" the refund, lower case.
+    pub part_of: &'static str,
+    /// Words promising an excess refund still to come, lower case.
+    pub future_refund: [&'static str; 2],
+    /// The verb right before an amount to be referred ("refer ").
+    pub refer: [&'static str; 2],
+    /// What may stand between that verb and the amount ("only ").
+    pub refer_only: &'static str,
+    /// The liability table's first header.
+    pub period_header: &'static str,
+    /// An email's greeting: (opening, between names, closing): "Dear A and B,".
+    pub greeting: (&'static str, &'static str, &'static str),
+}
+
+impl Wording {
+    /// The wording of letters in `lang`.
+    pub fn of(lang: Language) -> Wording {
+        match lang {
+            Language::En => Wording {
+                coupon_label: "Payment coupon",
+                coupon_word: "coupon",
+                all_of: "all of your",
+                part_of: "part of your",
+                future_refund: FUTURE_REFUND,
+                refer: ["refer ", "refer "],
+                refer_only: "only ",
+                period_header: "Period",
+                greeting: ("Dear ", " and ", ","),
+            },
+            Language::Es => Wording {
+                coupon_label: "Cupón de pago",
+                coupon_word: "cupón",
+                all_of: "todo su",
+                part_of: "parte de su",
+                future_refund: ["cuando el pago quede registrado", "se lo devolveremos"],
+                refer: ["enviaremos ", "Enviaremos "],
+                refer_only: "solo ",
+                period_header: "Período",
+                greeting: ("Estimado(a) ", " y ", ":"),
+            },
+        }
+    }
+
+    /// The greeting naming every recipient.
+    pub fn greeting_of(&self, recipients: &[String]) -> String {
+        let (open, and, close) = self.greeting;
+        format!("{open}{}{close}", recipients.join(and))
+    }
+}
 
 /// What the PDF shows of a kind of value: "shows $1.00, $2.00" or "shows none".
 fn shows(what: &[String]) -> String {
@@ -85,6 +145,8 @@ fn shows(what: &[String]) -> String {
 /// One letter's checks, collecting failures.
 struct LetterCheck<'a> {
     letter: &'a DueLetter,
+    /// The letter's language.
+    lang: Language,
     /// `PDF` or `email`.
     source: &'static str,
     text: String,
@@ -114,9 +176,9 @@ impl LetterCheck<'_> {
     }
 
     fn want_date(&mut self, name: &str, date: NaiveDate) {
-        let words = long_date(date);
+        let words = self.lang.long_date(date);
         if !self.has(&words) {
-            let found = shows(&long_dates(&self.text));
+            let found = shows(&self.lang.dates_in(&self.text));
             self.fail(format!("{name} {words} is not stated"), found);
         }
     }
@@ -193,12 +255,15 @@ pub fn check_account(
     texts: &BTreeMap<LetterKey, String>,
 ) -> Vec<FactFailure> {
     let mut failures = Vec::new();
+    let lang = Language::of(account);
+    let config = &config.localized(lang);
     for letter in &decision.letters {
         let Some(text) = texts.get(&letter.key) else {
             continue;
         };
         let mut check = LetterCheck {
             letter,
+            lang,
             source: "PDF",
             text: flatten(text),
             failures: Vec::new(),
@@ -221,8 +286,11 @@ pub fn check_email(
     subject: &str,
     text: &str,
 ) -> Vec<FactFailure> {
+    let lang = Language::of(account);
+    let config = &config.localized(lang);
     let mut check = LetterCheck {
         letter,
+        lang,
         source: "email",
         text: flatten(text),
         failures: Vec::new(),
@@ -234,7 +302,7 @@ pub fn check_email(
             format!("subject is “{subject}”"),
         );
     }
-    let greeting = format!("Dear {},", letter.recipients.join(" and "));
+    let greeting = Wording::of(lang).greeting_of(&letter.recipients);
     if !check.text.starts_with(&flatten(&greeting)) {
         let start: String = check.text.chars().take(80).collect();
         check.fail(
@@ -327,16 +395,17 @@ fn one_story(
 ) {
     let letter = check.letter;
     let subject = letter.key.as_str().rsplit('/').next().unwrap_or_default();
+    let words = Wording::of(check.lang);
     // A coupon is mentioned only where one is printed (the layout's "Payment coupon").
-    let printed = check.text.contains("Payment coupon");
+    let printed = check.text.contains(words.coupon_label);
     if letter.kind == LetterKind::IntentToOffset && !printed {
         check.fail(
             "the payment coupon is printed".to_owned(),
-            "has no “Payment coupon”".to_owned(),
+            format!("has no “{}”", words.coupon_label),
         );
     }
     let lower = check.text.to_lowercase();
-    if !printed && lower.contains("coupon") {
+    if !printed && lower.contains(words.coupon_word) {
         check.fail(
             "no coupon mentioned without a coupon printed".to_owned(),
             "mentions a coupon but prints none".to_owned(),
@@ -349,9 +418,9 @@ fn one_story(
                 return;
             };
             let (right, wrong) = if offset.offset_amount == offset.refund_amount {
-                ("all of your", "part of your")
+                (words.all_of, words.part_of)
             } else {
-                ("part of your", "all of your")
+                (words.part_of, words.all_of)
             };
             if !lower.contains(right) || lower.contains(wrong) {
                 check.fail(
@@ -411,7 +480,8 @@ fn federal_excess(
     let lower = check.text.to_lowercase();
     match check.letter.shown.excess_posted_on {
         Some(_) => {
-            if let Some(promise) = FUTURE_REFUND.iter().find(|p| lower.contains(*p)) {
+            let future = Wording::of(check.lang).future_refund;
+            if let Some(promise) = future.iter().find(|p| lower.contains(*p)) {
                 check.fail(
                     "a posted excess is refunded, not to be refunded".to_owned(),
                     format!("says “{promise}”"),
@@ -447,14 +517,18 @@ fn review_referral(check: &mut LetterCheck<'_>, account: &Account, decision: &Ac
         .find(|(name, _)| name == "to_refer")
         .map(|(_, m)| m);
     // "refer $X", "refer only $X": the amount right after the verb.
+    let words = Wording::of(check.lang);
     let mut said = Vec::new();
-    for (at, _) in check.text.match_indices("refer ") {
-        let rest = &check.text[at + "refer ".len()..];
-        let rest = rest.strip_prefix("only ").unwrap_or(rest);
-        if rest.starts_with('$')
-            && let Some(amount) = dollar_amounts(rest).first()
-        {
-            said.push(amount.clone());
+    let verbs: BTreeSet<&str> = words.refer.into_iter().collect();
+    for verb in verbs {
+        for (at, _) in check.text.match_indices(verb) {
+            let rest = &check.text[at + verb.len()..];
+            let rest = rest.strip_prefix(words.refer_only).unwrap_or(rest);
+            if rest.starts_with('$')
+                && let Some(amount) = dollar_amounts(rest).first()
+            {
+                said.push(amount.clone());
+            }
         }
     }
     let expected = to_refer.map(Money::dollars);
@@ -526,7 +600,10 @@ fn periods_in_order(check: &mut LetterCheck<'_>, account: &Account) {
     let Facts::IntentToOffset { lines } = &check.letter.facts else {
         return;
     };
-    let start = check.text.find("Period").unwrap_or(0);
+    let start = check
+        .text
+        .find(Wording::of(check.lang).period_header)
+        .unwrap_or(0);
     let mut rows: Vec<(&str, usize)> = Vec::new();
     for line in lines {
         let Some(l) = account.liability(&line.liability_id) else {
@@ -577,7 +654,7 @@ mod tests {
             letter.recipients.join("\n"),
             account.account_id,
             account.taxpayer.tin_last4,
-            long_date(letter.letter_date),
+            Language::En.long_date(letter.letter_date),
         );
         let key = letter.key.clone();
         (config, account, decision, key, text)

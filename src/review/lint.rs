@@ -12,7 +12,8 @@
 
 use serde_json::Value;
 
-use crate::compose::filters::{long_date, typst_string};
+use crate::compose::filters::typst_string;
+use crate::language::Language;
 use crate::letter::{LetterKind, Variant};
 use crate::money::Money;
 
@@ -285,7 +286,7 @@ impl RequiredFact {
 
     /// The string literals the letter must contain, from the context; `Err` says why
     /// the context cannot give them.
-    pub fn literals(&self, context: &Value) -> Result<Vec<String>, String> {
+    pub fn literals(&self, context: &Value, lang: Language) -> Result<Vec<String>, String> {
         let values = lookup(context, self.path)
             .filter(|v| !v.is_empty())
             .ok_or_else(|| format!("the context has no `{}`", self.path))?;
@@ -316,7 +317,7 @@ impl RequiredFact {
                     let raw = text(v)?;
                     let date = crate::load::parse_iso_date(&raw)
                         .ok_or_else(|| format!("`{}` = `{raw}` is not a date", self.path))?;
-                    out.push(typst_string(&long_date(date)));
+                    out.push(typst_string(&lang.long_date(date)));
                 }
             }
         }
@@ -328,12 +329,13 @@ impl RequiredFact {
 pub fn missing_facts(
     kind: LetterKind,
     variant: Option<Variant>,
+    lang: Language,
     context: &Value,
     source: &str,
 ) -> Vec<(&'static str, String)> {
     let mut missing = Vec::new();
     for rule in REQUIRED_FACTS.iter().filter(|r| r.applies(kind, variant)) {
-        match rule.literals(context) {
+        match rule.literals(context, lang) {
             Ok(literals) => {
                 let absent: Vec<String> = literals
                     .into_iter()
@@ -456,6 +458,11 @@ impl Readability {
     /// followed by a lower-case word does not end one. A word is a run without blanks that
     /// holds a letter or digit.
     pub fn of(text: &str) -> Readability {
+        Readability::of_with(text, syllables)
+    }
+
+    /// [`Readability::of`] with another language's syllable counter.
+    pub fn of_with(text: &str, syllables: fn(&str) -> usize) -> Readability {
         let mut r = Readability {
             sentences: 0,
             words: 0,
@@ -557,8 +564,23 @@ mod tests {
             "letter": {"deadline": "2027-01-29", "amounts": {"refund": "10.00"}},
         });
         let source = "\"DRS\" \"1\" \"9-5\" \"CT-1\" \"$10.00\"";
-        assert!(missing_facts(Refund, Some(Variant::LateReturn), &ctx, source).is_empty());
-        let missing = missing_facts(Refund, Some(Variant::LateReturn), &ctx, "\"DRS\"");
+        assert!(
+            missing_facts(
+                Refund,
+                Some(Variant::LateReturn),
+                Language::En,
+                &ctx,
+                source
+            )
+            .is_empty()
+        );
+        let missing = missing_facts(
+            Refund,
+            Some(Variant::LateReturn),
+            Language::En,
+            &ctx,
+            "\"DRS\"",
+        );
         let facts: Vec<&str> = missing.iter().map(|(f, _)| *f).collect();
         assert_eq!(
             facts,
@@ -569,7 +591,7 @@ mod tests {
                 "refund amount"
             ]
         );
-        let ito = missing_facts(Ito, None, &ctx, source);
+        let ito = missing_facts(Ito, None, Language::En, &ctx, source);
         assert!(
             ito.iter()
                 .any(|(f, why)| *f == "deadline" && why == "\"January 29, 2027\"")

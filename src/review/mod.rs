@@ -15,6 +15,7 @@
 
 pub mod diff;
 pub mod facts;
+pub mod legibilidad;
 pub mod lint;
 pub mod text;
 pub mod vars;

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use super::{RunError, fall_back_to_print};
 use crate::account::Notice;
-use crate::compose::template_name;
 use crate::config::LoadedConfig;
 use crate::decide::DueLetter;
 use crate::ledger::{Ledger, LetterState, PlannedLetter, notice_of};
@@ -24,6 +23,7 @@ pub(super) fn as_rendered(
     producer: &Producer<'_>,
     run_id: i64,
     letters: &[DueLetter],
+    accounts: &HashMap<String, crate::account::Account>,
 ) -> Result<Vec<DueLetter>, RunError> {
     let hashes = producer.composer.template_hashes();
     let mut same = Vec::with_capacity(letters.len());
@@ -31,7 +31,7 @@ pub(super) fn as_rendered(
         let Some(record) = ledger.letter(&letter.key)? else {
             continue;
         };
-        let template = template_name(letter.kind);
+        let template = super::letter_template(accounts, letter);
         if record.run_id == run_id
             && record.data_sha256 == PlannedLetter::from_due(letter).data_sha256
             && record.template.as_deref() == Some(template.as_str())
@@ -84,7 +84,7 @@ pub(super) fn batch_earlier_runs(
             mut plan, accounts, ..
         } = super::plan_accounts(config, records, &prior, &holdings, old.as_of, old.mail_date);
         fall_back_to_print(ledger, &mut plan)?;
-        let batchable = as_rendered(&*ledger, producer, run_id, &plan.letters)?;
+        let batchable = as_rendered(&*ledger, producer, run_id, &plan.letters, &accounts)?;
         if batchable.is_empty() {
             continue;
         }

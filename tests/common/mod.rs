@@ -299,3 +299,43 @@ pub fn gate_off_config(name: &str) -> &'static Path {
         path
     })
 }
+
+/// Whether poppler's `pdftotext` is installed; prints a notice when not (the PDF text
+/// tests then pass vacuously).
+pub fn have_pdftotext() -> bool {
+    let ok = Command::new("pdftotext").arg("-v").output().is_ok();
+    if !ok {
+        eprintln!("notice: `pdftotext` not installed, skipping (apt-get install -y poppler-utils)");
+    }
+    ok
+}
+
+/// `pdftotext [-layout] -enc UTF-8 PDF -`.
+pub fn pdftotext(pdf: &Path, layout: bool) -> String {
+    let mut cmd = Command::new("pdftotext");
+    if layout {
+        cmd.arg("-layout");
+    }
+    let out = cmd
+        .args(["-enc", "UTF-8"])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs");
+    assert!(out.status.success(), "pdftotext {}", pdf.display());
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// `"1234.5"`-style decimal strings as letters print them: `$1,234.50`.
+pub fn dollars(amount: &str) -> String {
+    let (whole, cents) = amount.split_once('.').unwrap_or((amount, "00"));
+    assert!(cents.len() <= 2, "amount {amount} has sub-cent digits");
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("${grouped}.{cents:0<2}")
+}

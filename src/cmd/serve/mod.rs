@@ -28,6 +28,7 @@ use chrono::NaiveDate;
 use clap::Args;
 use missive::compose::Composer;
 use missive::config::{Config, hex};
+use missive::language::Language;
 use missive::ledger::{Ledger, NewApproval, SqliteLedger};
 use missive::letter::LetterKind;
 use missive::render::Renderer;
@@ -433,11 +434,16 @@ async fn show_letter(
             problem: None,
             token: state.token.clone(),
         };
+        // The page shows and approves the English template, so every sample (a Spanish
+        // speaker's too) is written with it here; Spanish templates are approved with
+        // `missive approve KIND --language es` after `missive preview --language es`.
         match samples.pick(letter_type, account.as_deref()) {
             Ok(sample) => {
                 page.account = Some(sample.account.account_id.clone());
-                page.context = composer.context(&sample.account, &sample.letter).ok();
-                match sample_job(&composer, &state.config, sample)
+                page.context = composer
+                    .context_in(Language::En, &sample.account, &sample.letter)
+                    .ok();
+                match sample_job(&composer, &state.config, sample, Some(Language::En))
                     .map_err(AppError::from)
                     .and_then(|job| state.pages(&composer, &job))
                 {
@@ -493,7 +499,7 @@ async fn image(
         let sample = samples
             .pick(letter_type, account.as_deref())
             .map_err(|err| AppError::new(StatusCode::NOT_FOUND, err.to_string()))?;
-        let job = sample_job(&composer, &state.config, sample)?;
+        let job = sample_job(&composer, &state.config, sample, Some(Language::En))?;
         let pages = state.pages(&composer, &job)?;
         Ok(pages.get(number - 1).cloned())
     })
