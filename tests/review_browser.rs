@@ -305,7 +305,15 @@ fn reviewer_sees_letters_approves_and_edits_in_a_real_browser() {
     assert!(index.contains("Browser Test"));
     assert_eq!(row_state(&index, "refund-late_return"), "not_approved");
     let page = dom(&server.url("/intent_to_offset"));
-    assert_eq!(attribute(&page, "id=\"state\"", "data-state"), "approved");
+    assert_eq!(
+        attribute(&page, "id=\"state-en\"", "data-state"),
+        "approved"
+    );
+    // The Spanish template of the same kind is a separate approval.
+    assert_eq!(
+        attribute(&page, "id=\"state-es\"", "data-state"),
+        "not_approved"
+    );
 
     // Editing the template file on disk: the next load shows it as not approved, with the
     // change in the diff (escaped, like everything else).
@@ -317,13 +325,169 @@ fn reviewer_sees_letters_approves_and_edits_in_a_real_browser() {
     assert_eq!(row_state(&index, "intent_to_offset"), "changed");
     assert!(index.contains("not approved: changed since approval"));
     let page = dom(&server.url("/intent_to_offset"));
-    assert_eq!(attribute(&page, "id=\"state\"", "data-state"), "changed");
+    assert_eq!(attribute(&page, "id=\"state-en\"", "data-state"), "changed");
     assert!(
         page.contains("+// Reviewed wording &lt;script&gt;alert(1)&lt;/script&gt;"),
         "the diff shows the new line as text:\n{page}"
     );
     assert!(!page.contains("<script"), "no script element in the DOM");
     screenshot(&server.url("/intent_to_offset"), "letter-changed.png");
+}
+
+/// The `data-state` of one language's cell in a letter type's row on the index.
+fn row_state_in(dom: &str, row: &str, lang: &str) -> String {
+    let line = dom
+        .lines()
+        .find(|l| l.contains(&format!("id=\"row-{row}\"")))
+        .unwrap_or_else(|| panic!("no row `{row}` in:\n{dom}"));
+    attribute(line, &format!("data-lang=\"{lang}\""), "data-state")
+}
+
+/// The state `missive approve --list` prints for `template`.
+fn listed_state(dir: &Path, template: &str) -> String {
+    let ledger = dir.join("missive.db");
+    let templates = dir.join("templates");
+    let run = common::missive(&[
+        "approve",
+        "--list",
+        "--ledger",
+        ledger.to_str().expect("utf-8 path"),
+        "--templates",
+        templates.to_str().expect("utf-8 path"),
+    ]);
+    run.expect_code(0);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(template))
+        .unwrap_or_else(|| panic!("no `{template}` in:\n{}", run.stdout));
+    line[template.len()..]
+        .trim()
+        .rsplit_once(' ')
+        .map(|(state, _version)| state.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// A letter page shows the same sample letter in English and in Spanish side by side, each
+/// with its own state and Approve form; approving the Spanish column approves the Spanish
+/// template only.
+#[test]
+fn letter_page_shows_both_languages_and_approves_each_on_its_own() {
+    let fixture = Fixture::empty();
+    let templates = fixture.join("templates");
+    copy_templates(&root().join("templates"), &templates);
+    let server = Server::start(fixture.path());
+
+    let page = dom(&server.url("/refund/late_return"));
+    for lang in ["en", "es"] {
+        assert!(
+            page.contains(&format!("id=\"lang-{lang}\"")),
+            "no {lang} column:\n{page}"
+        );
+        assert_eq!(
+            attribute(&page, &format!("id=\"state-{lang}\""), "data-state"),
+            "not_approved"
+        );
+    }
+    // Both columns show the same account's letter, each in its language (alt text and
+    // column labels), and each column's images are that language's rendering.
+    let account = attribute(&page, "selected", "value");
+    for alt in [
+        "alt=\"Page 1 of ".to_owned(),
+        format!(" letter in English for account {account}\""),
+        "alt=\"Página 1 de ".to_owned(),
+        format!(" en español para la cuenta {account}\""),
+    ] {
+        assert!(page.contains(&alt), "no `{alt}` in:\n{page}");
+    }
+    let en_src = attribute(&page, "in English for account", "src");
+    let es_src = attribute(&page, "en español para la cuenta", "src");
+    assert!(en_src.contains(&format!("account={account}")), "{en_src}");
+    assert!(es_src.contains(&format!("account={account}")), "{es_src}");
+    assert!(es_src.ends_with("lang=es"), "{es_src}");
+    assert!(page.contains("Carta en español") && page.contains("English letter"));
+    let png = |src: &str| {
+        let (status, headers, png) = http(
+            server.port,
+            &format!(
+                "GET {src} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                server.port
+            ),
+            b"",
+        );
+        assert_eq!(status, 200, "{src}");
+        assert_eq!(header(&headers, "content-type"), Some("image/png"));
+        png
+    };
+    assert_ne!(
+        png(&en_src),
+        png(&es_src),
+        "the Spanish column shows another rendering"
+    );
+    let shot = screenshot(
+        &server.url("/refund/late_return"),
+        "letter-both-languages.png",
+    );
+    assert!(shot.is_file());
+
+    // Approve with the Spanish form's hidden fields.
+    let es_form = &page[page.find("id=\"approve-es\"").expect("Spanish form")..];
+    let token = attribute(es_form, "name=\"token\"", "value");
+    let sha = attribute(es_form, "name=\"sha256\"", "value");
+    assert_eq!(attribute(es_form, "name=\"language\"", "value"), "es");
+    let en_sha = attribute(&page, "name=\"sha256\"", "value");
+    assert_ne!(sha, en_sha, "each column approves its own template version");
+    let form = format!(
+        "reviewer={}&note={}&sha256={sha}&token={token}&language=es&back=refund%2Flate_return",
+        form_value("Revisora Legal"),
+        form_value("revisé cada página")
+    );
+    let (status, headers, _) = http(
+        server.port,
+        &format!(
+            "POST /refund/approve HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+             Origin: http://127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            form.len(),
+            port = server.port
+        ),
+        form.as_bytes(),
+    );
+    assert_eq!(status, 303);
+    assert_eq!(header(&headers, "location"), Some("/refund/late_return"));
+
+    // Only the Spanish state changed: on the page, the index and `approve --list`.
+    let page = dom(&server.url("/refund/late_return"));
+    assert_eq!(
+        attribute(&page, "id=\"state-es\"", "data-state"),
+        "approved"
+    );
+    assert_eq!(
+        attribute(&page, "id=\"state-en\"", "data-state"),
+        "not_approved"
+    );
+    assert!(page.contains("Revisora Legal"));
+    let index = dom(&server.url("/"));
+    assert_eq!(
+        row_state_in(&index, "refund-excess_offset", "es"),
+        "approved"
+    );
+    assert_eq!(
+        row_state_in(&index, "refund-excess_offset", "en"),
+        "not_approved"
+    );
+    assert_eq!(
+        row_state_in(&index, "intent_to_offset", "es"),
+        "not_approved"
+    );
+    assert_eq!(
+        listed_state(fixture.path(), "letters/es/refund.typ.tera"),
+        "approved"
+    );
+    assert_eq!(
+        listed_state(fixture.path(), "letters/refund.typ.tera"),
+        "not approved"
+    );
 }
 
 fn copy_templates(from: &Path, to: &Path) {
@@ -368,11 +532,18 @@ fn every_response_forbids_framing() {
             "page image",
             get("/intent_to_offset/page/1.png?account=CT-0001001", &local),
         ),
+        (
+            "Spanish page image",
+            get(
+                "/intent_to_offset/page/1.png?account=CT-0001001&lang=es",
+                &local,
+            ),
+        ),
         ("unknown kind", get("/no_such_kind", &local)),
         ("foreign Host", get("/", "evil.example")),
         ("approve without token", http(port, &post, b"x=1&y")),
     ];
-    let expected = [200, 200, 200, 404, 403, 0];
+    let expected = [200, 200, 200, 200, 404, 403, 0];
     for ((what, (status, headers, _)), want) in responses.iter().zip(expected) {
         if want != 0 {
             assert_eq!(*status, want, "{what}");

@@ -9,24 +9,24 @@
 //! files changed in between, it is refused. POSTs must carry the per-process token of the
 //! form and, when the browser sends one, an Origin (or Referer) of this server.
 
+mod guard;
 mod html;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow};
 use axum::Router;
-use axum::extract::{Form, Path, Query, Request, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::NaiveDate;
 use clap::Args;
-use missive::compose::Composer;
+use missive::compose::{Composer, template_name_in};
 use missive::config::{Config, hex};
 use missive::language::Language;
 use missive::ledger::{Ledger, NewApproval, SqliteLedger};
@@ -35,6 +35,8 @@ use missive::render::Renderer;
 use missive::review::{ApprovalState, LetterType, Samples, sample_as_of};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use guard::{new_token, no_framing, only_local_hosts, same_origin};
 
 use super::preview::sample_job;
 use super::{parse_date, project_dir};
@@ -161,18 +163,6 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A random token for this process: two randomly keyed SipHash outputs, hashed.
-fn new_token() -> String {
-    let mut hasher = Sha256::new();
-    for i in 0..2u8 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u8(i);
-        hasher.update(h.finish().to_le_bytes());
-    }
-    hasher.update(std::process::id().to_le_bytes());
-    hex(&hasher.finalize())
-}
-
 /// The routes.
 pub(crate) fn app(state: Arc<AppState>) -> Router {
     Router::new()
@@ -188,53 +178,6 @@ pub(crate) fn app(state: Arc<AppState>) -> Router {
         ))
         .layer(middleware::map_response(no_framing))
         .with_state(state)
-}
-
-/// The Content-Security-Policy of every response: only this server's own resources (the
-/// page images), the pages' inline `<style>`, forms posting back here, and no framing.
-pub(crate) const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
-     frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
-
-/// Every response (errors and refusals too) forbids framing, so another site cannot
-/// overlay the Approve button (clickjacking).
-async fn no_framing(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_FRAME_OPTIONS,
-        header::HeaderValue::from_static("DENY"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static(CSP),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        header::HeaderValue::from_static("nosniff"),
-    );
-    response
-}
-
-/// Refuses requests whose `Host` is not this server (a DNS-rebinding page would send its
-/// own name).
-async fn only_local_hosts(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    if state
-        .origins
-        .iter()
-        .any(|o| o.ends_with(&format!("//{host}")))
-    {
-        next.run(request).await
-    } else {
-        AppError::new(StatusCode::FORBIDDEN, format!("unexpected Host `{host}`")).into_response()
-    }
 }
 
 /// Runs blocking work (file reads, SQLite, Typst) off the async threads.
@@ -343,10 +286,26 @@ impl AppState {
     }
 }
 
-/// `?account=ID`: which sample account to show.
+/// `?account=ID&lang=es`: which sample account to show, and (for a page image) in
+/// which language's template (English when absent).
 #[derive(Deserialize)]
 struct SampleQuery {
     account: Option<String>,
+    lang: Option<String>,
+}
+
+/// The language of a `lang` query or form value: English when absent, 404/400 when missive
+/// has no letters in it.
+fn language(tag: Option<&str>, status: StatusCode) -> Result<Language, AppError> {
+    match tag.filter(|t| !t.is_empty()) {
+        None => Ok(Language::En),
+        Some(tag) => Language::from_tag(tag).ok_or_else(|| {
+            AppError::new(
+                status,
+                format!("missive has no letters in language `{tag}`"),
+            )
+        }),
+    }
 }
 
 fn letter_type(kind: &str, variant: Option<&str>) -> Result<LetterType, AppError> {
@@ -363,18 +322,24 @@ async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, AppEr
         let ledger = state.ledger()?;
         let mut rows = Vec::new();
         for t in LetterType::all() {
-            let template = t.template();
-            let sha = composer
-                .template_hashes()
-                .get(&template)
-                .cloned()
-                .unwrap_or_default();
-            let approval = ApprovalState::of(&*ledger, &template, &sha)?;
+            let mut cells = Vec::new();
+            for lang in Language::ALL {
+                let template = template_name_in(t.kind, lang);
+                let sha = composer
+                    .template_hashes()
+                    .get(&template)
+                    .cloned()
+                    .unwrap_or_default();
+                cells.push(html::IndexCell {
+                    lang,
+                    state: ApprovalState::of(&*ledger, &template, &sha)?,
+                    template,
+                    sha256: sha,
+                });
+            }
             rows.push(html::IndexRow {
                 letter_type: t,
-                template,
-                sha256: sha,
-                state: approval,
+                cells,
             });
         }
         Ok(Html(html::index_page(
@@ -410,48 +375,58 @@ async fn show_letter(
     blocking(&state, move |state| {
         let composer = state.composer()?;
         let samples = state.samples()?;
-        let template = letter_type.template();
-        let sha = composer
-            .template_hashes()
-            .get(&template)
-            .cloned()
-            .unwrap_or_default();
-        let approval = ApprovalState::of(&*state.ledger()?, &template, &sha)?;
-        let sources = composer.sources(&template).unwrap_or_default();
         let mut page = html::LetterPage {
             letter_type,
-            template,
-            sha256: sha,
-            state: approval,
-            sources,
             samples: samples
                 .of_type(letter_type)
                 .map(|s| (s.account.account_id.clone(), s.source.clone()))
                 .collect(),
             account: None,
-            pages: 0,
-            context: None,
             problem: None,
+            columns: Vec::new(),
             token: state.token.clone(),
         };
-        // The page shows and approves the English template, so every sample (a Spanish
-        // speaker's too) is written with it here; Spanish templates are approved with
-        // `missive approve KIND --language es` after `missive preview --language es`.
-        match samples.pick(letter_type, account.as_deref()) {
+        // The same sample letter, written with each language's template, side by side.
+        let sample = match samples.pick(letter_type, account.as_deref()) {
             Ok(sample) => {
                 page.account = Some(sample.account.account_id.clone());
-                page.context = composer
-                    .context_in(Language::En, &sample.account, &sample.letter)
+                Some(sample)
+            }
+            Err(err) => {
+                page.problem = Some(err.to_string());
+                None
+            }
+        };
+        for lang in Language::ALL {
+            let template = template_name_in(letter_type.kind, lang);
+            let sha = composer
+                .template_hashes()
+                .get(&template)
+                .cloned()
+                .unwrap_or_default();
+            let mut column = html::Column {
+                lang,
+                state: ApprovalState::of(&*state.ledger()?, &template, &sha)?,
+                sources: composer.sources(&template).unwrap_or_default(),
+                template,
+                sha256: sha,
+                pages: 0,
+                context: None,
+                problem: None,
+            };
+            if let Some(sample) = sample {
+                column.context = composer
+                    .context_in(lang, &sample.account, &sample.letter)
                     .ok();
-                match sample_job(&composer, &state.config, sample, Some(Language::En))
+                match sample_job(&composer, &state.config, sample, Some(lang))
                     .map_err(AppError::from)
                     .and_then(|job| state.pages(&composer, &job))
                 {
-                    Ok(pages) => page.pages = pages.len(),
-                    Err(err) => page.problem = Some(format!("{:#}", err.error)),
+                    Ok(pages) => column.pages = pages.len(),
+                    Err(err) => column.problem = Some(format!("{:#}", err.error)),
                 }
             }
-            Err(err) => page.problem = Some(err.to_string()),
+            page.columns.push(column);
         }
         Ok(Html(html::letter_page(&page)))
     })
@@ -463,7 +438,8 @@ async fn page_image(
     Path((kind, file)): Path<(String, String)>,
     Query(query): Query<SampleQuery>,
 ) -> Result<Response, AppError> {
-    image(state, letter_type(&kind, None)?, file, query.account).await
+    let lang = language(query.lang.as_deref(), StatusCode::NOT_FOUND)?;
+    image(state, letter_type(&kind, None)?, lang, file, query.account).await
 }
 
 async fn page_image_variant(
@@ -471,19 +447,22 @@ async fn page_image_variant(
     Path((kind, variant, file)): Path<(String, String, String)>,
     Query(query): Query<SampleQuery>,
 ) -> Result<Response, AppError> {
+    let lang = language(query.lang.as_deref(), StatusCode::NOT_FOUND)?;
     image(
         state,
         letter_type(&kind, Some(&variant))?,
+        lang,
         file,
         query.account,
     )
     .await
 }
 
-/// `N.png`: page N (from 1) of the letter for the sample account.
+/// `N.png`: page N (from 1) of the letter for the sample account, in `lang`.
 async fn image(
     state: Arc<AppState>,
     letter_type: LetterType,
+    lang: Language,
     file: String,
     account: Option<String>,
 ) -> Result<Response, AppError> {
@@ -499,7 +478,7 @@ async fn image(
         let sample = samples
             .pick(letter_type, account.as_deref())
             .map_err(|err| AppError::new(StatusCode::NOT_FOUND, err.to_string()))?;
-        let job = sample_job(&composer, &state.config, sample, Some(Language::En))?;
+        let job = sample_job(&composer, &state.config, sample, Some(lang))?;
         let pages = state.pages(&composer, &job)?;
         Ok(pages.get(number - 1).cloned())
     })
@@ -524,32 +503,12 @@ struct ApproveForm {
     /// The version the reviewer looked at.
     sha256: String,
     token: String,
+    /// The language whose template is approved (`en` when absent).
+    #[serde(default)]
+    language: Option<String>,
     /// The letter type page to return to.
     #[serde(default)]
     back: String,
-}
-
-/// Whether the request comes from a page of this server: the form token must match, and
-/// an Origin (or, without one, a Referer) the browser sent must be this server's.
-fn same_origin(state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), AppError> {
-    let forbidden = |why: &str| AppError::new(StatusCode::FORBIDDEN, why.to_owned());
-    if token != state.token {
-        return Err(forbidden(
-            "the form's token is not this server's (reload the page and approve again)",
-        ));
-    }
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let ours = |url: &str| {
-        state
-            .origins
-            .iter()
-            .any(|o| url == o || url.starts_with(&format!("{o}/")))
-    };
-    match (header(header::ORIGIN), header(header::REFERER)) {
-        (Some(origin), _) if !ours(origin) => Err(forbidden("cross-origin request refused")),
-        (None, Some(referer)) if !ours(referer) => Err(forbidden("cross-site request refused")),
-        _ => Ok(()),
-    }
 }
 
 async fn approve(
@@ -568,9 +527,10 @@ async fn approve(
             kind,
             variant: None,
         });
+    let lang = language(form.language.as_deref(), StatusCode::BAD_REQUEST)?;
     blocking(&state, move |state| {
         let composer = state.composer()?;
-        let template = missive::compose::template_name(kind);
+        let template = template_name_in(kind, lang);
         let current = composer.template_hashes().get(&template).cloned();
         if current.as_deref() != Some(form.sha256.as_str()) {
             return Err(AppError::new(

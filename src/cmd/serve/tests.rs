@@ -120,11 +120,21 @@ async fn index_escapes_and_letter_page_shows_pages() {
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(page.contains("<img src=\"/intent_to_offset/page/1.png?account="));
     assert!(page.contains("<code>letter.deadline</code>"));
+    assert!(
+        page.contains("<img src=\"/intent_to_offset/page/1.png?account=CT-0001001&amp;lang=es\"")
+    );
+    assert!(page.contains("id=\"approve-en\"") && page.contains("id=\"approve-es\""));
+    assert!(page.contains("<code>letters/es/intent_to_offset.typ.tera</code>"));
 
     let (status, kind, png) = get(&state, "/intent_to_offset/page/1.png").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(kind, "image/png");
     assert!(png.starts_with(b"\x89PNG"));
+    let (status, kind, spanish) = get(&state, "/intent_to_offset/page/1.png?lang=es").await;
+    assert_eq!((status, kind.as_str()), (StatusCode::OK, "image/png"));
+    assert_ne!(png, spanish, "the Spanish template's page");
+    let (status, _, _) = get(&state, "/intent_to_offset/page/1.png?lang=fr").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, _) = get(&state, "/intent_to_offset/page/99.png").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The only sample account has no refund letter: the page says so.
@@ -180,6 +190,44 @@ async fn approving_needs_the_token_our_origin_and_the_version_seen() {
         .expect("refund row");
     assert!(row.contains("data-state=\"approved\""), "{row}");
     assert!(row.contains("Pat Lee"), "{row}");
+
+    // The English approval left the Spanish template unapproved; a Spanish form needs the
+    // Spanish version, and a language missive has no letters in is refused.
+    let row_es = |index: &str| {
+        let row = index
+            .lines()
+            .find(|l| l.contains("id=\"row-refund-late_return\""))
+            .expect("refund row")
+            .to_owned();
+        row[row.find("data-lang=\"es\"").expect("Spanish cell")..].to_owned()
+    };
+    assert!(row_es(&index).starts_with("data-lang=\"es\" data-state=\"not_approved\""));
+    let es_sha = composer.template_hashes()["letters/es/refund.typ.tera"].clone();
+    let spanish = |lang: &str, sha: &str| format!("{}&language={lang}", form(&token, sha));
+    assert_eq!(
+        post(&state, "/refund/approve", ours, &spanish("es", &sha)).await,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        post(&state, "/refund/approve", ours, &spanish("fr", &es_sha)).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post(&state, "/refund/approve", ours, &spanish("es", &es_sha)).await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, _, body) = get(&state, "/").await;
+    assert!(row_es(&text(&body)).starts_with("data-lang=\"es\" data-state=\"approved\""));
+    let approvals = state
+        .ledger()
+        .expect("ledger")
+        .approvals(None)
+        .expect("list");
+    let templates: Vec<&str> = approvals.iter().map(|a| a.template.as_str()).collect();
+    assert_eq!(
+        templates,
+        ["letters/refund.typ.tera", "letters/es/refund.typ.tera"]
+    );
 
     // A request for another host is refused (DNS rebinding).
     let request = Request::get("/")
