@@ -67,6 +67,39 @@ impl Server {
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
+
+    /// `GET src` (a page image's address): the PNG, after checking status and type.
+    fn png(&self, src: &str) -> Vec<u8> {
+        let (status, headers, png) = http(
+            self.port,
+            &format!(
+                "GET {src} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                self.port
+            ),
+            b"",
+        );
+        assert_eq!(status, 200, "{src}");
+        assert_eq!(header(&headers, "content-type"), Some("image/png"), "{src}");
+        assert!(png.starts_with(b"\x89PNG"), "{src}");
+        png
+    }
+
+    /// Posts an approve `form` for `kind` from this server's origin, as the page's form
+    /// would; returns the status and the `Location`.
+    fn approve(&self, kind: &str, form: &str) -> (u16, Option<String>) {
+        let (status, headers, _) = http(
+            self.port,
+            &format!(
+                "POST /{kind}/approve HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+                 Origin: http://127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                form.len(),
+                port = self.port
+            ),
+            form.as_bytes(),
+        );
+        (status, header(&headers, "location").map(str::to_owned))
+    }
 }
 
 /// The chromium binary, or a failure saying how to install it.
@@ -263,17 +296,7 @@ fn reviewer_sees_letters_approves_and_edits_in_a_real_browser() {
         page.contains("/intent_to_offset/page/2.png"),
         "a two-page letter"
     );
-    let (status, headers, png) = http(
-        server.port,
-        &format!(
-            "GET {src} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-            server.port
-        ),
-        b"",
-    );
-    assert_eq!(status, 200);
-    assert_eq!(header(&headers, "content-type"), Some("image/png"));
-    assert!(png.starts_with(b"\x89PNG"));
+    server.png(&src);
     screenshot(
         &server.url("/intent_to_offset"),
         "letter-intent_to_offset.png",
@@ -287,19 +310,10 @@ fn reviewer_sees_letters_approves_and_edits_in_a_real_browser() {
         form_value("Browser Test"),
         form_value("looked at every page")
     );
-    let (status, headers, _) = http(
-        server.port,
-        &format!(
-            "POST /intent_to_offset/approve HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-             Origin: http://127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            form.len(),
-            port = server.port
-        ),
-        form.as_bytes(),
+    assert_eq!(
+        server.approve("intent_to_offset", &form),
+        (303, Some("/intent_to_offset".to_owned()))
     );
-    assert_eq!(status, 303);
-    assert_eq!(header(&headers, "location"), Some("/intent_to_offset"));
     let index = dom(&server.url("/"));
     assert_eq!(row_state(&index, "intent_to_offset"), "approved");
     assert!(index.contains("Browser Test"));
@@ -406,22 +420,9 @@ fn letter_page_shows_both_languages_and_approves_each_on_its_own() {
     assert!(es_src.contains(&format!("account={account}")), "{es_src}");
     assert!(es_src.ends_with("lang=es"), "{es_src}");
     assert!(page.contains("Carta en español") && page.contains("English letter"));
-    let png = |src: &str| {
-        let (status, headers, png) = http(
-            server.port,
-            &format!(
-                "GET {src} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-                server.port
-            ),
-            b"",
-        );
-        assert_eq!(status, 200, "{src}");
-        assert_eq!(header(&headers, "content-type"), Some("image/png"));
-        png
-    };
     assert_ne!(
-        png(&en_src),
-        png(&es_src),
+        server.png(&en_src),
+        server.png(&es_src),
         "the Spanish column shows another rendering"
     );
     let shot = screenshot(
@@ -442,19 +443,10 @@ fn letter_page_shows_both_languages_and_approves_each_on_its_own() {
         form_value("Revisora Legal"),
         form_value("revisé cada página")
     );
-    let (status, headers, _) = http(
-        server.port,
-        &format!(
-            "POST /refund/approve HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-             Origin: http://127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            form.len(),
-            port = server.port
-        ),
-        form.as_bytes(),
+    assert_eq!(
+        server.approve("refund", &form),
+        (303, Some("/refund/late_return".to_owned()))
     );
-    assert_eq!(status, 303);
-    assert_eq!(header(&headers, "location"), Some("/refund/late_return"));
 
     // Only the Spanish state changed: on the page, the index and `approve --list`.
     let page = dom(&server.url("/refund/late_return"));

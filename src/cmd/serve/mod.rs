@@ -308,6 +308,17 @@ fn language(tag: Option<&str>, status: StatusCode) -> Result<Language, AppError>
     }
 }
 
+/// The template of `kind` in `lang` and its version on disk now (empty when missing).
+fn template_version(composer: &Composer, kind: LetterKind, lang: Language) -> (String, String) {
+    let template = template_name_in(kind, lang);
+    let sha = composer
+        .template_hashes()
+        .get(&template)
+        .cloned()
+        .unwrap_or_default();
+    (template, sha)
+}
+
 fn letter_type(kind: &str, variant: Option<&str>) -> Result<LetterType, AppError> {
     let text = match variant {
         Some(v) => format!("{kind}/{v}"),
@@ -324,12 +335,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, AppEr
         for t in LetterType::all() {
             let mut cells = Vec::new();
             for lang in Language::ALL {
-                let template = template_name_in(t.kind, lang);
-                let sha = composer
-                    .template_hashes()
-                    .get(&template)
-                    .cloned()
-                    .unwrap_or_default();
+                let (template, sha) = template_version(&composer, t.kind, lang);
                 cells.push(html::IndexCell {
                     lang,
                     state: ApprovalState::of(&*ledger, &template, &sha)?,
@@ -398,12 +404,7 @@ async fn show_letter(
             }
         };
         for lang in Language::ALL {
-            let template = template_name_in(letter_type.kind, lang);
-            let sha = composer
-                .template_hashes()
-                .get(&template)
-                .cloned()
-                .unwrap_or_default();
+            let (template, sha) = template_version(&composer, letter_type.kind, lang);
             let mut column = html::Column {
                 lang,
                 state: ApprovalState::of(&*state.ledger()?, &template, &sha)?,
