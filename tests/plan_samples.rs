@@ -745,20 +745,7 @@ fn every_interface_key_is_present_in_every_object() {
             );
         }
         for u in array(&plan["treasury_updates"]) {
-            assert_keys(
-                src,
-                u,
-                &[
-                    "account_id",
-                    "notice_key",
-                    "action",
-                    "reason",
-                    "amount_before",
-                    "amount_after",
-                    "liability_ids",
-                    "why",
-                ],
-            );
+            assert_keys(src, u, common::TREASURY_UPDATE_KEYS);
         }
         for l in array(&plan["letters"]) {
             assert_keys(

@@ -64,16 +64,7 @@ fn only_update<'a>(plan: &'a Value, account: &str, expected: Value) -> &'a Value
         .keys()
         .map(String::as_str)
         .collect();
-    for key in [
-        "account_id",
-        "notice_key",
-        "action",
-        "reason",
-        "amount_before",
-        "amount_after",
-        "liability_ids",
-        "why",
-    ] {
+    for &key in common::TREASURY_UPDATE_KEYS {
         assert!(keys.contains(&key), "`{key}` missing from {update}");
     }
     assert!(update["why"].as_str().is_some_and(|w| !w.is_empty()));

@@ -339,3 +339,15 @@ pub fn dollars(amount: &str) -> String {
     }
     format!("${grouped}.{cents:0<2}")
 }
+
+/// The keys interface.md gives every `treasury_updates[]` entry (always present).
+pub const TREASURY_UPDATE_KEYS: &[&str] = &[
+    "account_id",
+    "notice_key",
+    "action",
+    "reason",
+    "amount_before",
+    "amount_after",
+    "liability_ids",
+    "why",
+];
