@@ -7,6 +7,7 @@
 //! environment variable `email.password_env` names; a password is never sent over a
 //! connection without TLS.
 
+use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -141,6 +142,36 @@ impl SmtpMailer {
     }
 }
 
+/// A message as DATA carries it, written in one piece: dot-stuffed (RFC 5321 4.5.2) and
+/// ended by CRLF.CRLF. lettre's `SmtpConnection::message` writes the body and the final
+/// ".\r\n" in two writes, and lettre cannot set TCP_NODELAY: with Nagle's algorithm the
+/// small second write waits for the server's delayed ACK, about 40 ms a message.
+struct DataInOneWrite(String);
+
+impl DataInOneWrite {
+    fn new(message: &str) -> DataInOneWrite {
+        let mut data = String::with_capacity(message.len() + message.len() / 64 + 8);
+        let mut line_start = true;
+        let mut after_cr = false;
+        for c in message.chars() {
+            if line_start && c == '.' {
+                data.push('.');
+            }
+            data.push(c);
+            line_start = after_cr && c == '\n';
+            after_cr = c == '\r';
+        }
+        data.push_str("\r\n.\r\n");
+        DataInOneWrite(data)
+    }
+}
+
+impl fmt::Display for DataInOneWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A reply as one line: `250 2.0.0 Ok: queued as 1234`.
 pub fn reply_text(response: &Response) -> String {
     let lines: Vec<&str> = response.message().collect();
@@ -174,7 +205,11 @@ impl Mailer for SmtpMailer {
                 }
             }
         };
-        match conn.message(message) {
+        let sent = match std::str::from_utf8(message) {
+            Ok(text) => conn.command(DataInOneWrite::new(text)),
+            Err(_) => conn.message(message),
+        };
+        match sent {
             Ok(response) => {
                 let reply = reply_text(&response);
                 self.give_back(conn);
@@ -203,5 +238,26 @@ impl Drop for SmtpMailer {
                 let _ = conn.quit();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DataInOneWrite;
+
+    #[test]
+    fn data_is_dot_stuffed_like_lettre_and_ends_with_the_final_dot() {
+        // lettre's own transparency test vector, as one message.
+        let message = ".\r\ntest\r\ntest\r\n\r\n.\r\n\r\ntestte\r\n.\r\nsttesttest.test\n.test\n\
+                       testtesttest\r\n.test\r\ntest.\r\n";
+        assert_eq!(
+            DataInOneWrite::new(message).to_string(),
+            "..\r\ntest\r\ntest\r\n\r\n..\r\n\r\ntestte\r\n..\r\nsttesttest.test\n.test\n\
+             testtesttest\r\n..test\r\ntest.\r\n\r\n.\r\n"
+        );
+        assert_eq!(
+            DataInOneWrite::new("a\r\r\n.b").to_string(),
+            "a\r\r\n..b\r\n.\r\n"
+        );
     }
 }
