@@ -6,7 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::rows::decode_err;
+use super::rows::{decode_err, money_at};
 use super::writes::{append_event, now};
 use super::{LedgerError, LetterState};
 use crate::letter::{LetterKey, MailClass};
@@ -169,7 +169,6 @@ fn piece_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MailPiece> {
 }
 
 fn batch_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BatchRecord> {
-    let amount: String = row.get(10)?;
     Ok(BatchRecord {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -181,8 +180,7 @@ fn batch_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BatchRecord> {
         pieces: row.get(7)?,
         pages: row.get(8)?,
         sheets: row.get(9)?,
-        amount_due: Money::parse(&amount)
-            .map_err(|e| decode_err(10, format!("`{amount}` is not an amount: {e}")))?,
+        amount_due: money_at(row, 10)?,
         state: row.get(11)?,
         created_at: row.get(12)?,
         released_at: row.get(13)?,

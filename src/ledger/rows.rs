@@ -63,10 +63,17 @@ fn key_at(row: &Row<'_>, column: usize) -> rusqlite::Result<LetterKey> {
         .map_err(|_| decode_err(column, format!("`{text}` is not a letter key")))
 }
 
-fn ids_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Vec<String>> {
+/// Liability ids stored as a JSON list.
+pub(super) fn ids_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Vec<String>> {
     let text: String = row.get(column)?;
     serde_json::from_str(&text)
         .map_err(|_| decode_err(column, format!("`{text}` is not a JSON list of ids")))
+}
+
+/// An amount stored as its decimal text.
+pub(super) fn money_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Money> {
+    let text: String = row.get(column)?;
+    Money::parse(&text).map_err(|e| decode_err(column, format!("`{text}` is not an amount: {e}")))
 }
 
 /// Liability ids as the JSON text stored in the ledger.
@@ -142,13 +149,11 @@ pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
 
 /// A referral from `notice_key, account_id, liability_ids, amount, deadline_passed, run_id, at`.
 pub(super) fn referral_from_row(row: &Row<'_>) -> rusqlite::Result<ReferralRecord> {
-    let amount: String = row.get(3)?;
     Ok(ReferralRecord {
         notice_key: key_at(row, 0)?,
         account_id: row.get(1)?,
         liability_ids: ids_at(row, 2)?,
-        amount: Money::parse(&amount)
-            .map_err(|e| decode_err(3, format!("`{amount}` is not an amount: {e}")))?,
+        amount: money_at(row, 3)?,
         deadline_passed: date_at(row, 4)?,
         run_id: row.get(5)?,
         at: row.get(6)?,

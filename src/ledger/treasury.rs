@@ -12,7 +12,7 @@ use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
 use super::LedgerError;
-use super::rows::{decode_err, ids_json};
+use super::rows::{ids_at, ids_json, money_at};
 use super::writes::{now, require_run};
 use crate::account::TopReferral;
 use crate::decide::{Referral, TreasuryUpdate};
@@ -109,13 +109,7 @@ pub struct TreasuryRecord {
 const COLUMNS: &str = "id, run_id, at, action, account_id, notice_key, liability_ids, \
      amount_before, amount_after, reason, debtor_name, tin_last4, why";
 
-fn money_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Money> {
-    let text: String = row.get(column)?;
-    Money::parse(&text).map_err(|e| decode_err(column, format!("`{text}` is not an amount: {e}")))
-}
-
 fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TreasuryRecord> {
-    let ids: String = row.get(6)?;
     let key: String = row.get(5)?;
     Ok(TreasuryRecord {
         id: row.get(0)?,
@@ -125,8 +119,7 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TreasuryRecord> {
             action: row.get(3)?,
             account_id: row.get(4)?,
             notice_key: LetterKey::from_text(&key),
-            liability_ids: serde_json::from_str(&ids)
-                .map_err(|_| decode_err(6, format!("`{ids}` is not a JSON list of ids")))?,
+            liability_ids: ids_at(row, 6)?,
             amount_before: money_at(row, 7)?,
             amount_after: money_at(row, 8)?,
             reason: row.get(9)?,
