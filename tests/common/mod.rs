@@ -1,8 +1,15 @@
 //! Helpers shared by the outside-in tests: run the `missive` binary, copy fixtures into a
-//! temporary directory, and pick things out of the plan JSON.
+//! temporary directory, and pick things out of the plan JSON; [`accounts`] writes generated
+//! accounts, [`files`] reads back what a run wrote and [`ledger`] its ledger.
 //!
-//! Every test binary includes this module but uses only part of it.
+//! Every test binary includes this module (`mod common;`, or
+//! `#[path = "../common/mod.rs"] mod common;` from a test crate in its own folder such as
+//! `tests/run/`) but uses only part of it.
 #![allow(dead_code)]
+
+pub mod accounts;
+pub mod files;
+pub mod ledger;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -298,6 +305,18 @@ pub fn gate_off_config(name: &str) -> &'static Path {
         std::fs::write(&path, gate_off).expect("write the test configuration");
         path
     })
+}
+
+/// [`gate_off_config`] as a `--config` argument.
+pub fn gate_off_arg(name: &str) -> &'static str {
+    gate_off_config(name).to_str().expect("UTF-8 path")
+}
+
+/// `missive --config <gate off> ARGS` from the crate root (see [`gate_off_config`]).
+pub fn missive_gate_off(name: &str, args: &[&str]) -> Run {
+    let mut all = vec!["--config", gate_off_arg(name)];
+    all.extend_from_slice(args);
+    missive(&all)
 }
 
 /// Whether poppler's `pdftotext` is installed; prints a notice when not (the PDF text

@@ -1,0 +1,95 @@
+//! Files a run leaves behind, read back: hashes, the PDFs and temporary files of an output
+//! directory, JSON summaries, page counts.
+//!
+//! Everything here only reads; a missing directory reads as empty, so a test can assert
+//! "nothing was written" without creating it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Lower-case hex sha256 of `bytes`, as the ledger, `render.json` and control files print it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Lower-case hex sha256 of the file at `path`; panics naming the file when unreadable.
+pub fn file_sha(path: &Path) -> String {
+    sha256_hex(&std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())))
+}
+
+/// `path` as `&str`, for command-line arguments (temporary paths are UTF-8).
+pub fn utf8(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temp path")
+}
+
+/// `name → sha256` of every visible PDF in `dir` (kept copies included).
+pub fn pdfs(dir: &Path) -> BTreeMap<String, String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    entries
+        .map(|e| e.expect("directory entry"))
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name.ends_with(".pdf") && !name.starts_with('.')).then(|| (name, file_sha(&e.path())))
+        })
+        .collect()
+}
+
+/// Number of visible PDFs in `dir` (cheap: no hashing, for polling).
+pub fn count_pdfs(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".pdf") && !name.starts_with('.')
+        })
+        .count()
+}
+
+/// Every file name in `dir` (empty if it does not exist).
+pub fn names(dir: &Path) -> BTreeSet<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeSet::new();
+    };
+    entries
+        .map(|e| {
+            e.expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// Temporary files (`.NAME.tmp`) in `dir`.
+pub fn temps(dir: &Path) -> Vec<String> {
+    names(dir)
+        .into_iter()
+        .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+        .collect()
+}
+
+/// The JSON file at `path`, parsed; panics naming the file when unreadable or not JSON.
+pub fn json_file(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// Page count of a PDF read with lopdf; panics naming the file when it does not parse.
+pub fn pdf_pages(path: &Path) -> usize {
+    let doc = lopdf::Document::load(path)
+        .unwrap_or_else(|e| panic!("{} is not a readable PDF: {e}", path.display()));
+    doc.get_pages().len()
+}
