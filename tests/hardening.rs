@@ -2,7 +2,7 @@
 //! through a symlink, long letter keys, names the fonts cannot print, layout characters,
 //! amounts that sum past the limit, terminal escapes in messages, and a run that stops
 //! with exit 2. (Framing: `tests/review_browser.rs`; mail that waits: `tests/batches.rs`,
-//! `tests/run.rs`, `tests/email.rs`.)
+//! `tests/run/`, `tests/email.rs`.)
 
 mod common;
 
@@ -11,25 +11,13 @@ use std::path::{Path, PathBuf};
 use missive::ledger::{Ledger, LetterState, RunStatus, SqliteLedger};
 use serde_json::{Value, json};
 
+use common::files::utf8;
 use common::{Fixture, Run, array, root};
 
-/// The shipped configuration with the approval gate off: these tests are not about
+/// `missive --config <gate off> ARGS` from the crate root: these tests are not about
 /// approvals.
-fn config() -> &'static str {
-    common::gate_off_config("hardening-tests")
-        .to_str()
-        .expect("UTF-8 path")
-}
-
-/// `missive --config <gate off> ARGS` from the crate root.
 fn missive(args: &[&str]) -> Run {
-    let mut all = vec!["--config", config()];
-    all.extend_from_slice(args);
-    common::missive(&all)
-}
-
-fn utf8(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
+    common::missive_gate_off("hardening-tests", args)
 }
 
 /// The basic intent-to-offset sample as JSON, to vary.

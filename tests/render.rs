@@ -19,9 +19,9 @@ use std::sync::OnceLock;
 use chrono::{Datelike, NaiveDate};
 use lopdf::{Document, Object};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use common::dollars;
+use common::files::sha256_hex;
 
 const AS_OF: &str = "2026-12-01";
 const SAMPLES: &str = "samples/accounts";
@@ -163,13 +163,6 @@ fn iso(text: &str) -> NaiveDate {
 /// A date as letters print it: "February 1, 2027".
 fn long_date(date: NaiveDate) -> String {
     date.format("%B %-d, %Y").to_string()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
