@@ -20,7 +20,7 @@ use crate::common::files::{
 };
 use crate::common::ledger::{open_ledger, peek};
 use crate::common::{self, Fixture};
-use crate::{AS_OF, missive, reported_run_id, spawn_run};
+use crate::{AS_OF, missive, reported_run_id, spawn_args, spawn_run};
 
 /// Letters (one intent to offset per account) in the crash test: more than 500 and not a
 /// multiple of the 64-letter render chunk, so the last chunk is short.
@@ -224,20 +224,7 @@ fn a_run_killed_at_any_point_and_resumed_renders_every_letter_exactly_once() {
         "one letter per account"
     );
 
-    let same: Vec<String> = [
-        "run",
-        "--accounts",
-        utf8(&accounts),
-        "--out",
-        utf8(&out),
-        "--as-of",
-        AS_OF,
-        "--allow-past-mail-date",
-        "--jobs",
-        "2",
-    ]
-    .map(String::from)
-    .to_vec();
+    let same = spawn_args(&accounts, &out, "2");
 
     let log = kill_and_resume(&kill_schedule(), &dir, &same, &out, &ledger_path, n);
 

@@ -9,7 +9,7 @@ use crate::common::Fixture;
 use crate::common::accounts::write_intent_accounts;
 use crate::common::files::{count_pdfs, pdfs, utf8};
 use crate::common::ledger::open_ledger;
-use crate::{AS_OF, ITO_1001, missive, samples_run, spawn_run};
+use crate::{AS_OF, ITO_1001, missive, samples_run, spawn_args, spawn_run};
 
 #[test]
 fn a_run_is_refused_while_another_holds_the_ledger_lock() {
@@ -58,20 +58,7 @@ fn a_second_run_started_while_one_is_rendering_is_refused() {
     let accounts = dir.join("accounts.jsonl");
     let keys = write_intent_accounts(&accounts, 300);
     let out = dir.join("out");
-    let args: Vec<String> = [
-        "run",
-        "--accounts",
-        utf8(&accounts),
-        "--out",
-        utf8(&out),
-        "--as-of",
-        AS_OF,
-        "--allow-past-mail-date",
-        "--jobs",
-        "1",
-    ]
-    .map(String::from)
-    .to_vec();
+    let args = spawn_args(&accounts, &out, "1");
     let mut first = spawn_run(&args, &dir.join("first.log"));
     let started = Instant::now();
     while count_pdfs(&out) == 0 {

@@ -110,6 +110,25 @@ fn history_json(ledger: &Path, args: &[&str]) -> Value {
     run.json()
 }
 
+/// `run --accounts ACCOUNTS --out OUT --as-of AS_OF --allow-past-mail-date --jobs JOBS`, as
+/// [`spawn_run`] takes them.
+fn spawn_args(accounts: &Path, out: &Path, jobs: &str) -> Vec<String> {
+    [
+        "run",
+        "--accounts",
+        utf8(accounts),
+        "--out",
+        utf8(out),
+        "--as-of",
+        AS_OF,
+        "--allow-past-mail-date",
+        "--jobs",
+        jobs,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// Starts `missive run ARGS` in the background (standard error to `log`): the crash test
 /// kills it, the lock test races it.
 fn spawn_run(args: &[String], log: &Path) -> Child {
