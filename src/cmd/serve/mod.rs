@@ -151,7 +151,7 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
             args.as_of.unwrap_or_else(sample_as_of),
             ledger,
             port,
-        );
+        )?;
         eprintln!(
             "missive serve: listening on http://127.0.0.1:{port}/ (ledger `{}`)",
             args.ledger.display()
@@ -199,29 +199,32 @@ pub(crate) struct Paths {
 }
 
 impl AppState {
-    /// The state of a server on 127.0.0.1:`port`, with a fresh form token.
+    /// The state of a server on 127.0.0.1:`port`, with a fresh form token; fails when the
+    /// operating system gives no random bytes for it.
     pub(crate) fn new(
         config: Config,
         paths: Paths,
         as_of: NaiveDate,
         ledger: SqliteLedger,
         port: u16,
-    ) -> AppState {
-        AppState {
+    ) -> Result<AppState> {
+        let token = new_token()
+            .context("failed to draw the form token from the system's random number generator")?;
+        Ok(AppState {
             config,
             templates: paths.templates,
             fonts: paths.fonts,
             accounts: paths.accounts,
             as_of,
             ledger: Mutex::new(ledger),
-            token: new_token(),
+            token,
             origins: vec![
                 format!("http://127.0.0.1:{port}"),
                 format!("http://localhost:{port}"),
             ],
             renderer: Mutex::new(None),
             pages: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// Templates as they are on disk now.
