@@ -106,8 +106,12 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = html::error_page(self.status, &format!("{:#}", self.error));
-        (self.status, Html(body)).into_response()
+        let message = format!("{:#}", self.error);
+        match html::error_page(self.status, &message) {
+            Ok(body) => (self.status, Html(body)).into_response(),
+            // The error page itself failed: the message as plain text, never lost.
+            Err(err) => (self.status, format!("{message}\n({err:#})")).into_response(),
+        }
     }
 }
 
@@ -210,6 +214,7 @@ impl AppState {
     ) -> Result<AppState> {
         let token = new_token()
             .context("failed to draw the form token from the system's random number generator")?;
+        html::check()?;
         Ok(AppState {
             config,
             templates: paths.templates,
@@ -355,7 +360,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, AppEr
             &rows,
             &state.accounts.display().to_string(),
             &ledger.path().display().to_string(),
-        )))
+        )?))
     })
     .await
 }
@@ -432,7 +437,7 @@ async fn show_letter(
             }
             page.columns.push(column);
         }
-        Ok(Html(html::letter_page(&page)))
+        Ok(Html(html::letter_page(&page)?))
     })
     .await
 }
