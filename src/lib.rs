@@ -22,8 +22,9 @@
 //!    barcode, certified article numbers, manifests and control totals).
 //!
 //! Supporting modules: [`config`] (agency facts, policy numbers, calendar), [`calendar`]
-//! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents) and
-//! [`letter`] (kinds, variants, channels, keys).
+//! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents),
+//! [`letter`] (kinds, variants, channels, keys) and [`template_tags`] (the tags of a Tera
+//! template, for the checks that read templates as text).
 
 #![warn(missing_docs)]
 
@@ -45,5 +46,6 @@ pub mod render;
 pub mod report;
 pub mod review;
 pub mod runner;
+pub mod template_tags;
 pub mod translations;
 pub mod treasury_file;

@@ -269,7 +269,15 @@ fn remove_stale(out_dir: &Path, file: &str) -> Result<(), ProduceError> {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place.
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place
+/// ([`tempfile::NamedTempFile::persist`]), so a file under its final name is always
+/// complete: a write killed half-way leaves only the temporary file.
+///
+/// The temporary name is fixed (`.<name>.tmp`, no random part) so that a temporary file
+/// left by a killed run is taken over and renamed by the next write of the same file
+/// instead of piling up. Its permissions are those `File::create` gives (0666 less the
+/// umask), not `tempfile`'s private 0600: the output is read by other people and tools.
+/// A failed write or sync removes the temporary file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ProduceError> {
     let fail = |source| ProduceError::Write {
         path: path.to_owned(),
@@ -279,14 +287,87 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ProduceError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.tmp"));
-    let mut file = std::fs::File::create(&temp).map_err(fail)?;
-    file.write_all(bytes).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    drop(file);
-    std::fs::rename(&temp, path).map_err(fail)
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let prefix = format!(".{name}");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp").rand_bytes(0);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut temp = match builder.tempfile_in(dir) {
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Left by a run that was killed while writing this file: replace it.
+            std::fs::remove_file(dir.join(format!("{prefix}.tmp"))).map_err(fail)?;
+            builder.tempfile_in(dir)
+        }
+        created => created,
+    }
+    .map_err(fail)?;
+    temp.write_all(bytes).map_err(fail)?;
+    temp.as_file().sync_all().map_err(fail)?;
+    temp.persist(path).map_err(|err| fail(err.error))?;
+    Ok(())
 }
 
 fn one_line(text: &str) -> String {
     text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomically_replaces_the_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.pdf");
+        write_atomically(&path, b"one").expect("first write");
+        write_atomically(&path, b"two").expect("second write");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["a.pdf"]);
+    }
+
+    #[test]
+    fn write_atomically_takes_over_a_temporary_file_a_killed_run_left() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stale = dir.path().join(".a.pdf.tmp");
+        std::fs::write(&stale, b"half a file").expect("stale temp");
+        let path = dir.path().join("a.pdf");
+        write_atomically(&path, b"whole").expect("write");
+        assert_eq!(std::fs::read(&path).expect("read"), b"whole");
+        assert!(
+            !stale.exists(),
+            "the stale temporary file was renamed into place"
+        );
+    }
+
+    #[test]
+    fn write_atomically_names_the_file_when_it_fails() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("missing").join("a.pdf");
+        let err = write_atomically(&path, b"x").expect_err("no such directory");
+        assert!(matches!(err, ProduceError::Write { path: p, .. } if p == path));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_atomically_gives_the_permissions_file_create_gives() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let created = dir.path().join("created");
+        std::fs::File::create(&created).expect("create");
+        let path = dir.path().join("a.pdf");
+        write_atomically(&path, b"x").expect("write");
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode();
+        assert_eq!(mode(&path), mode(&created));
+    }
 }

@@ -13,6 +13,7 @@ use tera::{Result, Value};
 use crate::language::Language;
 use crate::load::parse_iso_date;
 use crate::money::Money;
+use crate::template_tags::{TagKind, final_filter, tags};
 
 /// The filters whose output is safe inside Typst source; every `{{ … }}` must end in one.
 pub const SAFE_FILTERS: [&str; 5] = ["str", "money", "date", "tin", "int"];
@@ -104,27 +105,15 @@ pub fn int_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
 }
 
 /// The `{{ … }}` expressions of a template that do not end in a safe filter, with their
-/// line numbers. Comments and `{% … %}` tags are not output and are not checked.
+/// line numbers. Comments, `{% raw %}` text and `{% … %}` tags are not output and are not
+/// checked.
 pub fn unsafe_expressions(source: &str) -> Vec<(usize, String)> {
-    let mut found = Vec::new();
-    let mut rest = source;
-    let mut offset = 0;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            break;
-        };
-        let inner = after[..end].trim_matches('-').trim();
-        let last_filter = inner.rsplit_once('|').map(|(_, f)| f.trim());
-        let name = last_filter.map(|f| f.split('(').next().unwrap_or(f).trim());
-        if !name.is_some_and(|n| SAFE_FILTERS.contains(&n)) {
-            let line = source[..offset + start].matches('\n').count() + 1;
-            found.push((line, format!("{{{{ {inner} }}}}")));
-        }
-        offset += start + 2 + end + 2;
-        rest = &after[end + 2..];
-    }
-    found
+    tags(source)
+        .into_iter()
+        .filter(|tag| tag.kind == TagKind::Expression)
+        .filter(|tag| !final_filter(&tag.tokens()).is_some_and(|f| SAFE_FILTERS.contains(&f)))
+        .map(|tag| (tag.line(source), format!("{{{{ {} }}}}", tag.text)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -169,11 +158,16 @@ mod tests {
 
     #[test]
     fn finds_expressions_without_a_safe_filter() {
-        let template = "#let a = {{ x | str }}\n{{- y -}}\n{{ z | upper }} {{ w | money }}\n{{ v | date(format=1) }}";
+        let template = "#let a = {{ x | str }}\n{{- y -}}\n{{ z | upper }} {{ w | money }}\n{{ v | date(format=1) }}\n\
+                        {# {{ c }} #}{% raw %}{{ r }}{% endraw %}{{ \"}}\" | str ~ t }}";
         let found = unsafe_expressions(template);
         assert_eq!(
             found,
-            [(2, "{{ y }}".to_owned()), (3, "{{ z | upper }}".to_owned())]
+            [
+                (2, "{{ y }}".to_owned()),
+                (3, "{{ z | upper }}".to_owned()),
+                (5, "{{ \"}}\" | str ~ t }}".to_owned())
+            ]
         );
     }
 }

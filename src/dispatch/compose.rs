@@ -24,6 +24,7 @@ use crate::ledger::{EmailRole, NewEmail};
 use crate::letter::LetterKind;
 use crate::load::parse_iso_date;
 use crate::money::Money;
+use crate::template_tags::{filter_names, tags};
 
 /// The three parts each kind has.
 const PARTS: [&str; 3] = ["subject", "txt", "html"];
@@ -171,17 +172,12 @@ impl EmailComposer {
     }
 }
 
-/// True if a template applies `safe` anywhere in an expression.
+/// True if a template applies `safe` anywhere: as a filter in any tag, or as a
+/// `{% filter safe %}` section.
 fn uses_safe(text: &str) -> bool {
-    text.split("{{")
-        .skip(1)
-        .chain(text.split("{%").skip(1))
-        .any(|rest| {
-            let expr = rest.split(['}', '%']).next().unwrap_or_default();
-            expr.split('|')
-                .skip(1)
-                .any(|f| f.trim().starts_with("safe"))
-        })
+    tags(text)
+        .iter()
+        .any(|tag| filter_names(&tag.tokens()).contains(&"safe"))
 }
 
 /// The view an email without the PDF may see: no amounts, liabilities, offsets or reviews.
@@ -241,6 +237,13 @@ mod tests {
         assert!(uses_safe("<p>{{ account.name | safe }}</p>"));
         assert!(uses_safe("{% set x = account.name | safe %}"));
         assert!(!uses_safe("<p>{{ account.name }} is safe</p>"));
+        assert!(uses_safe(
+            "{% filter safe %}{{ account.name }}{% endfilter %}"
+        ));
+        assert!(uses_safe("{{ account.name | upper | safe }}"));
+        assert!(!uses_safe(
+            "{# {{ account.name | safe }} #}{{ \"| safe\" }}"
+        ));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The mailroom's plain files: a batch's `manifest.csv`, a certified batch's mailing book
 //! as CSV, and the run's `control.json` with totals per batch and per mail class.
+//!
+//! CSV goes through the `csv` crate's writer: `\n` line ends, a field quoted only when it
+//! holds a comma, a quote or a line break (RFC 4180). Nothing here reads the ledger: the
+//! caller hands in the batches as [`ControlBatch`] values.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::ledger::BatchRecord;
 use crate::letter::MailClass;
 use crate::money::Money;
 
@@ -41,31 +43,31 @@ pub struct ManifestRow {
     pub file_sha256: String,
 }
 
+/// The columns of `manifest.csv`.
+const MANIFEST_HEADER: &str = "sequence,key,account,kind,mail_class,zip,pages,sheets,imb_serial,imb,article_number,amount_due,file_sha256";
+
 /// `manifest.csv` of a batch.
-pub fn manifest_csv(rows: &[ManifestRow]) -> String {
-    let mut csv = String::from(
-        "sequence,key,account,kind,mail_class,zip,pages,sheets,imb_serial,imb,article_number,amount_due,file_sha256\n",
-    );
+pub fn manifest_csv(rows: &[ManifestRow]) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(MANIFEST_HEADER.split(','))?;
     for r in rows {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            r.sequence,
-            field(&r.key),
-            field(&r.account),
-            r.kind,
+        writer.write_record([
+            r.sequence.to_string().as_str(),
+            &r.key,
+            &r.account,
+            &r.kind,
             r.mail_class.as_str(),
-            r.zip,
-            r.pages,
-            r.sheets,
-            r.imb_serial,
-            r.imb,
-            r.article_number,
-            r.amount_due.map(Money::plain).unwrap_or_default(),
-            r.file_sha256
-        );
+            &r.zip,
+            &r.pages.to_string(),
+            &r.sheets.to_string(),
+            &r.imb_serial.to_string(),
+            &r.imb,
+            &r.article_number,
+            &r.amount_due.map(Money::plain).unwrap_or_default(),
+            &r.file_sha256,
+        ])?;
     }
-    csv
+    finish(writer)
 }
 
 /// One line of a firm mailing book, as CSV.
@@ -87,24 +89,35 @@ pub struct BookCsvRow {
     pub zip: String,
 }
 
+/// The columns of `mailing-book.csv`.
+const BOOK_HEADER: &str =
+    "sequence,article_number,name,street,city,state,zip,postage_class,services";
+
 /// `mailing-book.csv` of a certified batch.
-pub fn mailing_book_csv(rows: &[BookCsvRow]) -> String {
-    let mut csv =
-        String::from("sequence,article_number,name,street,city,state,zip,postage_class,services\n");
+pub fn mailing_book_csv(rows: &[BookCsvRow]) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(BOOK_HEADER.split(','))?;
     for r in rows {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},First-Class Mail,Certified Mail;Return Receipt",
-            r.sequence,
-            r.article_number,
-            field(&r.name),
-            field(&r.street),
-            field(&r.city),
-            r.state,
-            r.zip
-        );
+        writer.write_record([
+            r.sequence.to_string().as_str(),
+            &r.article_number,
+            &r.name,
+            &r.street,
+            &r.city,
+            &r.state,
+            &r.zip,
+            "First-Class Mail",
+            "Certified Mail;Return Receipt",
+        ])?;
     }
-    csv
+    finish(writer)
+}
+
+/// The bytes a CSV writer holds, once flushed.
+fn finish(writer: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, csv::Error> {
+    writer
+        .into_inner()
+        .map_err(|err| csv::Error::from(err.into_error()))
 }
 
 /// Totals of a set of batches.
@@ -123,7 +136,7 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, batch: &BatchRecord) {
+    fn add(&mut self, batch: &ControlBatch) {
         self.batches += 1;
         self.pieces += batch.pieces;
         self.pages += batch.pages;
@@ -132,7 +145,8 @@ impl Totals {
     }
 }
 
-/// One batch in `control.json`.
+/// One batch in `control.json`, and what [`control`] takes: a batch as the ledger
+/// recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ControlBatch {
     /// Name (`7-certified-1`), what `missive release` takes.
@@ -171,10 +185,10 @@ pub struct Control {
 }
 
 /// The control totals of a run's batches, as recorded in the ledger.
-pub fn control(run_id: i64, mail_date: String, batches: &[BatchRecord]) -> Control {
+pub fn control(run_id: i64, mail_date: String, batches: Vec<ControlBatch>) -> Control {
     let mut classes: BTreeMap<String, Totals> = BTreeMap::new();
     let mut total = Totals::default();
-    for batch in batches {
+    for batch in &batches {
         classes
             .entry(batch.mail_class.as_str().to_owned())
             .or_default()
@@ -184,30 +198,106 @@ pub fn control(run_id: i64, mail_date: String, batches: &[BatchRecord]) -> Contr
     Control {
         run_id,
         mail_date,
-        batches: batches
-            .iter()
-            .map(|b| ControlBatch {
-                name: b.name.clone(),
-                mail_class: b.mail_class,
-                file: b.file.clone(),
-                sha256: b.file_sha256.clone(),
-                state: b.state.clone(),
-                pieces: b.pieces,
-                pages: b.pages,
-                sheets: b.sheets,
-                amount_due: b.amount_due,
-            })
-            .collect(),
+        batches,
         classes,
         total,
     }
 }
 
-/// One CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
-pub fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(bytes: Result<Vec<u8>, csv::Error>) -> String {
+        String::from_utf8(bytes.expect("CSV")).expect("UTF-8")
+    }
+
+    #[test]
+    fn a_manifest_quotes_only_fields_that_need_it() {
+        let row = |sequence, key: &str, amount_due| ManifestRow {
+            sequence,
+            key: key.to_owned(),
+            account: "A-1".to_owned(),
+            kind: "intent_to_offset".to_owned(),
+            mail_class: MailClass::Certified,
+            zip: "06103-1234".to_owned(),
+            pages: 2,
+            sheets: 1,
+            imb_serial: 7,
+            imb: "ADFT".to_owned(),
+            article_number: "92071902351234500001".to_owned(),
+            amount_due,
+            file_sha256: "ab12".to_owned(),
+        };
+        let rows = [
+            row(1, "A-1/ito", Some(Money::parse("1234.5").expect("money"))),
+            row(2, "odd, \"quoted\"\nkey", None),
+        ];
+        assert_eq!(
+            text(manifest_csv(&rows)),
+            "sequence,key,account,kind,mail_class,zip,pages,sheets,imb_serial,imb,article_number,amount_due,file_sha256\n\
+             1,A-1/ito,A-1,intent_to_offset,certified,06103-1234,2,1,7,ADFT,92071902351234500001,1234.50,ab12\n\
+             2,\"odd, \"\"quoted\"\"\nkey\",A-1,intent_to_offset,certified,06103-1234,2,1,7,ADFT,92071902351234500001,,ab12\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_manifest_is_its_header() {
+        assert_eq!(
+            text(manifest_csv(&[])),
+            "sequence,key,account,kind,mail_class,zip,pages,sheets,imb_serial,imb,article_number,amount_due,file_sha256\n"
+        );
+    }
+
+    #[test]
+    fn a_mailing_book_names_the_service_on_every_row() {
+        let rows = [BookCsvRow {
+            sequence: 1,
+            article_number: "92071902351234500001".to_owned(),
+            name: "Ann Lee and Bo Lee".to_owned(),
+            street: "1 Main St, Apt 2".to_owned(),
+            city: "Hartford".to_owned(),
+            state: "CT".to_owned(),
+            zip: "06103".to_owned(),
+        }];
+        assert_eq!(
+            text(mailing_book_csv(&rows)),
+            "sequence,article_number,name,street,city,state,zip,postage_class,services\n\
+             1,92071902351234500001,Ann Lee and Bo Lee,\"1 Main St, Apt 2\",Hartford,CT,06103,First-Class Mail,Certified Mail;Return Receipt\n"
+        );
+    }
+
+    #[test]
+    fn control_totals_batches_per_class_and_overall() {
+        let batch = |name: &str, mail_class, pieces, amount: &str| ControlBatch {
+            name: name.to_owned(),
+            mail_class,
+            file: format!("{name}.pdf"),
+            sha256: "ab".to_owned(),
+            state: "written".to_owned(),
+            pieces,
+            pages: pieces * 2,
+            sheets: pieces,
+            amount_due: Money::parse(amount).expect("money"),
+        };
+        let control = control(
+            7,
+            "2026-03-02".to_owned(),
+            vec![
+                batch("7-certified-1", MailClass::Certified, 3, "10.00"),
+                batch("7-certified-2", MailClass::Certified, 1, "2.50"),
+                batch("7-first_class-1", MailClass::FirstClass, 4, "0.00"),
+            ],
+        );
+        assert_eq!(control.batches.len(), 3);
+        assert_eq!(control.classes["certified"].batches, 2);
+        assert_eq!(control.classes["certified"].pieces, 4);
+        assert_eq!(
+            control.classes["certified"].amount_due,
+            Money::parse("12.50").expect("money")
+        );
+        assert_eq!(control.classes["first_class"].pages, 8);
+        assert_eq!(control.total.batches, 3);
+        assert_eq!(control.total.sheets, 8);
     }
 }

@@ -51,6 +51,9 @@ pub enum MailroomError {
     /// A file could not be written.
     #[error(transparent)]
     Write(#[from] ProduceError),
+    /// A manifest or mailing book could not be laid out as CSV.
+    #[error("failed to build a batch's CSV file")]
+    Csv(#[from] csv::Error),
     /// A letter could not be composed for its batch.
     #[error("batch {batch}: letter `{key}` could not be composed")]
     Compose {
@@ -333,7 +336,7 @@ impl Mailroom<'_> {
         }
         write_atomically(
             &dir.join(format!("{name}.manifest.csv")),
-            files::manifest_csv(&rows).as_bytes(),
+            &files::manifest_csv(&rows)?,
         )?;
         if class == MailClass::Certified {
             self.write_mailing_book(run, &name, items, &pieces, dir)?;
@@ -390,7 +393,7 @@ impl Mailroom<'_> {
         }
         write_atomically(
             &dir.join(format!("{name}.mailing-book.csv")),
-            files::mailing_book_csv(&csv).as_bytes(),
+            &files::mailing_book_csv(&csv)?,
         )?;
         let heading = BookHeading {
             sender: self.sender.0.clone(),
@@ -503,7 +506,18 @@ pub fn write_control(ledger: &dyn Ledger, run: &RunInfo) -> Result<Option<PathBu
     if batches.is_empty() {
         return Ok(None);
     }
-    let control = files::control(run.id, run.mail_date.to_string(), &batches);
+    let batches = batches.into_iter().map(|b| files::ControlBatch {
+        name: b.name,
+        mail_class: b.mail_class,
+        file: b.file,
+        sha256: b.file_sha256,
+        state: b.state,
+        pieces: b.pieces,
+        pages: b.pages,
+        sheets: b.sheets,
+        amount_due: b.amount_due,
+    });
+    let control = files::control(run.id, run.mail_date.to_string(), batches.collect());
     let mut json = serde_json::to_vec_pretty(&control).unwrap_or_default();
     json.push(b'\n');
     let path = Path::new(&run.out_dir)

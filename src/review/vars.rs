@@ -1,4 +1,5 @@
-//! The variables a template uses, found by scanning its `{{ … }}` and `{% … %}` tags.
+//! The variables a template uses, found in its `{{ … }}` and `{% … %}` tags
+//! ([`crate::template_tags`] finds the tags and their tokens).
 //!
 //! A variable is a dotted path into the composed context (`letter.deadline`,
 //! `review.address`). Loop variables are resolved to the list they walk
@@ -9,6 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
+
+use crate::template_tags::{TagKind, tags};
 
 /// Words inside tags that are never variables.
 const KEYWORDS: &[&str] = &[
@@ -50,73 +53,6 @@ const KEYWORDS: &[&str] = &[
     "self",
 ];
 
-/// One tag: its text and whether it is a statement (`{% %}`).
-struct Tag<'a> {
-    text: &'a str,
-    statement: bool,
-}
-
-/// The `{{ … }}` and `{% … %}` tags of a template, in order (comments skipped).
-fn tags(source: &str) -> Vec<Tag<'_>> {
-    let mut found = Vec::new();
-    let mut rest = source;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start..];
-        let (close, statement) = match after.get(..2) {
-            Some("{{") => ("}}", false),
-            Some("{%") => ("%}", true),
-            Some("{#") => ("#}", false),
-            _ => {
-                rest = &after[1..];
-                continue;
-            }
-        };
-        let Some(end) = after[2..].find(close) else {
-            break;
-        };
-        if !after.starts_with("{#") {
-            found.push(Tag {
-                text: after[2..2 + end].trim_matches('-').trim(),
-                statement,
-            });
-        }
-        rest = &after[2 + end + 2..];
-    }
-    found
-}
-
-/// Splits a tag into tokens: dotted names, string literals (as `"`), and single symbols.
-fn tokens(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while let Some(&c) = chars.get(i) {
-        if c == '"' || c == '\'' || c == '`' {
-            i += 1;
-            while chars.get(i).is_some_and(|&d| d != c) {
-                i += 1;
-            }
-            i += 1;
-            out.push("\"".to_owned());
-        } else if c.is_alphabetic() || c == '_' {
-            let start = i;
-            while chars
-                .get(i)
-                .is_some_and(|&d| d.is_alphanumeric() || d == '_' || d == '.')
-            {
-                i += 1;
-            }
-            out.push(chars[start..i].iter().collect());
-        } else if c.is_whitespace() {
-            i += 1;
-        } else {
-            out.push(c.to_string());
-            i += 1;
-        }
-    }
-    out
-}
-
 /// What one file uses: context paths, names it binds with `set`, partials it includes.
 struct Scan {
     used: BTreeSet<String>,
@@ -131,28 +67,29 @@ fn scan(source: &str) -> Scan {
     let mut used = BTreeSet::new();
     let mut includes = Vec::new();
     for tag in tags(source) {
-        let tokens = tokens(tag.text);
-        if tag.statement {
-            match tokens.first().map(String::as_str) {
+        let statement = tag.kind == TagKind::Statement;
+        let tokens = tag.tokens();
+        if statement {
+            match tokens.first().copied() {
                 Some("include") => {
-                    if let Some(name) = quoted(tag.text) {
-                        includes.push(name);
+                    if let Some(name) = tokens.iter().find_map(|t| unquoted(t)) {
+                        includes.push(name.to_owned());
                     }
                     continue;
                 }
                 Some("for") => {
-                    if let Some(pos) = tokens.iter().position(|t| t == "in") {
+                    if let Some(pos) = tokens.iter().position(|t| *t == "in") {
                         let list = tokens.get(pos + 1).map(|t| resolve(t, &bound));
-                        for var in tokens[1..pos].iter().filter(|t| *t != ",") {
+                        for var in tokens[1..pos].iter().filter(|t| **t != ",") {
                             if let Some(list) = &list {
-                                bound.insert(var.clone(), format!("{list}[]"));
+                                bound.insert((*var).to_owned(), format!("{list}[]"));
                             }
                         }
                     }
                 }
                 Some("set") | Some("set_global") => {
                     if let Some(name) = tokens.get(1) {
-                        locals.insert(name.clone());
+                        locals.insert((*name).to_owned());
                     }
                 }
                 _ => {}
@@ -165,12 +102,12 @@ fn scan(source: &str) -> Scan {
                 continue;
             }
             // A filter name follows `|`, a test name `is` or `is not` (`is not none`).
-            if token == "|" {
+            if *token == "|" {
                 skip = 1;
                 continue;
             }
-            if token == "is" {
-                skip = if tokens.get(i + 1).is_some_and(|t| t == "not") {
+            if *token == "is" {
+                skip = if tokens.get(i + 1).is_some_and(|t| *t == "not") {
                     2
                 } else {
                     1
@@ -178,11 +115,11 @@ fn scan(source: &str) -> Scan {
                 continue;
             }
             let first = token.chars().next().unwrap_or(' ');
-            if !(first.is_alphabetic() || first == '_') || KEYWORDS.contains(&token.as_str()) {
+            if !(first.is_alphabetic() || first == '_') || KEYWORDS.contains(token) {
                 continue;
             }
             // A keyword argument of a filter (`date(format=…)`) is not a variable.
-            if tokens.get(i + 1).is_some_and(|t| t == "=") && !tag.statement {
+            if tokens.get(i + 1).is_some_and(|t| *t == "=") && !statement {
                 continue;
             }
             let head = token.split('.').next().unwrap_or(token);
@@ -190,11 +127,13 @@ fn scan(source: &str) -> Scan {
                 continue;
             }
             // The loop variables themselves (`for l in …`) resolve through `bound`.
-            let is_for_var = tag.statement
-                && tokens.first().is_some_and(|t| t == "for")
-                && tokens.iter().position(|t| t == "in").is_some_and(|p| i < p);
-            if is_for_var || (tag.statement && tokens.first().is_some_and(|t| t == "set") && i == 1)
-            {
+            let is_for_var = statement
+                && tokens.first() == Some(&"for")
+                && tokens
+                    .iter()
+                    .position(|t| *t == "in")
+                    .is_some_and(|p| i < p);
+            if is_for_var || (statement && tokens.first() == Some(&"set") && i == 1) {
                 continue;
             }
             used.insert(resolve(token, &bound));
@@ -220,13 +159,13 @@ fn resolve(token: &str, bound: &BTreeMap<String, String>) -> String {
     }
 }
 
-/// The first quoted string in `text`.
-fn quoted(text: &str) -> Option<String> {
-    let start = text.find(['"', '\''])?;
-    let quote = text[start..].chars().next()?;
-    let rest = &text[start + 1..];
-    let end = rest.find(quote)?;
-    Some(rest[..end].to_owned())
+/// The text of a string-literal token (`"letters/_h.typ.tera"`), `None` for other tokens.
+fn unquoted(token: &str) -> Option<&str> {
+    let quote = token
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '"' | '\'' | '`'))?;
+    token[1..].strip_suffix(quote)
 }
 
 /// Every context path `template` uses, including through the partials it includes
@@ -323,7 +262,7 @@ mod tests {
             (
                 "letters/x.typ.tera",
                 "{% set title = \"T\" -%}\n{% include \"letters/_h.typ.tera\" %}\n\
-                 {# {{ commented.out }} #}\n\
+                 {# {{ commented.out }} #}{% raw %}{{ raw.text }}{% endraw %}\n\
                  {% for l in liabilities %}{{ l.period | str }}{% if loop.last %}{% endif %}{% endfor %}\n\
                  {% if letter.variant == \"federal\" and offset.excess is not none %}\n\
                  {{ letter.amounts.payoff | money }} {{ letter.date | date(format=\"x\") }}\n\

@@ -1,7 +1,6 @@
 //! The server's guards: the per-process form token, the Host check against DNS rebinding,
 //! the same-origin check of POSTs, and the headers that forbid framing.
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -9,20 +8,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use missive::config::hex;
-use sha2::{Digest, Sha256};
 
 use super::{AppError, AppState};
 
-/// A random token for this process: two randomly keyed SipHash outputs, hashed.
-pub(super) fn new_token() -> String {
-    let mut hasher = Sha256::new();
-    for i in 0..2u8 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u8(i);
-        hasher.update(h.finish().to_le_bytes());
-    }
-    hasher.update(std::process::id().to_le_bytes());
-    hex(&hasher.finalize())
+/// A random token for this process: 32 bytes from the operating system's random number
+/// generator, in hex. The RNG failing is an error (the server does not start), never a
+/// weaker token.
+pub(super) fn new_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex(&bytes))
 }
 
 /// The Content-Security-Policy of every response: only this server's own resources (the

@@ -1,61 +1,88 @@
-//! The reviewers' pages as HTML. Every value from outside (templates, sample data, ledger
-//! entries, error messages) goes through [`esc`].
+//! The reviewers' pages as HTML, from Tera templates embedded in the binary
+//! (`src/cmd/serve/pages/*.html`, so the app looks the same from any directory and
+//! `--templates`, which is about letters, cannot change it). The templates are parsed once.
+//!
+//! Invariants: every value from outside (templates, sample data, ledger entries, error
+//! messages) reaches a page through Tera's autoescaping of `.html` templates; nothing is
+//! marked `safe`. A query value goes through the `query_value` filter (percent-encoding)
+//! before it is escaped. The handlers hand in plain structs; the views built here are what
+//! the templates see.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::sync::LazyLock;
 
+use anyhow::{Context as _, Result, anyhow};
 use axum::http::StatusCode;
 use missive::language::Language;
 use missive::review::diff::{LineChange, diff_files};
 use missive::review::vars::{describe, lookup, variables};
 use missive::review::{ApprovalState, LetterType, short_hash};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
 use serde_json::Value;
+use tera::{Context, Tera};
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The pages, by template name.
+const PAGES: [(&str, &str); 4] = [
+    ("base.html", include_str!("pages/base.html")),
+    ("index.html", include_str!("pages/index.html")),
+    ("letter.html", include_str!("pages/letter.html")),
+    ("error.html", include_str!("pages/error.html")),
+];
+
+/// What a query value keeps as it is: letters, digits and `-_.~` (RFC 3986 unreserved).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The parsed pages, or why they do not parse (a fault in the embedded templates,
+/// reported when the server starts: [`check`]).
+static TERA: LazyLock<Result<Tera, String>> = LazyLock::new(|| {
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![".html"]);
+    tera.set_escape_fn(escape);
+    tera.register_filter("query_value", query_value);
+    tera.add_raw_templates(PAGES)
+        .map_err(|err| format!("{:#}", anyhow::Error::new(err)))?;
+    Ok(tera)
+});
+
+/// Tera's HTML escaping, except that `/` stays as it is: it is not special in element
+/// content or in a quoted attribute, and template paths (`letters/es/refund.typ.tera`) and
+/// letter types (`refund/late_return`) read as themselves in the page source.
+fn escape(text: &str) -> String {
+    // `&` becomes `&amp;`, so `&#x2F;` in the result can only be an escaped `/`.
+    tera::escape_html(text).replace("&#x2F;", "/")
 }
 
-/// Percent-encodes a query value.
-fn query_value(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+/// `{{ account | query_value }}`: the text percent-encoded for a URL query.
+fn query_value(value: &Value, _: &std::collections::HashMap<String, Value>) -> tera::Result<Value> {
+    let text = value.as_str().ok_or_else(|| {
+        tera::Error::msg(format!("filter `query_value` expects text, got {value}"))
+    })?;
+    Ok(Value::String(
+        utf8_percent_encode(text, QUERY_VALUE).to_string(),
+    ))
 }
 
-const STYLE: &str = "body{font-family:sans-serif;max-width:110em;margin:1em auto;padding:0 1em;color:#111}\
-table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top}\
-.approved{background:#d9f2d9}.not_approved{background:#f9d6d5}.changed{background:#fbeccb}\
-pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}\
-.pages img{border:1px solid #999;margin:.5em .5em 0 0;max-width:100%;box-shadow:0 1px 4px #aaa}\
-.diff .added{background:#dbf5db}.diff .removed{background:#f8d7d7}.diff .header{color:#555;font-weight:bold}\
-.problem{background:#f9d6d5;padding:.6em;border:1px solid #c33}label{display:block;margin:.4em 0}\
-.columns{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:1.5em}\
-.column{min-width:0}.column pre{white-space:pre-wrap}";
+/// Fails when the embedded templates do not parse, so the server refuses to start rather
+/// than answer every request with an error.
+pub(crate) fn check() -> Result<()> {
+    match &*TERA {
+        Ok(_) => Ok(()),
+        Err(err) => Err(anyhow!("the review app's pages do not parse: {err}")),
+    }
+}
 
-fn document(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · missive review</title>\
-         <style>{STYLE}</style></head><body>\n{body}\n</body></html>\n",
-        esc(title)
-    )
+/// Renders page `name` with `view`.
+fn render(name: &str, view: &impl Serialize) -> Result<String> {
+    let tera = TERA
+        .as_ref()
+        .map_err(|err| anyhow!("the review app's pages do not parse: {err}"))?;
+    tera.render(name, &Context::from_serialize(view)?)
+        .with_context(|| format!("failed to render the page `{name}`"))
 }
 
 /// The CSS class and `data-state` value of an approval state.
@@ -82,61 +109,88 @@ pub(crate) struct IndexRow {
     pub(crate) cells: Vec<IndexCell>,
 }
 
-/// The list of letter types with the approval state of each language's template.
-pub(crate) fn index_page(rows: &[IndexRow], accounts: &str, ledger: &str) -> String {
-    let mut body = String::from("<h1>Letters for legal review</h1>\n");
-    let _ = write!(
-        body,
-        "<p>Sample accounts from <code>{}</code>; approvals recorded in <code>{}</code>. \
-         A run uses only template versions approved here or with <code>missive approve</code>; \
-         each language’s template needs its own approval.</p>\n\
-         <table id=\"letters\"><thead><tr><th>Letter</th>",
-        esc(accounts),
-        esc(ledger)
-    );
-    for lang in Language::ALL {
-        let heading = words(lang).heading;
-        let _ = write!(
-            body,
-            "<th>{h}: state</th><th>{h}: template, version, last approval</th>",
-            h = esc(heading)
-        );
-    }
-    body.push_str("</tr></thead><tbody>\n");
-    for row in rows {
-        let t = row.letter_type.to_string();
-        let _ = write!(
-            body,
-            "<tr id=\"row-{id}\" data-kind=\"{kind}\"><td><a href=\"/{t}\">{t}</a></td>",
-            id = esc(&t.replace('/', "-")),
-            kind = esc(row.letter_type.kind.as_str()),
-            t = esc(&t),
-        );
-        for cell in &row.cells {
-            let last = match cell.state.last_approval() {
-                Some(a) => format!(
-                    "{} at {} (version {})",
-                    esc(&a.reviewer),
-                    esc(&a.at),
-                    esc(short_hash(&a.template_sha256))
-                ),
-                None => "never approved".to_owned(),
-            };
-            let _ = write!(
-                body,
-                "<td class=\"state {class}\" data-lang=\"{lang}\" data-state=\"{class}\">{label}</td>\
-                 <td><code>{tpl}</code> <code>{sha}</code><br>{last}</td>",
-                lang = cell.lang.as_str(),
-                tpl = esc(&cell.template),
-                sha = esc(short_hash(&cell.sha256)),
-                class = state_class(&cell.state),
-                label = esc(cell.state.label()),
-            );
+/// An approval as the pages show it.
+#[derive(Serialize)]
+struct ApprovalView<'a> {
+    reviewer: &'a str,
+    at: &'a str,
+    /// Short hash of the approved version.
+    version: &'a str,
+    /// The note, `None` when blank.
+    note: Option<&'a str>,
+}
+
+impl<'a> ApprovalView<'a> {
+    fn of(a: &'a missive::ledger::Approval) -> ApprovalView<'a> {
+        ApprovalView {
+            reviewer: &a.reviewer,
+            at: &a.at,
+            version: short_hash(&a.template_sha256),
+            note: Some(a.note.as_str()).filter(|n| !n.trim().is_empty()),
         }
-        body.push_str("</tr>\n");
     }
-    body.push_str("</tbody></table>\n");
-    document("Letters", &body)
+}
+
+#[derive(Serialize)]
+struct IndexView<'a> {
+    title: &'a str,
+    accounts: &'a str,
+    ledger: &'a str,
+    headings: Vec<&'static str>,
+    rows: Vec<IndexRowView<'a>>,
+}
+
+#[derive(Serialize)]
+struct IndexRowView<'a> {
+    id: String,
+    kind: &'static str,
+    letter_type: String,
+    cells: Vec<IndexCellView<'a>>,
+}
+
+#[derive(Serialize)]
+struct IndexCellView<'a> {
+    lang: &'static str,
+    state: &'static str,
+    label: &'static str,
+    template: &'a str,
+    version: &'a str,
+    last: Option<ApprovalView<'a>>,
+}
+
+/// The list of letter types with the approval state of each language's template.
+pub(crate) fn index_page(rows: &[IndexRow], accounts: &str, ledger: &str) -> Result<String> {
+    let rows = rows
+        .iter()
+        .map(|row| {
+            let t = row.letter_type.to_string();
+            IndexRowView {
+                id: t.replace('/', "-"),
+                kind: row.letter_type.kind.as_str(),
+                letter_type: t,
+                cells: row
+                    .cells
+                    .iter()
+                    .map(|cell| IndexCellView {
+                        lang: cell.lang.as_str(),
+                        state: state_class(&cell.state),
+                        label: cell.state.label(),
+                        template: &cell.template,
+                        version: short_hash(&cell.sha256),
+                        last: cell.state.last_approval().map(ApprovalView::of),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let view = IndexView {
+        title: "Letters",
+        accounts,
+        ledger,
+        headings: Language::ALL.iter().map(|l| words(*l).heading).collect(),
+        rows,
+    };
+    render("index.html", &view)
 }
 
 /// One language's column on a letter page.
@@ -202,236 +256,223 @@ fn page_alt(lang: Language, t: &str, n: usize, total: usize, account: &str) -> S
     }
 }
 
-/// The query of a column's page images.
-fn image_query(lang: Language, account: &str) -> String {
-    match lang {
-        Language::En => format!("account={}", query_value(account)),
-        _ => format!("account={}&lang={}", query_value(account), lang.as_str()),
-    }
+#[derive(Serialize)]
+struct LetterView<'a> {
+    title: &'a str,
+    letter_type: &'a str,
+    kind: &'static str,
+    samples: Vec<SampleView<'a>>,
+    account: &'a str,
+    problem: Option<&'a str>,
+    columns: Vec<ColumnView<'a>>,
+    token: &'a str,
+}
+
+#[derive(Serialize)]
+struct SampleView<'a> {
+    account: &'a str,
+    file: &'a str,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+struct ColumnView<'a> {
+    lang: &'static str,
+    heading: &'static str,
+    letter: &'static str,
+    template: &'a str,
+    sha256: &'a str,
+    version: &'a str,
+    state: &'static str,
+    label: &'static str,
+    problem: Option<&'a str>,
+    images: Vec<ImageView>,
+    /// The `lang` of the page images' query (none for English).
+    image_lang: Option<&'static str>,
+    approved: Option<ApprovalView<'a>>,
+    changed: Option<ApprovalView<'a>>,
+    diff: Vec<DiffLineView>,
+    has_context: bool,
+    variables: Vec<VariableView>,
+    source: &'a str,
+    shared: Vec<SharedView<'a>>,
+}
+
+#[derive(Serialize)]
+struct ImageView {
+    number: usize,
+    alt: String,
+}
+
+#[derive(Serialize)]
+struct DiffLineView {
+    class: &'static str,
+    marker: &'static str,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct VariableView {
+    path: String,
+    /// The values at the path, described; `None` when the letter's data lacks the path.
+    value: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SharedView<'a> {
+    name: &'a str,
+    text: &'a str,
 }
 
 /// A letter type's page: the sample selector, then the languages side by side.
-pub(crate) fn letter_page(page: &LetterPage) -> String {
+pub(crate) fn letter_page(page: &LetterPage) -> Result<String> {
     let t = page.letter_type.to_string();
-    let mut body = String::new();
-    let _ = write!(
-        body,
-        "<p><a href=\"/\">All letters</a></p>\n<h1>{}</h1>\n\
-         <p>The same sample letter written with each language’s template. Each language has \
-         its own template version and its own approval.</p>\n",
-        esc(&t),
-    );
-    sample_form(&mut body, page, &t);
-    if let Some(problem) = &page.problem {
-        let _ = writeln!(
-            body,
-            "<div class=\"problem\" id=\"problem\"><strong>This letter cannot be shown:</strong><pre>{}</pre></div>",
-            esc(problem)
-        );
-    }
-    body.push_str("<div class=\"columns\">\n");
-    for column in &page.columns {
-        column_section(&mut body, page, column, &t);
-    }
-    body.push_str("</div>\n");
-    document(&t, &body)
+    let account = page.account.as_deref().unwrap_or("");
+    let view = LetterView {
+        title: &t,
+        letter_type: &t,
+        kind: page.letter_type.kind.as_str(),
+        samples: page
+            .samples
+            .iter()
+            .map(|(id, file)| SampleView {
+                account: id,
+                file,
+                selected: page.account.as_deref() == Some(id.as_str()),
+            })
+            .collect(),
+        account,
+        problem: page.problem.as_deref(),
+        columns: page
+            .columns
+            .iter()
+            .map(|column| column_view(column, &t, account))
+            .collect(),
+        token: &page.token,
+    };
+    render("letter.html", &view)
 }
 
-fn column_section(body: &mut String, page: &LetterPage, column: &Column, t: &str) {
-    let lang = column.lang.as_str();
+fn column_view<'a>(column: &'a Column, t: &str, account: &str) -> ColumnView<'a> {
     let w = words(column.lang);
-    let _ = write!(
-        body,
-        "<section class=\"column\" id=\"lang-{lang}\" lang=\"{lang}\" data-lang=\"{lang}\">\n\
-         <h2>{}</h2>\n<p>Template <code>{}</code>, version <code>{}</code>: \
-         <span id=\"state-{lang}\" class=\"state {class}\" data-state=\"{class}\">{}</span></p>\n",
-        esc(w.heading),
-        esc(&column.template),
-        esc(short_hash(&column.sha256)),
-        esc(column.state.label()),
-        class = state_class(&column.state),
-    );
-    if let Some(problem) = &column.problem {
-        let _ = writeln!(
-            body,
-            "<div class=\"problem\" id=\"problem-{lang}\"><strong>This letter cannot be shown:</strong><pre>{}</pre></div>",
-            esc(problem)
-        );
-    }
-    if column.pages > 0 {
-        let account = page.account.as_deref().unwrap_or("");
-        let _ = writeln!(body, "<h3>{}</h3>\n<div class=\"pages\">", esc(w.letter));
-        for n in 1..=column.pages {
-            let _ = writeln!(
-                body,
-                "<img src=\"/{t}/page/{n}.png?{q}\" alt=\"{alt}\">",
-                t = esc(t),
-                q = esc(&image_query(column.lang, account)),
-                alt = esc(&page_alt(column.lang, t, n, column.pages, account)),
-            );
+    let (approved, changed, diff) = match &column.state {
+        ApprovalState::Approved(a) => (Some(ApprovalView::of(a)), None, Vec::new()),
+        ApprovalState::NotApproved => (None, None, Vec::new()),
+        ApprovalState::Changed(a) => {
+            let diff = diff_files(&a.sources, &column.sources)
+                .into_iter()
+                .map(|line| {
+                    let (class, marker) = match line.change {
+                        LineChange::Header => ("header", ""),
+                        LineChange::Same => ("same", " "),
+                        LineChange::Removed => ("removed", "-"),
+                        LineChange::Added => ("added", "+"),
+                    };
+                    DiffLineView {
+                        class,
+                        marker,
+                        text: line.text,
+                    }
+                })
+                .collect();
+            (None, Some(ApprovalView::of(a)), diff)
         }
-        body.push_str("</div>\n");
-    }
-    approval_section(body, page, column, t);
-    variables_section(body, column);
-    let _ = writeln!(
-        body,
-        "<h3>Template source</h3>\n<pre id=\"source-{lang}\">{}</pre>",
-        esc(column
+    };
+    let variables = variables(&column.template, &column.sources)
+        .into_iter()
+        .map(|path| VariableView {
+            value: column
+                .context
+                .as_ref()
+                .and_then(|context| lookup(context, &path))
+                .map(|values| describe(&values)),
+            path,
+        })
+        .collect();
+    ColumnView {
+        lang: column.lang.as_str(),
+        heading: w.heading,
+        letter: w.letter,
+        template: &column.template,
+        sha256: &column.sha256,
+        version: short_hash(&column.sha256),
+        state: state_class(&column.state),
+        label: column.state.label(),
+        problem: column.problem.as_deref(),
+        images: (1..=column.pages)
+            .map(|n| ImageView {
+                number: n,
+                alt: page_alt(column.lang, t, n, column.pages, account),
+            })
+            .collect(),
+        image_lang: (column.lang != Language::En).then(|| column.lang.as_str()),
+        approved,
+        changed,
+        diff,
+        has_context: column.context.is_some(),
+        variables,
+        source: column
             .sources
             .get(&column.template)
-            .map_or("", String::as_str))
-    );
-    for (name, text) in column
-        .sources
-        .iter()
-        .filter(|(n, _)| **n != column.template)
-    {
-        let _ = writeln!(
-            body,
-            "<details><summary>Shared: <code>{}</code></summary><pre>{}</pre></details>",
-            esc(name),
-            esc(text)
-        );
-    }
-    body.push_str("</section>\n");
-}
-
-fn sample_form(body: &mut String, page: &LetterPage, t: &str) {
-    let _ = write!(
-        body,
-        "<form method=\"get\" action=\"/{}\" id=\"sample\"><label>Sample account \
-         <select name=\"account\">",
-        esc(t)
-    );
-    for (id, source) in &page.samples {
-        let selected = if page.account.as_deref() == Some(id.as_str()) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(
-            body,
-            "<option value=\"{v}\"{selected}>{v} ({s})</option>",
-            v = esc(id),
-            s = esc(source)
-        );
-    }
-    body.push_str("</select></label> <button type=\"submit\">Show</button></form>\n");
-}
-
-fn approval_section(body: &mut String, page: &LetterPage, column: &Column, t: &str) {
-    let lang = column.lang.as_str();
-    body.push_str("<h3>Approval</h3>\n");
-    match &column.state {
-        ApprovalState::Approved(a) => {
-            let _ = writeln!(
-                body,
-                "<p>This version was approved by <strong>{}</strong> at {}{}.</p>",
-                esc(&a.reviewer),
-                esc(&a.at),
-                note(&a.note)
-            );
-        }
-        ApprovalState::NotApproved => {
-            body.push_str(
-                "<p>No version of this template was ever approved. Runs refuse its letters.</p>\n",
-            );
-        }
-        ApprovalState::Changed(a) => {
-            let _ = writeln!(
-                body,
-                "<p>The template changed since version <code>{}</code> was approved by \
-                 <strong>{}</strong> at {}{}. Runs refuse its letters until this version is approved.</p>",
-                esc(short_hash(&a.template_sha256)),
-                esc(&a.reviewer),
-                esc(&a.at),
-                note(&a.note)
-            );
-            let diff = diff_files(&a.sources, &column.sources);
-            let _ = write!(
-                body,
-                "<h4>Changes since the approved version</h4>\n<pre class=\"diff\" id=\"diff-{lang}\">"
-            );
-            for line in &diff {
-                let (class, marker) = match line.change {
-                    LineChange::Header => ("header", ""),
-                    LineChange::Same => ("same", " "),
-                    LineChange::Removed => ("removed", "-"),
-                    LineChange::Added => ("added", "+"),
-                };
-                let _ = writeln!(
-                    body,
-                    "<span class=\"{class}\">{marker}{}</span>",
-                    esc(&line.text)
-                );
-            }
-            body.push_str("</pre>\n");
-        }
-    }
-    let _ = writeln!(
-        body,
-        "<form method=\"post\" action=\"/{kind}/approve\" id=\"approve-{lang}\">\
-         <p>Approving records your name, the time, this exact version of <code>{tpl}</code> \
-         (with the shared partials and layout) and your note. It covers every variant of the kind \
-         in this language only.</p>\
-         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-         <input type=\"hidden\" name=\"sha256\" value=\"{sha}\">\
-         <input type=\"hidden\" name=\"language\" value=\"{lang}\">\
-         <input type=\"hidden\" name=\"back\" value=\"{back}\">\
-         <label>Reviewer <input name=\"reviewer\" required maxlength=\"200\"></label>\
-         <label>Note <textarea name=\"note\" rows=\"2\" cols=\"40\"></textarea></label>\
-         <button type=\"submit\">Approve {heading} version {short}</button></form>",
-        kind = esc(page.letter_type.kind.as_str()),
-        tpl = esc(&column.template),
-        token = esc(&page.token),
-        sha = esc(&column.sha256),
-        back = esc(t),
-        heading = esc(words(column.lang).heading),
-        short = esc(short_hash(&column.sha256)),
-    );
-}
-
-fn note(text: &str) -> String {
-    if text.trim().is_empty() {
-        String::new()
-    } else {
-        format!(": “{}”", esc(text))
+            .map_or("", String::as_str),
+        shared: column
+            .sources
+            .iter()
+            .filter(|(n, _)| **n != column.template)
+            .map(|(name, text)| SharedView { name, text })
+            .collect(),
     }
 }
 
-fn variables_section(body: &mut String, column: &Column) {
-    let _ = write!(
-        body,
-        "<h3>Variables the template uses</h3>\n<table id=\"variables-{}\"><thead><tr>\
-         <th>Variable</th><th>Value for this account</th></tr></thead><tbody>\n",
-        column.lang.as_str()
-    );
-    for path in variables(&column.template, &column.sources) {
-        let value = match &column.context {
-            Some(context) => match lookup(context, &path) {
-                Some(values) => esc(&describe(&values)),
-                None => "<em>not in this letter’s data (another variant’s branch, or a misspelling: see `missive check`)</em>".to_owned(),
-            },
-            None => "–".to_owned(),
-        };
-        let _ = writeln!(
-            body,
-            "<tr><td><code>{}</code></td><td>{value}</td></tr>",
-            esc(&path)
-        );
-    }
-    body.push_str("</tbody></table>\n");
+#[derive(Serialize)]
+struct ErrorView<'a> {
+    title: &'a str,
+    status: String,
+    message: &'a str,
 }
 
 /// An error page.
-pub(crate) fn error_page(status: StatusCode, message: &str) -> String {
-    document(
-        status.as_str(),
-        &format!(
-            "<p><a href=\"/\">All letters</a></p><h1>{}</h1><pre class=\"problem\">{}</pre>",
-            esc(&status.to_string()),
-            esc(message)
-        ),
-    )
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Result<String> {
+    let view = ErrorView {
+        title: status.as_str(),
+        status: status.to_string(),
+        message,
+    };
+    render("error.html", &view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_keeps_slashes_and_escapes_markup() {
+        assert_eq!(
+            escape("a/b <i>&\"x\" it's"),
+            "a/b &lt;i&gt;&amp;&quot;x&quot; it&#x27;s"
+        );
+        assert_eq!(escape("&#x2F;"), "&amp;#x2F;");
+    }
+
+    #[test]
+    fn query_values_keep_only_unreserved_characters() {
+        let encoded =
+            query_value(&Value::from("CT-1_a.b~ é/%&?="), &Default::default()).expect("text");
+        assert_eq!(encoded, Value::from("CT-1_a.b~%20%C3%A9%2F%25%26%3F%3D"));
+        assert!(query_value(&Value::from(1), &Default::default()).is_err());
+    }
+
+    #[test]
+    fn the_pages_parse_and_an_error_page_escapes_its_message() {
+        check().expect("embedded pages");
+        let page = error_page(StatusCode::NOT_FOUND, "no <b>such</b> letter").expect("page");
+        assert!(
+            page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"),
+            "{page}"
+        );
+        assert!(page.contains("<title>404 · missive review</title>"));
+        assert!(page.contains(
+            "<h1>404 Not Found</h1><pre class=\"problem\">no &lt;b&gt;such&lt;/b&gt; letter</pre>\n</body></html>\n"
+        ));
+    }
 }

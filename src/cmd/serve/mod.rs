@@ -106,8 +106,12 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = html::error_page(self.status, &format!("{:#}", self.error));
-        (self.status, Html(body)).into_response()
+        let message = format!("{:#}", self.error);
+        match html::error_page(self.status, &message) {
+            Ok(body) => (self.status, Html(body)).into_response(),
+            // The error page itself failed: the message as plain text, never lost.
+            Err(err) => (self.status, format!("{message}\n({err:#})")).into_response(),
+        }
     }
 }
 
@@ -151,7 +155,7 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
             args.as_of.unwrap_or_else(sample_as_of),
             ledger,
             port,
-        );
+        )?;
         eprintln!(
             "missive serve: listening on http://127.0.0.1:{port}/ (ledger `{}`)",
             args.ledger.display()
@@ -199,29 +203,33 @@ pub(crate) struct Paths {
 }
 
 impl AppState {
-    /// The state of a server on 127.0.0.1:`port`, with a fresh form token.
+    /// The state of a server on 127.0.0.1:`port`, with a fresh form token; fails when the
+    /// operating system gives no random bytes for it.
     pub(crate) fn new(
         config: Config,
         paths: Paths,
         as_of: NaiveDate,
         ledger: SqliteLedger,
         port: u16,
-    ) -> AppState {
-        AppState {
+    ) -> Result<AppState> {
+        let token = new_token()
+            .context("failed to draw the form token from the system's random number generator")?;
+        html::check()?;
+        Ok(AppState {
             config,
             templates: paths.templates,
             fonts: paths.fonts,
             accounts: paths.accounts,
             as_of,
             ledger: Mutex::new(ledger),
-            token: new_token(),
+            token,
             origins: vec![
                 format!("http://127.0.0.1:{port}"),
                 format!("http://localhost:{port}"),
             ],
             renderer: Mutex::new(None),
             pages: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// Templates as they are on disk now.
@@ -352,7 +360,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, AppEr
             &rows,
             &state.accounts.display().to_string(),
             &ledger.path().display().to_string(),
-        )))
+        )?))
     })
     .await
 }
@@ -429,7 +437,7 @@ async fn show_letter(
             }
             page.columns.push(column);
         }
-        Ok(Html(html::letter_page(&page)))
+        Ok(Html(html::letter_page(&page)?))
     })
     .await
 }

@@ -43,17 +43,20 @@ fn state(dir: &Path) -> Arc<AppState> {
     .expect("write");
     let config = Config::parse(BUILT_IN).expect("config");
     let ledger = SqliteLedger::open(&dir.join("missive.db")).expect("ledger");
-    Arc::new(AppState::new(
-        config,
-        Paths {
-            templates: dir.join("templates"),
-            fonts: root.join("fonts"),
-            accounts: dir.join("accounts"),
-        },
-        sample_as_of(),
-        ledger,
-        PORT,
-    ))
+    Arc::new(
+        AppState::new(
+            config,
+            Paths {
+                templates: dir.join("templates"),
+                fonts: root.join("fonts"),
+                accounts: dir.join("accounts"),
+            },
+            sample_as_of(),
+            ledger,
+            PORT,
+        )
+        .expect("state"),
+    )
 }
 
 async fn get(state: &Arc<AppState>, uri: &str) -> (StatusCode, String, Vec<u8>) {
