@@ -254,7 +254,8 @@ pub type MakeMailer<'a> = dyn Fn() -> Result<Box<dyn Mailer + 'a>, DispatchError
 
 /// Everything a run works with: configuration, loaded templates and fonts (through the
 /// producer), the email composer, the mailroom, the mail transport and a progress sink.
-pub struct Run<'a> {
+/// `'m` is the lifetime of what the mail transport borrows.
+pub struct Run<'a, 'm> {
     /// The configuration in effect (its hash is recorded with the run).
     pub config: &'a LoadedConfig,
     /// Composes and renders letters (its composer and renderer make the batches too).
@@ -264,7 +265,7 @@ pub struct Run<'a> {
     /// Makes the print batches.
     pub mailroom: &'a Mailroom<'a>,
     /// Makes the transport for the send step.
-    pub mailer: &'a MakeMailer<'a>,
+    pub mailer: &'a MakeMailer<'m>,
     /// Where progress goes.
     pub progress: &'a dyn Progress,
 }
@@ -282,7 +283,7 @@ pub fn check_mail_date(
     Ok(())
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     /// Starts or resumes a run and takes every step (see the module docs).
     pub fn run(
         &self,

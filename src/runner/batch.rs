@@ -96,7 +96,7 @@ pub struct BatchReport {
     pub control_file: Option<PathBuf>,
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     /// **batch**: this run's rendered print letters and those earlier runs left in no
     /// batch (see [`super::waiting`]).
     pub(super) fn batch(

@@ -45,7 +45,7 @@ pub(super) struct Recorded {
     pub(super) email_errors: Vec<FailedLetter>,
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     /// **plan**: the run's accounts against the ledger (see the module docs of the runner).
     pub(super) fn plan(
         &self,

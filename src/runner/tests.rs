@@ -38,31 +38,51 @@ fn loaded() -> LoadedConfig {
     }
 }
 
-/// Templates and fonts of the repository, loaded once per test.
+/// The configuration with the templates and fonts of the repository, loaded once per test.
 struct Assets {
+    loaded: LoadedConfig,
     composer: Composer,
     renderer: Renderer,
     emails: EmailComposer,
 }
 
 impl Assets {
-    fn load(config: &Config) -> Assets {
+    fn load() -> Assets {
+        let loaded = loaded();
+        let config = &loaded.config;
         Assets {
             composer: Composer::load(&repo("templates"), config).expect("templates"),
             renderer: Renderer::new(&repo("fonts"), &repo("templates/typst")).expect("fonts"),
             emails: EmailComposer::load(&repo("templates"), config).expect("email templates"),
+            loaded,
         }
     }
 
-    fn producer(&self, config: &Config) -> Producer<'_> {
-        Producer {
+    /// Calls `f` with a run of these assets, `mailer` and `progress`.
+    fn with_run<'m, T>(
+        &self,
+        mailer: &MakeMailer<'m>,
+        progress: &dyn Progress,
+        f: impl FnOnce(&Run<'_, 'm>) -> T,
+    ) -> T {
+        let config = &self.loaded.config;
+        let producer = Producer {
             composer: &self.composer,
             renderer: &self.renderer,
             author: config.agency.name.clone(),
             jobs: 2,
             keep_replaced: true,
             chunk: crate::produce::RUN_CHUNK,
-        }
+        };
+        let run = Run {
+            config: &self.loaded,
+            producer: &producer,
+            emails: &self.emails,
+            mailroom: &Mailroom::from_config(config, None),
+            mailer,
+            progress,
+        };
+        f(&run)
     }
 }
 
@@ -119,22 +139,15 @@ fn a_run_records_every_letter_planned_before_rendering_any() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("missive.db");
     let mut ledger = SqliteLedger::open(&path).expect("ledger");
-    let loaded = loaded();
-    let assets = Assets::load(&loaded.config);
+    let assets = Assets::load();
     let watch = Watch {
         ledger: path,
         out_dir: dir.path().join("out"),
         seen: Mutex::new(None),
     };
-    let run = Run {
-        config: &loaded,
-        producer: &assets.producer(&loaded.config),
-        emails: &assets.emails,
-        mailroom: &Mailroom::from_config(&loaded.config, None),
-        mailer: &no_mailer,
-        progress: &watch,
-    };
-    let report = run.run(&mut ledger, &new_run(&dir)).expect("run");
+    let report = assets.with_run(&no_mailer, &watch, |run| {
+        run.run(&mut ledger, &new_run(&dir)).expect("run")
+    });
     let (states, files) = watch
         .seen
         .lock()
@@ -162,56 +175,49 @@ fn a_run_records_every_letter_planned_before_rendering_any() {
 fn a_resumed_run_keeps_its_dates_and_paths() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut ledger = SqliteLedger::open(&dir.path().join("missive.db")).expect("ledger");
-    let loaded = loaded();
-    let assets = Assets::load(&loaded.config);
-    let run = Run {
-        config: &loaded,
-        producer: &assets.producer(&loaded.config),
-        emails: &assets.emails,
-        mailroom: &Mailroom::from_config(&loaded.config, None),
-        mailer: &no_mailer,
-        progress: &NoProgress,
-    };
-    let first = run.run(&mut ledger, &new_run(&dir)).expect("run");
-    // Resumed a day later: the run's own dates, accounts and output directory, and its
-    // mail date (now in the past) is refused unless allowed.
-    let resume = RunOptions {
-        start: Start::Resume(first.run.id),
-        today: date("2026-12-02"),
-        ..new_run(&dir)
-    };
-    let refused = run.run(&mut ledger, &resume);
-    assert!(
-        matches!(refused, Err(RunError::PastMailDate { .. })),
-        "{refused:?}"
-    );
-    let resume = RunOptions {
-        allow_past_mail_date: true,
-        ..resume
-    };
-    let again = run.run(&mut ledger, &resume).expect("resume");
-    assert_eq!(again.run.id, first.run.id);
-    assert_eq!(again.run.as_of, date("2026-12-01"));
-    assert_eq!(again.run.mail_date, date("2026-12-01"));
-    assert_eq!(again.run.out_dir, first.run.out_dir);
-    assert_eq!(again.run.accounts, first.run.accounts);
-    assert!(Path::new(&first.run.out_dir).is_absolute());
-    assert_eq!(again.planned, 0, "what was rendered is not rendered again");
-    assert!(
-        Path::new(&first.run.out_dir)
-            .join(format!("run-{}.json", first.run.id))
-            .is_file()
-    );
-    // An unknown run is refused and nothing starts.
-    let unknown = RunOptions {
-        start: Start::Resume(99),
-        ..new_run(&dir)
-    };
-    assert!(matches!(
-        run.run(&mut ledger, &unknown),
-        Err(RunError::UnknownRun(99))
-    ));
-    assert_eq!(ledger.runs().expect("runs").len(), 1);
+    let assets = Assets::load();
+    assets.with_run(&no_mailer, &NoProgress, |run| {
+        let first = run.run(&mut ledger, &new_run(&dir)).expect("run");
+        // Resumed a day later: the run's own dates, accounts and output directory, and its
+        // mail date (now in the past) is refused unless allowed.
+        let resume = RunOptions {
+            start: Start::Resume(first.run.id),
+            today: date("2026-12-02"),
+            ..new_run(&dir)
+        };
+        let refused = run.run(&mut ledger, &resume);
+        assert!(
+            matches!(refused, Err(RunError::PastMailDate { .. })),
+            "{refused:?}"
+        );
+        let resume = RunOptions {
+            allow_past_mail_date: true,
+            ..resume
+        };
+        let again = run.run(&mut ledger, &resume).expect("resume");
+        assert_eq!(again.run.id, first.run.id);
+        assert_eq!(again.run.as_of, date("2026-12-01"));
+        assert_eq!(again.run.mail_date, date("2026-12-01"));
+        assert_eq!(again.run.out_dir, first.run.out_dir);
+        assert_eq!(again.run.accounts, first.run.accounts);
+        assert!(Path::new(&first.run.out_dir).is_absolute());
+        assert_eq!(again.planned, 0, "what was rendered is not rendered again");
+        assert!(
+            Path::new(&first.run.out_dir)
+                .join(format!("run-{}.json", first.run.id))
+                .is_file()
+        );
+        // An unknown run is refused and nothing starts.
+        let unknown = RunOptions {
+            start: Start::Resume(99),
+            ..new_run(&dir)
+        };
+        assert!(matches!(
+            run.run(&mut ledger, &unknown),
+            Err(RunError::UnknownRun(99))
+        ));
+        assert_eq!(ledger.runs().expect("runs").len(), 1);
+    });
 }
 
 /// A letter's key, its state and its email's state, as the transport saw them.
@@ -249,26 +255,19 @@ fn the_send_step_records_sending_before_the_transport_is_called() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("missive.db");
     let mut ledger = SqliteLedger::open(&path).expect("ledger");
-    let loaded = loaded();
-    let assets = Assets::load(&loaded.config);
+    let assets = Assets::load();
     let witness = Witness {
         ledger: path,
         states: Mutex::new(Vec::new()),
     };
     let make = || -> Result<Box<dyn Mailer + '_>, DispatchError> { Ok(Box::new(&witness)) };
-    let run = Run {
-        config: &loaded,
-        producer: &assets.producer(&loaded.config),
-        emails: &assets.emails,
-        mailroom: &Mailroom::from_config(&loaded.config, None),
-        mailer: &make,
-        progress: &NoProgress,
-    };
     let options = RunOptions {
         send: Some(SendOptions::default()),
         ..new_run(&dir)
     };
-    let report = run.run(&mut ledger, &options).expect("run");
+    let report = assets.with_run(&make, &NoProgress, |run| {
+        run.run(&mut ledger, &options).expect("run")
+    });
     assert!(report.stopped.is_none(), "{:?}", report.stopped);
     let send = report.send.as_ref().expect("sent");
     assert_eq!(send.report.sent.len(), 2, "{:?}", send.report);

@@ -49,7 +49,7 @@ pub(super) fn as_rendered(
 /// fails) stays in `report.left_over`, with the reasons known in `report.problems`; the
 /// command reports both as errors. The current run's own work stands either way.
 pub(super) fn batch_earlier_runs(
-    run: &Run<'_>,
+    run: &Run<'_, '_>,
     ledger: &mut dyn Ledger,
     current: i64,
     report: &mut BatchReport,
