@@ -11,15 +11,20 @@
 //! 5. [`compose`]: a due letter → Typst source, through Tera templates that can only emit
 //!    Typst string literals;
 //! 6. [`render`]: Typst compiled in-process → PDF/A-2b + PDF/UA-1 (or PNG pages);
-//! 7. [`produce`]: compose + render a plan's letters into files, atomically;
-//! 8. [`dispatch`]: email letters (and copies of intents to offset) sent exactly once,
-//!    recorded in the [`ledger`].
+//! 7. [`mailroom`]: a run's print letters as print-ready batches (Intelligent Mail
+//!    barcode, certified article numbers, manifests and control totals), as values;
+//! 8. [`dispatch`]: email letters (and copies of intents to offset) sent exactly once
+//!    through a mail transport, reporting how each attempt ended;
+//! 9. [`treasury_file`]: a run's Treasury actions as the file TOP takes.
+//!
+//! No stage touches the [`ledger`]. [`runner`] is the orchestration layer: it takes the
+//! steps of a production run in order and makes every ledger write between them (the
+//! order is the crash safety); [`produce`] (compose + render a plan's letters into files,
+//! atomically, in parallel) belongs to that layer, and `render` uses it too.
 //!
 //! [`review`] is what legal reviewers use before a template may be used: sample letters,
 //! template approvals (checked by [`runner`] before anything is rendered) and the lint
 //! rules of `missive check`.
-//! 8. [`mailroom`]: a run's print letters as print-ready batches (Intelligent Mail
-//!    barcode, certified article numbers, manifests and control totals).
 //!
 //! Supporting modules: [`config`] (agency facts, policy numbers, calendar), [`calendar`]
 //! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents),

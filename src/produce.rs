@@ -6,6 +6,10 @@
 //! always complete. A letter that fails (template error, Typst error, a file that cannot
 //! be written) is reported with its key and reason; the others are still written. Only a
 //! full disk, a read-only file system or an exhausted quota stops production.
+//!
+//! This is orchestration, not a stage: it drives compose and render and writes files, for
+//! `render` and for the run's **produce** step ([`crate::runner`]), which records each
+//! chunk in the ledger through `on_chunk`. It never touches the ledger itself.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -45,6 +49,15 @@ pub enum ProduceError {
     /// No render thread could be started.
     #[error("failed to start rendering")]
     Render(#[source] crate::render::RenderError),
+    /// The summary could not be formatted as JSON.
+    #[error("failed to format the summary `{name}`")]
+    Summary {
+        /// The summary file's name.
+        name: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// One PDF written.
@@ -204,9 +217,13 @@ impl Producer<'_> {
                 &summary.failed[failed_before..],
             )?;
         }
-        let mut json = serde_json::to_vec_pretty(&summary).unwrap_or_default();
-        json.push(b'\n');
         if let Some(name) = summary_file {
+            let mut json =
+                serde_json::to_vec_pretty(&summary).map_err(|source| ProduceError::Summary {
+                    name: name.to_owned(),
+                    source,
+                })?;
+            json.push(b'\n');
             write_atomically(&out_dir.join(name), &json)?;
         }
         Ok(summary)

@@ -1,56 +1,81 @@
-//! A production run: plan against the ledger, record, render, refer, finish.
+//! A production run, the orchestration layer: the steps in order, and every ledger write
+//! of a run between them.
 //!
-//! The order is what makes a run safe to kill at any point:
-//! 1. the plan consults the ledger, so a letter already rendered, released or sent is
-//!    `already_sent` and never produced again;
-//! 2. every due letter is recorded as `planned` in one transaction before anything is
-//!    written, so a crash leaves a complete list of what is owed;
-//! 3. each PDF is written under a temporary name and renamed; the ledger marks a chunk
-//!    `rendered` only after its files are complete;
-//! 4. the run's Treasury actions (new referrals, decreases, deletes) are recorded in the
-//!    ledger in one transaction, then `treasury/<run>.csv` and its control file are written
-//!    from the ledger, so a crash between the two loses nothing (the next run writes any
-//!    missing file). What TOP holds by the ledger goes into decide, so nothing is sent twice.
+//! A run takes these steps, each a function from values to values ([`Step`] names them
+//! for progress); the stages they call (decide, compose, render, mailroom, dispatch,
+//! treasury_file) take values and return values and never touch the ledger: every write
+//! is here, in this order, and the order is what makes a run safe to kill at any point:
 //!
-//! With a mailroom, every rendered print letter in no batch is batched, this run's and
-//! any earlier run's (see [`waiting`]). A run that stops on an error is recorded `failed`
-//! with the reason, when the ledger can still be written.
+//! 1. **plan**: the plan consults the ledger, so a letter already rendered, released or
+//!    sent is `already_sent` and never produced again; what TOP holds by the ledger goes
+//!    into decide, so no referral or update is sent twice;
+//! 2. **record**: every due letter is recorded as `planned` in one transaction before
+//!    anything is written, so a crash leaves a complete list of what is owed; the emails of
+//!    letters that go by email (and the email copies of intents to offset) are composed
+//!    and recorded right after, before anything is rendered, so a rendered email letter
+//!    always has its email in the ledger;
+//! 3. **produce**: each PDF is written under a temporary name and renamed; the ledger marks
+//!    a chunk `rendered` only after its files are complete (see [`crate::produce`], part of
+//!    this layer);
+//! 4. **batch** (unless `--no-batches`): every rendered print letter in no batch is batched,
+//!    this run's and any earlier run's (see [`waiting`]): pieces are allocated in one
+//!    transaction before anything is written; a batch's files are written under temporary
+//!    names, and the batch is recorded (with its pieces' places) only after they are
+//!    complete and its pieces are checked still open. A crash before that leaves the
+//!    pieces open: the next attempt batches them again with the same serials and article
+//!    numbers, under the same batch name. `control.json` is rewritten from the ledger;
+//! 5. **refer**: the run's Treasury actions (new referrals, decreases, deletes) are recorded
+//!    in one transaction, then `treasury/<run>.csv` and its control file are written from
+//!    the ledger's records, so a crash between the two loses nothing (the next run writes
+//!    any missing file);
+//! 6. **finish**: `run-<id>.json` is written from the ledger and the run recorded
+//!    `finished`;
+//! 7. **release** (`--release`): the batches written now are recorded `released`, and
+//!    `control.json` rewritten;
+//! 8. **send** (`--send`): emails left `sending` by a process that died become `uncertain`;
+//!    then each round of messages is recorded `sending` (committed) BEFORE its SMTP
+//!    transactions start and its outcomes recorded after ([`send`]).
+//!
+//! A run that stops on an error in steps 1–6 is recorded `failed` with the reason, when the
+//! ledger can still be written. Steps 7 and 8 come after the run finished: an error there
+//! leaves the run `finished` and is reported in [`RunReport::stopped`].
 //!
 //! With `review.require_approval`, letters whose template version (content hash of template,
 //! partials and layout) has no approval in the ledger are set aside before step 2: they are
-//! neither recorded nor rendered, and [`RunReport::held`] names their templates.
-//!
-//! Letters that go by email (and the email copies of intents to offset) get their email
-//! composed and recorded right after they are planned, before anything is rendered, so a
-//! rendered email letter always has its email in the ledger; `dispatch` sends it. A letter
+//! neither recorded nor rendered, and [`RunReport::held`] names their templates. A letter
 //! whose email was refused for good with `--fallback-print` is planned as first-class mail.
 //!
 //! Rerunning the same command after a crash plans again: what was rendered is skipped and
-//! what was only planned is rendered now. `--resume RUN_ID` does the same under the old
+//! what was only planned is rendered now. [`Start::Resume`] does the same under the old
 //! run's id, dates and paths.
 
-use std::collections::{HashMap, HashSet};
+mod batch;
+mod progress;
+mod record;
+mod refer;
+mod send;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_send;
+mod waiting;
+
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::account::Account;
-use crate::compose::template_name_in;
 use crate::config::LoadedConfig;
-use crate::decide::{DecideContext, DueLetter};
-use crate::dispatch::EmailComposer;
-use crate::language::Language;
-use crate::ledger::{
-    EmailRole, Ledger, LedgerError, LetterState, NewRun, PlannedLetter, RenderedFile, RunInfo,
-    RunStatus,
-};
-use crate::letter::{Channel, LetterKind, MailClass};
-use crate::load::{self, SourceError};
-use crate::mailroom::{BatchReport, Mailroom, MailroomError};
-use crate::plan::{Plan, PriorHoldings, PriorNotices, plan_batch_with};
-use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter, write_atomically};
+use crate::dispatch::{DispatchError, EmailComposer, Mailer, SendOptions};
+use crate::ledger::{BatchRecord, Ledger, LedgerError, NewRun, RunInfo};
+use crate::letter::{LetterKey, LetterKind};
+use crate::load::SourceError;
+use crate::mailroom::Mailroom;
+use crate::plan::Plan;
+use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter};
 
-mod waiting;
+pub use batch::{BatchError, BatchReport, write_control};
+pub use progress::{NoProgress, Progress, Step};
+pub use send::{SendSummary, outbox, recover_sends, send, write_eml_dir};
 
 /// A run could not be carried out (nothing further was written).
 #[derive(Debug, thiserror::Error)]
@@ -66,11 +91,23 @@ pub enum RunError {
     Produce(#[from] ProduceError),
     /// Making the print batches failed.
     #[error(transparent)]
-    Mailroom(Box<MailroomError>),
-    /// Writing the Treasury file failed (its actions are in the ledger: the next run
+    Batch(Box<BatchError>),
+    /// Formatting the Treasury file failed (its actions are in the ledger: the next run
     /// writes it).
     #[error(transparent)]
     Treasury(#[from] crate::treasury_file::TreasuryFileError),
+    /// Sending could not start (SMTP configuration, TLS).
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    /// A run summary could not be formatted as JSON.
+    #[error("failed to format the summary of run {run_id}")]
+    Summary {
+        /// The run.
+        run_id: i64,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
     /// `--resume` named a run the ledger does not have.
     #[error("no run {0} in the ledger; `missive history` lists runs by letter")]
     UnknownRun(i64),
@@ -86,15 +123,15 @@ pub enum RunError {
     },
 }
 
-impl From<MailroomError> for RunError {
-    fn from(err: MailroomError) -> Self {
-        RunError::Mailroom(Box::new(err))
+impl From<BatchError> for RunError {
+    fn from(err: BatchError) -> Self {
+        RunError::Batch(Box::new(err))
     }
 }
 
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct RunRequest {
+/// A new run: what to plan, where to write, and its dates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRunSpec {
     /// Accounts path.
     pub accounts: PathBuf,
     /// Output directory.
@@ -103,6 +140,37 @@ pub struct RunRequest {
     pub as_of: NaiveDate,
     /// Mail date.
     pub mail_date: NaiveDate,
+}
+
+/// How a run starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// A new run.
+    New(NewRunSpec),
+    /// An earlier run taken up again with its own dates, accounts and output directory.
+    Resume(i64),
+}
+
+/// The print batches a run makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Record the batches written now as released to the mailroom at once.
+    pub release: bool,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// A new run or a resumed one.
+    pub start: Start,
+    /// Today: the mail date may not be before it, unless `allow_past_mail_date`.
+    pub today: NaiveDate,
+    /// Allow a mail date before today (letters dated in the past).
+    pub allow_past_mail_date: bool,
+    /// Make print batches (`None`: `--no-batches`, a later run batches the letters).
+    pub batches: Option<BatchOptions>,
+    /// Send the queued emails after the run (`None`: no sending).
+    pub send: Option<SendOptions>,
 }
 
 /// A template the run did not use because its exact version is not approved; none of its
@@ -119,7 +187,7 @@ pub struct HeldTemplate {
     pub letters: usize,
 }
 
-/// What a run did.
+/// What a run did, from planning to sending.
 #[derive(Debug)]
 pub struct RunReport {
     /// The run.
@@ -140,8 +208,66 @@ pub struct RunReport {
     pub treasury_updates: usize,
     /// Templates refused by the approval gate (`review.require_approval`).
     pub held: Vec<HeldTemplate>,
-    /// The print batches made (when the run makes them).
+    /// The print batches made (when the run makes them), as the ledger holds them after
+    /// the release step.
     pub batches: Option<BatchReport>,
+    /// The batches released by the run (`--release`), by name.
+    pub released: Vec<String>,
+    /// Emails an earlier send left `sending`, now `uncertain` (`--send`).
+    pub recovered_sends: Vec<LetterKey>,
+    /// What sending did (`--send`).
+    pub send: Option<SendSummary>,
+    /// The error a step after the run finished (release, send) stopped on; what the
+    /// report shows happened before it. The run itself stays `finished`.
+    pub stopped: Option<RunError>,
+}
+
+impl RunReport {
+    /// True when the run left nothing for a person to look at (exit status 0): every
+    /// account planned, no letter failed or held, every email copy composed, no print
+    /// letter left out of a batch, and (with `--send`) every email sent.
+    pub fn is_clean(&self) -> bool {
+        self.plan.errors.is_empty()
+            && self.failed.is_empty()
+            && self.held.is_empty()
+            && self.email_errors.is_empty()
+            && self.batches.as_ref().is_none_or(|b| b.left_over.is_empty())
+            && self
+                .send
+                .as_ref()
+                .is_none_or(|s| s.all_sent() && self.recovered_sends.is_empty())
+            && self.stopped.is_none()
+    }
+
+    /// The batches written by the run that were released.
+    pub fn released_batches(&self) -> impl Iterator<Item = &BatchRecord> {
+        self.batches
+            .iter()
+            .flat_map(|b| &b.written)
+            .filter(|b| self.released.contains(&b.name))
+    }
+}
+
+/// Makes the SMTP transport when the run sends (not before: a run without `--send` needs
+/// no mail server configuration).
+pub type MakeMailer<'a> = dyn Fn() -> Result<Box<dyn Mailer + 'a>, DispatchError> + 'a;
+
+/// Everything a run works with: configuration, loaded templates and fonts (through the
+/// producer), the email composer, the mailroom, the mail transport and a progress sink.
+/// `'m` is the lifetime of what the mail transport borrows.
+pub struct Run<'a, 'm> {
+    /// The configuration in effect (its hash is recorded with the run).
+    pub config: &'a LoadedConfig,
+    /// Composes and renders letters (its composer and renderer make the batches too).
+    pub producer: &'a Producer<'a>,
+    /// Composes the emails.
+    pub emails: &'a EmailComposer,
+    /// Makes the print batches.
+    pub mailroom: &'a Mailroom<'a>,
+    /// Makes the transport for the send step.
+    pub mailer: &'a MakeMailer<'m>,
+    /// Where progress goes.
+    pub progress: &'a dyn Progress,
 }
 
 /// Refuses a mail date before `today` unless `allow_past`: deadlines count from the mail
@@ -157,38 +283,147 @@ pub fn check_mail_date(
     Ok(())
 }
 
-/// Starts a new run for `request`, or resumes run `resume` with its own dates and paths.
-/// `today` guards the mail date unless `allow_past_mail_date`.
-#[allow(clippy::too_many_arguments)]
-pub fn run(
+impl Run<'_, '_> {
+    /// Starts or resumes a run and takes every step (see the module docs).
+    pub fn run(
+        &self,
+        ledger: &mut dyn Ledger,
+        options: &RunOptions,
+    ) -> Result<RunReport, RunError> {
+        let (run, spec) = start(ledger, self.config, options)?;
+        let run_id = run.id;
+        let mut report = match self.carry_out(ledger, run, &spec, options) {
+            Ok(report) => report,
+            Err(err) => {
+                // Best effort: on a read-only file system the ledger may refuse this too;
+                // the run then stays `running` and the next run records it `interrupted`.
+                let _ = ledger.fail_run(run_id, &error_chain(&err));
+                return Err(err);
+            }
+        };
+        if let Err(err) = self.after_finish(ledger, &mut report, options) {
+            report.stopped = Some(err);
+        }
+        Ok(report)
+    }
+
+    /// The run itself, once it is recorded: plan, record, produce, batch, refer, finish.
+    fn carry_out(
+        &self,
+        ledger: &mut dyn Ledger,
+        run: RunInfo,
+        spec: &NewRunSpec,
+        options: &RunOptions,
+    ) -> Result<RunReport, RunError> {
+        let batching = options.batches.is_some();
+        self.progress.start(Step::Plan, 0);
+        let planned = self.plan(ledger, run.id, spec, batching)?;
+        self.progress.finish();
+
+        self.progress
+            .start(Step::Record, planned.plan.letters.len());
+        let recorded = self.record(ledger, run.id, &planned)?;
+        self.progress.finish();
+
+        self.progress.start(Step::Produce, recorded.to_render.len());
+        let summary = self.produce(ledger, run.id, &recorded.to_render, &planned, &spec.out_dir)?;
+        self.progress.finish();
+
+        let batches = if batching {
+            self.progress.start(Step::Batch, 0);
+            let report = self.batch(ledger, &run, &planned.plan.letters, &planned.accounts)?;
+            self.progress.finish();
+            Some(report)
+        } else {
+            None
+        };
+
+        self.progress.start(Step::Refer, 0);
+        let (new_referrals, treasury_updates) = refer::refer(
+            ledger,
+            run.id,
+            &planned.plan,
+            &planned.debtors,
+            &spec.out_dir,
+        )?;
+        self.progress.finish();
+
+        self.progress.start(Step::Finish, 0);
+        let run = refer::finish(ledger, run.id, &spec.out_dir)?;
+        self.progress.finish();
+
+        let mut failed = recorded.email_failed;
+        failed.extend(summary.failed);
+        Ok(RunReport {
+            run,
+            planned: recorded.keys.len(),
+            written: summary.letters,
+            failed,
+            email_errors: recorded.email_errors,
+            new_referrals,
+            treasury_updates,
+            plan: planned.plan,
+            held: planned.held,
+            batches,
+            released: Vec::new(),
+            recovered_sends: Vec::new(),
+            send: None,
+            stopped: None,
+        })
+    }
+
+    /// The steps after the run finished: release its batches, send the queued emails.
+    fn after_finish(
+        &self,
+        ledger: &mut dyn Ledger,
+        report: &mut RunReport,
+        options: &RunOptions,
+    ) -> Result<(), RunError> {
+        if let (Some(BatchOptions { release: true }), Some(batches)) =
+            (options.batches, report.batches.as_mut())
+        {
+            self.progress.start(Step::Release, batches.written.len());
+            report.released = batch::release(ledger, &report.run, batches)?;
+            self.progress.finish();
+        }
+        if let Some(send_options) = options.send {
+            report.recovered_sends = recover_sends(ledger)?;
+            let mailer = (self.mailer)()?;
+            report.send = Some(send(
+                ledger,
+                &self.config.config,
+                mailer.as_ref(),
+                send_options,
+                self.progress,
+            )?);
+        }
+        Ok(())
+    }
+}
+
+/// Records the run: a new one (absolute paths, so `--resume` from another directory finds
+/// the same files) or a resumed one with its own dates and paths. The mail date is checked
+/// first: a refused run leaves the ledger as it was.
+fn start(
     ledger: &mut dyn Ledger,
     config: &LoadedConfig,
-    producer: &Producer<'_>,
-    emails: &EmailComposer,
-    request: RunRequest,
-    resume: Option<i64>,
-    today: NaiveDate,
-    allow_past_mail_date: bool,
-    mailroom: Option<&Mailroom<'_>>,
-    mut progress: impl FnMut(usize, usize),
-) -> Result<RunReport, RunError> {
-    let (run, request) = match resume {
-        Some(id) => {
-            let old = ledger.run(id)?.ok_or(RunError::UnknownRun(id))?;
-            // Check before touching the run: a refused resume leaves it as it was.
-            check_mail_date(old.mail_date, today, allow_past_mail_date)?;
-            let run = ledger.resume_run(id)?;
-            let request = RunRequest {
+    options: &RunOptions,
+) -> Result<(RunInfo, NewRunSpec), RunError> {
+    match &options.start {
+        Start::Resume(id) => {
+            let old = ledger.run(*id)?.ok_or(RunError::UnknownRun(*id))?;
+            check_mail_date(old.mail_date, options.today, options.allow_past_mail_date)?;
+            let run = ledger.resume_run(*id)?;
+            let spec = NewRunSpec {
                 accounts: PathBuf::from(&run.accounts),
                 out_dir: PathBuf::from(&run.out_dir),
                 as_of: run.as_of,
                 mail_date: run.mail_date,
             };
-            (run, request)
+            Ok((run, spec))
         }
-        None => {
-            check_mail_date(request.mail_date, today, allow_past_mail_date)?;
-            // Absolute paths, so `--resume` from another directory finds the same files.
+        Start::New(spec) => {
+            check_mail_date(spec.mail_date, options.today, options.allow_past_mail_date)?;
             let absolute = |path: &Path| -> Result<PathBuf, RunError> {
                 std::path::absolute(path).map_err(|source| {
                     RunError::Produce(ProduceError::Write {
@@ -197,91 +432,20 @@ pub fn run(
                     })
                 })
             };
-            let request = RunRequest {
-                accounts: absolute(&request.accounts)?,
-                out_dir: absolute(&request.out_dir)?,
-                ..request
+            let spec = NewRunSpec {
+                accounts: absolute(&spec.accounts)?,
+                out_dir: absolute(&spec.out_dir)?,
+                ..spec.clone()
             };
             let run = ledger.begin_run(&NewRun {
-                as_of: request.as_of,
-                mail_date: request.mail_date,
+                as_of: spec.as_of,
+                mail_date: spec.mail_date,
                 config_sha256: config.sha256.clone(),
-                accounts: request.accounts.display().to_string(),
-                out_dir: request.out_dir.display().to_string(),
+                accounts: spec.accounts.display().to_string(),
+                out_dir: spec.out_dir.display().to_string(),
             })?;
-            (run, request)
+            Ok((run, spec))
         }
-    };
-
-    let run_id = run.id;
-    match carry_out(
-        ledger,
-        config,
-        producer,
-        emails,
-        run,
-        request,
-        mailroom,
-        &mut progress,
-    ) {
-        Ok(report) => Ok(report),
-        Err(err) => {
-            // Best effort: on a read-only file system the ledger may refuse this too; the
-            // run then stays `running` and the next run records it `interrupted`.
-            let _ = ledger.fail_run(run_id, &error_chain(&err));
-            Err(err)
-        }
-    }
-}
-
-/// What planning a run's accounts gives.
-struct PlannedAccounts {
-    plan: Plan,
-    /// Every account that has letters due (they are composed from it).
-    accounts: HashMap<String, Account>,
-    /// Name and TIN's last four of every account with Treasury actions (the Treasury file
-    /// carries them).
-    debtors: HashMap<String, (String, String)>,
-}
-
-/// Plans `records` against `prior` notices and what TOP holds by the ledger (`holdings`),
-/// at the given dates with the configured policy.
-fn plan_accounts(
-    config: &LoadedConfig,
-    records: impl Iterator<Item = Result<load::RawRecord, load::AccountError>>,
-    prior: &PriorNotices,
-    holdings: &PriorHoldings,
-    as_of: NaiveDate,
-    mail_date: NaiveDate,
-) -> PlannedAccounts {
-    let calendar = config.config.holiday_calendar();
-    let ctx = DecideContext {
-        as_of,
-        mail_date,
-        policy: &config.config.policy,
-        calendar: &calendar,
-    };
-    let mut accounts: HashMap<String, Account> = HashMap::new();
-    let mut debtors: HashMap<String, (String, String)> = HashMap::new();
-    let plan = plan_batch_with(records, prior, holdings, &ctx, |planned| {
-        let account = &planned.account;
-        if !planned.decision.letters.is_empty() {
-            accounts.insert(account.account_id.clone(), account.clone());
-        }
-        if !planned.decision.referrals.is_empty() || !planned.decision.treasury_updates.is_empty() {
-            debtors.insert(
-                account.account_id.clone(),
-                (
-                    account.taxpayer.name.clone(),
-                    account.taxpayer.tin_last4.clone(),
-                ),
-            );
-        }
-    });
-    PlannedAccounts {
-        plan,
-        accounts,
-        debtors,
     }
 }
 
@@ -298,260 +462,4 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
-}
-
-/// The run itself, once it is recorded: plan, record, render, batch, refer, finish.
-#[allow(clippy::too_many_arguments)]
-fn carry_out(
-    ledger: &mut dyn Ledger,
-    config: &LoadedConfig,
-    producer: &Producer<'_>,
-    emails: &EmailComposer,
-    run: RunInfo,
-    request: RunRequest,
-    mailroom: Option<&Mailroom<'_>>,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<RunReport, RunError> {
-    let mut prior = ledger.prior_notices()?;
-    if mailroom.is_some() {
-        waiting::forget_own_unbatched(ledger, run.id, &mut prior)?;
-    }
-    // What TOP holds by the ledger's record goes into decide, so a referral or update
-    // already sent is never sent again.
-    let holdings = ledger.top_holdings()?;
-    let PlannedAccounts {
-        mut plan,
-        accounts,
-        debtors,
-    } = plan_accounts(
-        config,
-        load::records(&request.accounts)?,
-        &prior,
-        &holdings,
-        request.as_of,
-        request.mail_date,
-    );
-    fall_back_to_print(ledger, &mut plan)?;
-
-    // The approval gate: letters whose template version nobody approved are neither
-    // recorded nor rendered; the next run after `missive approve` takes them up.
-    let held = if config.config.review.require_approval {
-        unapproved(ledger, producer, &plan.letters, &accounts)?
-    } else {
-        Vec::new()
-    };
-    let planned: Vec<PlannedLetter> = plan
-        .letters
-        .iter()
-        .filter(|l| {
-            let template = letter_template(&accounts, l);
-            !held.iter().any(|h| h.template == template)
-        })
-        .map(PlannedLetter::from_due)
-        .collect();
-    let keys = ledger.record_planned(run.id, &planned)?;
-    let keys_set: HashSet<_> = keys.iter().collect();
-    let (composed, mut email_failed, email_errors) = compose_emails(
-        emails,
-        &accounts,
-        plan.letters.iter().filter(|l| keys_set.contains(&l.key)),
-    );
-    ledger.record_emails(run.id, &keys, &composed)?;
-    for f in &email_failed {
-        ledger.set_state(&f.key, LetterState::Failed, Some(run.id), &f.message)?;
-    }
-    let to_render: Vec<DueLetter> = plan
-        .letters
-        .iter()
-        .filter(|l| keys_set.contains(&l.key) && !email_failed.iter().any(|f| f.key == l.key))
-        .cloned()
-        .collect();
-
-    let total = to_render.len();
-    let mut done = 0;
-    let run_id = run.id;
-    let summary = producer.produce(
-        &to_render,
-        &accounts,
-        &request.out_dir,
-        None,
-        |written: &[WrittenLetter], failed: &[FailedLetter]| -> Result<(), RunError> {
-            let files: Vec<RenderedFile> = written.iter().map(RenderedFile::from).collect();
-            ledger.record_rendered(run_id, &files)?;
-            for f in failed {
-                ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;
-            }
-            done += written.len() + failed.len();
-            progress(done, total);
-            Ok(())
-        },
-    )?;
-
-    let batches = match mailroom {
-        Some(mailroom) => {
-            let batchable =
-                waiting::as_rendered(ledger, producer, run.id, &plan.letters, &accounts)?;
-            let mut report =
-                mailroom.make_batches(ledger, &run, &batchable, &accounts, &request.out_dir)?;
-            waiting::batch_earlier_runs(ledger, config, producer, mailroom, run.id, &mut report)?;
-            Some(report)
-        }
-        None => None,
-    };
-
-    // The run's referrals and updates in one transaction, then the Treasury file from the
-    // ledger: a crash in between loses nothing (the next run writes the missing file).
-    let (actions, deadlines) = crate::treasury_file::actions_of(&plan, &debtors);
-    ledger.record_treasury(run.id, &actions, &deadlines)?;
-    crate::treasury_file::write_files(ledger, run.id, &request.out_dir)?;
-    let sent = ledger.treasury_actions(Some(run.id), None)?;
-    let new_referrals = sent.iter().filter(|r| r.action.action == "add").count();
-    let treasury_updates = sent.len() - new_referrals;
-    write_run_summary(ledger, run.id, &request.out_dir)?;
-    ledger.finish_run(run.id, RunStatus::Finished)?;
-    let run = ledger.run(run.id)?.ok_or(RunError::UnknownRun(run.id))?;
-    email_failed.extend(summary.failed);
-    Ok(RunReport {
-        run,
-        planned: keys.len(),
-        written: summary.letters,
-        failed: email_failed,
-        email_errors,
-        new_referrals,
-        treasury_updates,
-        plan,
-        held,
-        batches,
-    })
-}
-
-/// Writes `out_dir/run-<id>.json` from the ledger: every letter this run rendered (across
-/// resumes of it) and every letter that failed in it. Each run has its own file, so an
-/// empty rerun never hides what an earlier run produced.
-fn write_run_summary(ledger: &dyn Ledger, run_id: i64, out_dir: &Path) -> Result<(), RunError> {
-    let letters: Vec<serde_json::Value> = ledger
-        .letters_of_run(run_id, Some(LetterState::Rendered))?
-        .into_iter()
-        .map(|l| {
-            serde_json::json!({
-                "key": l.key, "file": l.file, "pages": l.pages, "sha256": l.file_sha256,
-                "template": l.template, "template_sha256": l.template_sha256,
-            })
-        })
-        .collect();
-    let failed: Vec<serde_json::Value> = ledger
-        .letters_of_run(run_id, Some(LetterState::Failed))?
-        .into_iter()
-        .map(|l| {
-            let reason = ledger
-                .events_of(&l.key)
-                .ok()
-                .and_then(|events| events.last().map(|e| e.detail.clone()))
-                .unwrap_or_default();
-            serde_json::json!({ "key": l.key, "message": reason })
-        })
-        .collect();
-    let doc = serde_json::json!({ "run_id": run_id, "letters": letters, "failed": failed });
-    let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-    bytes.push(b'\n');
-    write_atomically(&out_dir.join(format!("run-{run_id}.json")), &bytes)?;
-    Ok(())
-}
-
-/// The template that writes `letter`: its kind's, in its account's language.
-pub(crate) fn letter_template(accounts: &HashMap<String, Account>, letter: &DueLetter) -> String {
-    let lang = accounts
-        .get(&letter.account_id)
-        .map_or(Language::En, Language::of);
-    template_name_in(letter.kind, lang)
-}
-
-/// The templates (kind and language) among `letters` that, at the version loaded now, have
-/// no approval: a Spanish template needs its own.
-fn unapproved(
-    ledger: &dyn Ledger,
-    producer: &Producer<'_>,
-    letters: &[DueLetter],
-    accounts: &HashMap<String, Account>,
-) -> Result<Vec<HeldTemplate>, RunError> {
-    let hashes = producer.composer.template_hashes();
-    let mut counts: std::collections::BTreeMap<(LetterKind, String), usize> =
-        std::collections::BTreeMap::new();
-    for letter in letters {
-        *counts
-            .entry((letter.kind, letter_template(accounts, letter)))
-            .or_default() += 1;
-    }
-    let mut held = Vec::new();
-    for ((kind, template), count) in counts {
-        let sha = hashes.get(&template).cloned().unwrap_or_default();
-        if ledger.approval_of(&template, &sha)?.is_none() {
-            held.push(HeldTemplate {
-                kind,
-                template,
-                template_sha256: sha,
-                letters: count,
-            });
-        }
-    }
-    Ok(held)
-}
-
-/// Letters whose email was refused for good with `--fallback-print` go by first-class mail
-/// (if the taxpayer has a postal address): the same key, now printed.
-pub(crate) fn fall_back_to_print(ledger: &dyn Ledger, plan: &mut Plan) -> Result<(), RunError> {
-    let keys: std::collections::HashSet<_> = ledger.print_fallbacks()?.into_iter().collect();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    for letter in &mut plan.letters {
-        if letter.channel == Channel::Email && keys.contains(&letter.key) {
-            letter.channel = Channel::Print;
-            letter.mail_class = Some(MailClass::FirstClass);
-            letter
-                .why
-                .push_str("; by first-class mail because the mail server refused its email");
-        }
-    }
-    Ok(())
-}
-
-/// The emails of the letters planned now: the letter itself for channel email, a copy for
-/// an intent to offset with `email_copy`. Returns the emails, the email letters that must
-/// fail (their email cannot be composed) and the copies that could not be composed.
-fn compose_emails<'a>(
-    composer: &EmailComposer,
-    accounts: &HashMap<String, Account>,
-    letters: impl Iterator<Item = &'a DueLetter>,
-) -> (
-    Vec<crate::ledger::NewEmail>,
-    Vec<FailedLetter>,
-    Vec<FailedLetter>,
-) {
-    let (mut emails, mut failed, mut copy_errors) = (Vec::new(), Vec::new(), Vec::new());
-    for letter in letters {
-        let role = match (letter.channel, letter.email_copy) {
-            (Channel::Email, _) => EmailRole::Letter,
-            (Channel::Print, true) => EmailRole::Copy,
-            (Channel::Print, false) => continue,
-        };
-        let composed = match accounts.get(&letter.account_id) {
-            Some(account) => composer
-                .compose(account, letter, role)
-                .map_err(|e| e.to_string()),
-            None => Err("its account is not loaded".to_owned()),
-        };
-        match (composed, role) {
-            (Ok(email), _) => emails.push(email),
-            (Err(message), EmailRole::Letter) => failed.push(FailedLetter {
-                key: letter.key.clone(),
-                message,
-            }),
-            (Err(message), EmailRole::Copy) => copy_errors.push(FailedLetter {
-                key: letter.key.clone(),
-                message,
-            }),
-        }
-    }
-    (emails, failed, copy_errors)
 }

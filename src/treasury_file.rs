@@ -1,18 +1,19 @@
 //! The Treasury file of a run: `treasury/<run>.csv` (one row per action sent to the
 //! Treasury Offset Program) and `treasury/<run>-control.json` (counts and dollars per
-//! action), both written from the ledger, atomically, after the actions are committed.
-//! A run with no actions gets no file. See `docs/treasury.md` for the record layout.
+//! action), both made from the actions as the ledger recorded them ([`files`]). The run's
+//! `refer` step ([`crate::runner`]) reads the records after the actions are committed and
+//! writes the files atomically; a run with no actions gets no file. See `docs/treasury.md`
+//! for the record layout.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::ledger::{Ledger, LedgerError, TreasuryAction, TreasuryRecord};
+use crate::ledger::{TreasuryAction, TreasuryRecord};
 use crate::letter::LetterKey;
 use crate::money::Money;
 use crate::plan::Plan;
-use crate::produce::{ProduceError, write_atomically};
 
 /// The columns of the Treasury file, in order.
 pub const HEADER: [&str; 11] = [
@@ -29,15 +30,18 @@ pub const HEADER: [&str; 11] = [
     "recorded_at",
 ];
 
-/// Writing the Treasury file failed.
+/// Formatting the Treasury file failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TreasuryFileError {
-    /// Reading the actions from the ledger failed.
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    /// Writing a file failed.
-    #[error(transparent)]
-    Write(#[from] ProduceError),
+    /// The control file could not be formatted as JSON.
+    #[error("failed to format the Treasury control file of run {run_id}")]
+    Control {
+        /// The run.
+        run_id: i64,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The CSV writer failed (in memory: only on a bug).
     #[error("failed to format the Treasury file of run {run_id}")]
     Csv {
@@ -83,39 +87,17 @@ pub fn paths(out_dir: &Path, run_id: i64) -> (PathBuf, PathBuf) {
     )
 }
 
-/// Writes the Treasury file of `run_id` from the ledger, and of every earlier run whose
-/// file is missing (a run killed between recording its actions and writing them). Returns
-/// the runs whose files were written.
-pub fn write_files(
-    ledger: &dyn Ledger,
+/// The Treasury file of run `run_id` from its recorded actions: the CSV and its control
+/// file (JSON, with a final line break).
+pub fn files(
     run_id: i64,
-    out_dir: &Path,
-) -> Result<Vec<i64>, TreasuryFileError> {
-    let mut written = Vec::new();
-    for run in ledger.treasury_runs()? {
-        let (csv_path, control_path) = paths(out_dir, run);
-        if run != run_id && csv_path.is_file() && control_path.is_file() {
-            continue;
-        }
-        let records = ledger.treasury_actions(Some(run), None)?;
-        if records.is_empty() {
-            continue;
-        }
-        std::fs::create_dir_all(out_dir.join("treasury")).map_err(|source| {
-            ProduceError::Write {
-                path: out_dir.join("treasury"),
-                source,
-            }
-        })?;
-        let csv = csv_bytes(run, &records)?;
-        write_atomically(&csv_path, &csv)?;
-        let mut control =
-            serde_json::to_vec_pretty(&control(run, &records, &csv)).unwrap_or_default();
-        control.push(b'\n');
-        write_atomically(&control_path, &control)?;
-        written.push(run);
-    }
-    Ok(written)
+    records: &[TreasuryRecord],
+) -> Result<(Vec<u8>, Vec<u8>), TreasuryFileError> {
+    let csv = csv_bytes(run_id, records)?;
+    let mut control = serde_json::to_vec_pretty(&control(run_id, records, &csv))
+        .map_err(|source| TreasuryFileError::Control { run_id, source })?;
+    control.push(b'\n');
+    Ok((csv, control))
 }
 
 /// The CSV text: a header, then one row per action in the order recorded.

@@ -19,8 +19,8 @@ use clap::Args;
 use missive::compose::{Composer, template_name_in};
 use missive::config::Config;
 use missive::dispatch::EmailComposer;
+use missive::dispatch::Role;
 use missive::language::Language;
-use missive::ledger::EmailRole;
 use missive::letter::Channel;
 use missive::letter::LetterKey;
 use missive::render::LetterSource;
@@ -299,8 +299,8 @@ fn check_emails(
     let mut checked = 0;
     for sample in &samples.letters {
         let role = match (sample.letter.channel, sample.letter.email_copy) {
-            (Channel::Email, _) => EmailRole::Letter,
-            (_, true) => EmailRole::Copy,
+            (Channel::Email, _) => Role::Letter,
+            (_, true) => Role::Copy,
             _ => continue,
         };
         let key = &sample.letter.key;

@@ -9,6 +9,8 @@ pub(crate) mod preview;
 pub(crate) mod release;
 pub(crate) mod render;
 pub(crate) mod run;
+mod run_args;
+mod run_report;
 pub(crate) mod send;
 pub(crate) mod serve;
 
@@ -25,6 +27,7 @@ use missive::decide::DecideContext;
 use missive::load;
 use missive::produce::Producer;
 use missive::render::Renderer;
+use missive::runner::{Progress, Step};
 
 /// Options every command that reads accounts shares.
 #[derive(Args)]
@@ -101,6 +104,29 @@ impl Assets {
             } else {
                 missive::produce::RENDER_CHUNK
             },
+        }
+    }
+}
+
+/// The progress of a run or send as the user sees it: one bar while letters are rendered
+/// and one while emails are sent; the other steps show none.
+#[derive(Default)]
+pub(crate) struct Bars(std::cell::RefCell<Option<ProgressBar>>);
+
+impl Progress for Bars {
+    fn start(&self, step: Step, total: usize) {
+        if matches!(step, Step::Produce | Step::Send) {
+            *self.0.borrow_mut() = Some(progress_bar(total as u64));
+        }
+    }
+    fn advance(&self, n: usize) {
+        if let Some(bar) = self.0.borrow().as_ref() {
+            bar.inc(n as u64);
+        }
+    }
+    fn finish(&self) {
+        if let Some(bar) = self.0.borrow_mut().take() {
+            bar.finish_and_clear();
         }
     }
 }

@@ -29,7 +29,7 @@ pub(crate) fn release(args: ReleaseArgs) -> Result<ExitCode> {
     let name = args.batch.strip_suffix(".pdf").unwrap_or(&args.batch);
     let batch = ledger.release_batch(name, &args.note)?;
     if let Some(run) = ledger.run(batch.run_id)? {
-        missive::mailroom::write_control(&ledger, &run)?;
+        missive::runner::write_control(&ledger, &run)?;
     }
     eprintln!(
         "batch {}: {} letters released ({} pages, {} sheets) at {}",

@@ -7,9 +7,11 @@ use anyhow::Result;
 use clap::Args;
 use missive::config::Config;
 use missive::dispatch::{self, SendOptions, SendReport, SmtpMailer};
-use missive::ledger::{Ledger, SqliteLedger};
+use missive::ledger::SqliteLedger;
+use missive::letter::LetterKey;
+use missive::runner::{self, SendSummary};
 
-use super::progress_bar;
+use super::Bars;
 
 /// Options of `missive send`.
 #[derive(Args)]
@@ -34,7 +36,7 @@ pub(crate) struct SendArgs {
     pub(crate) to_dir: Option<PathBuf>,
 }
 
-/// Sends (or writes) the queued emails of the ledger.
+/// Sends (or writes) the queued emails of the ledger: the library's send step, printed.
 pub(crate) fn send(config: &Config, args: SendArgs) -> Result<ExitCode> {
     if !args.ledger.is_file() {
         anyhow::bail!(
@@ -50,7 +52,7 @@ pub(crate) fn send(config: &Config, args: SendArgs) -> Result<ExitCode> {
         fallback_print: args.fallback_print,
     };
     if let Some(dir) = &args.to_dir {
-        let (written, skipped) = dispatch::write_eml_dir(&ledger, config, options, dir)?;
+        let (written, skipped) = runner::write_eml_dir(&ledger, config, options, dir)?;
         for (key, reason) in &skipped {
             eprintln!("error: email for `{key}`: {reason}");
         }
@@ -66,37 +68,33 @@ pub(crate) fn send(config: &Config, args: SendArgs) -> Result<ExitCode> {
             ExitCode::from(1)
         });
     }
-    let all_done = send_queued(&mut ledger, config, options)?;
-    Ok(if all_done {
+    let recovered = runner::recover_sends(&mut ledger)?;
+    print_recovered(&recovered);
+    let mailer = SmtpMailer::from_env(&config.email, &dispatch::agency_host(config))?;
+    let summary = runner::send(&mut ledger, config, &mailer, options, &Bars::default())?;
+    print_summary(&summary, &recovered);
+    Ok(if summary.all_sent() && recovered.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
 
-/// Recovers interrupted sends (→ uncertain), sends the queue, prints what happened.
-/// Returns true when every email looked at was sent.
-pub(crate) fn send_queued(
-    ledger: &mut SqliteLedger,
-    config: &Config,
-    options: SendOptions,
-) -> Result<bool> {
-    let recovered = ledger.recover_interrupted_sends()?;
-    for key in &recovered {
+/// Warns of each email an earlier send left `sending`, now uncertain.
+pub(crate) fn print_recovered(recovered: &[LetterKey]) {
+    for key in recovered {
         eprintln!(
             "warning: `{key}` was being sent when an earlier send stopped: now uncertain, not resent\n\nhint: check with the mail server, then `missive send --resend-uncertain` or `missive mark`"
         );
     }
-    let mailer = SmtpMailer::from_env(&config.email, &dispatch::agency_host(config))?;
-    let bar = progress_bar(0);
-    let report = dispatch::send_queue(ledger, config, &mailer, options, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
-    print_report(&report);
+}
+
+/// Prints what a send did and every email still uncertain in the ledger.
+pub(crate) fn print_summary(summary: &SendSummary, recovered: &[LetterKey]) {
+    let report = &summary.report;
+    print_report(report);
     // Uncertain emails wait for a person however old they are: every send says so.
-    let uncertain = ledger.uncertain_emails()?;
+    let uncertain = &summary.uncertain;
     if !uncertain.is_empty() {
         let earlier: Vec<_> = uncertain
             .iter()
@@ -113,12 +111,6 @@ pub(crate) fn send_queued(
             earlier.len()
         );
     }
-    Ok(report.failed.is_empty()
-        && report.uncertain.is_empty()
-        && report.not_sent.is_empty()
-        && report.skipped.is_empty()
-        && recovered.is_empty()
-        && uncertain.is_empty())
 }
 
 fn print_report(report: &SendReport) {

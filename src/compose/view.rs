@@ -30,13 +30,7 @@ pub(crate) fn letter_view(
     config: &Config,
     piece: Option<&super::MailMarks>,
 ) -> Result<Value, String> {
-    let subject = letter
-        .key
-        .as_str()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let subject = letter.subject.clone();
     let mut view = json!({
         "letter": {
             "key": letter.key,

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use crate::account::{Account, Liability, Notice, NoticeSubject};
 use crate::calendar::{months_between, sub_months};
-use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
+use crate::letter::{Channel, LetterKind, MailClass};
 use crate::money::Money;
 
 use super::shares::reversed_by_review;
@@ -137,7 +137,6 @@ pub(super) fn intent_to_offset(
     }
 
     let ids = sorted_ids(&referable);
-    let key = LetterKey::intent_to_offset(&account.account_id, &ids);
     // The intent to offset states the recorded balances (letters.md: tax + penalty +
     // interest); only a referral counts a reduced review at its reduced balance.
     let balance: Money = referable.iter().map(|l| l.balance()).sum();
@@ -204,7 +203,7 @@ pub(super) fn intent_to_offset(
     let mut letter = new_letter(
         account,
         ctx,
-        key,
+        ids.join("+"),
         LetterKind::IntentToOffset,
         route,
         Amounts::IntentToOffset { balance, payoff },

@@ -20,7 +20,8 @@ fn covered(notices: &[&Notice], kind: LetterKind, subject: &NoticeSubject) -> bo
 
 /// What a letter says before it is routed.
 struct Draft {
-    key: LetterKey,
+    /// The key's SUBJECT (the letter's key is made from it).
+    subject: String,
     kind: LetterKind,
     amounts: Amounts,
     why: String,
@@ -35,7 +36,7 @@ fn push_routed(
     fill: impl FnOnce(&mut DueLetter),
 ) {
     let Draft {
-        key,
+        subject,
         kind,
         amounts,
         why,
@@ -45,7 +46,7 @@ fn push_routed(
             let mut letter = new_letter(
                 account,
                 ctx,
-                key,
+                subject,
                 kind,
                 route,
                 amounts,
@@ -59,7 +60,10 @@ fn push_routed(
             kind,
             reason: SuppressReason::Undeliverable,
             liability_ids: Vec::new(),
-            why: format!("{key}: {undeliverable}"),
+            why: format!(
+                "{}: {undeliverable}",
+                LetterKey::new(&account.account_id, kind, &subject)
+            ),
         }),
     }
 }
@@ -121,7 +125,7 @@ pub(super) fn offset_notices(
                     ctx,
                     out,
                     Draft {
-                        key,
+                        subject: offset.id.clone(),
                         kind: LetterKind::OffsetNotice,
                         amounts: Amounts::FederalOffset {
                             refund: offset.refund_amount,
@@ -152,7 +156,7 @@ pub(super) fn offset_notices(
                     ctx,
                     out,
                     Draft {
-                        key,
+                        subject: offset.id.clone(),
                         kind: LetterKind::OffsetNotice,
                         amounts: Amounts::StateOffset {
                             refund: offset.refund_amount,
@@ -210,7 +214,7 @@ pub(super) fn refunds(
             ctx,
             out,
             Draft {
-                key,
+                subject: offset.id.clone(),
                 kind: LetterKind::Refund,
                 amounts: Amounts::ExcessRefund { refund: excess },
                 why,
@@ -247,7 +251,6 @@ pub(super) fn refunds(
         // Due whenever the return shows no tax, even if nothing can be refunded: the letter
         // then says why the excess is barred (letters.md).
         let refund = late.offsets_applied + excess_refunded;
-        let key = LetterKey::new(&account.account_id, LetterKind::Refund, &late.id);
         let mut why = format!(
             "late return for {} shows no tax due: {} of offsets returned",
             late.period,
@@ -270,7 +273,7 @@ pub(super) fn refunds(
             ctx,
             out,
             Draft {
-                key,
+                subject: late.id.clone(),
                 kind: LetterKind::Refund,
                 amounts: Amounts::LateReturnRefund {
                     refund,
@@ -339,7 +342,6 @@ pub(super) fn review_outcomes(
             });
             continue;
         }
-        let key = LetterKey::new(&account.account_id, LetterKind::ReviewOutcome, &review.id);
         let why = format!(
             "review {} of {} decided {decided_on}: {variant}, balance {}",
             review.id,
@@ -352,7 +354,7 @@ pub(super) fn review_outcomes(
             ctx,
             out,
             Draft {
-                key,
+                subject: review.id.clone(),
                 kind: LetterKind::ReviewOutcome,
                 amounts: Amounts::Review {
                     balance,

@@ -58,6 +58,10 @@ impl DecideContext<'_> {
 pub struct DueLetter {
     /// `ACCOUNT/KIND/SUBJECT`: names the letter forever.
     pub key: LetterKey,
+    /// The key's SUBJECT: the liability ids joined by `+` (intent to offset), or the
+    /// offset, late-return or review id. Not in the plan JSON (the key holds it).
+    #[serde(skip)]
+    pub subject: String,
     /// The account it is about.
     pub account_id: String,
     /// The kind of letter.
@@ -477,19 +481,22 @@ fn consent_words(account: &Account) -> &'static str {
     }
 }
 
-/// A due letter addressed to the taxpayer alone, dated the mail date, with no variant,
-/// deadline, liabilities or facts yet: callers fill in what their kind needs.
+/// A due letter of `kind` about `subject` (its key is made from them), addressed to the
+/// taxpayer alone, dated the mail date, with no variant, deadline, liabilities or facts
+/// yet: callers fill in what their kind needs.
+#[allow(clippy::too_many_arguments)]
 fn new_letter(
     account: &Account,
     ctx: &DecideContext<'_>,
-    key: LetterKey,
+    subject: String,
     kind: LetterKind,
     route: Route,
     amounts: Amounts,
     why: String,
 ) -> DueLetter {
     DueLetter {
-        key,
+        key: LetterKey::new(&account.account_id, kind, &subject),
+        subject,
         account_id: account.account_id.clone(),
         kind,
         variant: None,

@@ -49,7 +49,7 @@ pub(super) fn present(
         .filter_map(|l| Some((l.liability_ids.clone(), l.deadline?)))
         .collect();
     for letter in &mut out.letters {
-        let subject = letter.key.as_str().rsplit('/').next().unwrap_or_default();
+        let subject = letter.subject.clone();
         match (letter.kind, letter.variant) {
             (LetterKind::IntentToOffset, _) => {
                 let mut dates: Vec<NaiveDate> = notices
@@ -81,7 +81,7 @@ pub(super) fn present(
                 letter.shown.excess_posted_on = offset
                     .posted_on
                     .filter(|posted| *posted <= letter.letter_date);
-                let refund_key = LetterKey::new(&account.account_id, LetterKind::Refund, subject);
+                let refund_key = LetterKey::new(&account.account_id, LetterKind::Refund, &subject);
                 letter.shown.refund_letter =
                     refund_keys.iter().find(|k| **k == refund_key).cloned();
             }

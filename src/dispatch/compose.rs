@@ -20,11 +20,38 @@ use crate::account::Account;
 use crate::config::Config;
 use crate::decide::DueLetter;
 use crate::language::Language;
-use crate::ledger::{EmailRole, NewEmail};
-use crate::letter::LetterKind;
+use crate::letter::{LetterKey, LetterKind};
 use crate::load::parse_iso_date;
 use crate::money::Money;
 use crate::template_tags::{filter_names, tags};
+
+/// Whose email it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The letter itself goes by email (its channel is email).
+    Letter,
+    /// An email copy of an intent to offset; the letter itself goes by certified mail.
+    Copy,
+}
+
+/// An email composed for a letter: what the run records with the letter and later sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposedEmail {
+    /// The letter's key (one email per key).
+    pub key: LetterKey,
+    /// The taxpayer's (valid) address.
+    pub to_address: String,
+    /// The taxpayer's name, for the To header.
+    pub to_name: String,
+    /// Subject, one line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body (autoescaped).
+    pub html: String,
+    /// Whether the letter's PDF goes with it.
+    pub attach_pdf: bool,
+}
 
 /// The three parts each kind has.
 const PARTS: [&str; 3] = ["subject", "txt", "html"];
@@ -113,8 +140,8 @@ impl EmailComposer {
         &self,
         account: &Account,
         letter: &DueLetter,
-        role: EmailRole,
-    ) -> Result<NewEmail, DispatchError> {
+        role: Role,
+    ) -> Result<ComposedEmail, DispatchError> {
         let fail = |template: String, message: String| DispatchError::Compose {
             key: letter.key.clone(),
             template,
@@ -142,7 +169,7 @@ impl EmailComposer {
                 "email".to_owned(),
                 serde_json::json!({
                     "attach_pdf": attach,
-                    "copy": role == EmailRole::Copy,
+                    "copy": role == Role::Copy,
                     "view_url": config.email.view_url,
                 }),
             );
@@ -159,9 +186,8 @@ impl EmailComposer {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
-        Ok(NewEmail {
+        Ok(ComposedEmail {
             key: letter.key.clone(),
-            role,
             to_address,
             to_name: account.taxpayer.name.clone(),
             subject,

@@ -40,6 +40,13 @@ pub trait Mailer: Sync {
     fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<String, SendFailure>;
 }
 
+/// A borrowed mailer sends like the one it borrows.
+impl<M: Mailer + ?Sized> Mailer for &M {
+    fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<String, SendFailure> {
+        (**self).send(envelope, message)
+    }
+}
+
 /// Any lettre [`Transport`] as a [`Mailer`]. Lettre's errors do not tell where a
 /// transaction broke, so a transient error (4xx) counts as not delivered, a permanent one
 /// (5xx) as refused, and anything else as unknown.

@@ -8,9 +8,8 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use sha2::{Digest, Sha256};
 
-use super::DispatchError;
+use super::{DispatchError, OutgoingEmail};
 use crate::config::{Config, hex};
-use crate::ledger::QueuedEmail;
 use crate::letter::LetterKey;
 
 /// The Message-ID of a letter's email: `<first 32 hex of sha256(key, NUL, pdf sha256)@missive.HOST>`
@@ -43,15 +42,15 @@ pub fn agency_host(config: &Config) -> String {
     }
 }
 
-/// The message for `queued`, dated `date`; `pdf` is the letter's file when attached.
+/// The message for `outgoing`, dated `date`; `pdf` is the letter's file when attached.
 pub fn build(
-    queued: &QueuedEmail,
+    outgoing: &OutgoingEmail,
     config: &Config,
     message_id: &str,
     date: SystemTime,
     pdf: Option<Vec<u8>>,
 ) -> Result<Message, DispatchError> {
-    let email = &queued.email;
+    let email = &outgoing.email;
     let invalid = |what: &str, message: String| DispatchError::Message {
         key: email.key.clone(),
         message: format!("{what}: {message}"),
@@ -74,7 +73,7 @@ pub fn build(
     let alternatives = MultiPart::alternative_plain_html(email.text.clone(), email.html.clone());
     let body = match pdf {
         Some(bytes) => {
-            let name = queued
+            let name = outgoing
                 .pdf_file
                 .clone()
                 .unwrap_or_else(|| format!("{}.pdf", email.key.file_stem()));

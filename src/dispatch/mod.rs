@@ -1,16 +1,20 @@
 //! Stage 8, `dispatch`: letters that go by email, sent exactly once.
 //!
-//! An email is composed ([`EmailComposer`]) when its letter is planned and stored in the
-//! ledger with it; [`send_queue`] sends what is queued. For each message:
+//! An email is composed ([`EmailComposer`]) when its letter is planned (the run records it
+//! in the ledger with the letter); a [`Sender`] sends the queued ones ([`OutgoingEmail`])
+//! in rounds and says how each attempt ended ([`SendOutcome`]). This module knows nothing
+//! of the ledger: the run's `send` step ([`crate::runner::send`]) keeps the once-only
+//! protocol around each round:
 //!
-//! 1. the ledger records it `sending` (committed) BEFORE the SMTP transaction starts;
-//! 2. the transaction runs ([`Mailer`]);
+//! 1. the ledger records the round's messages `sending` (committed) BEFORE
+//!    [`Sender::transmit`] starts their SMTP transactions;
+//! 2. the transactions run ([`Mailer`]);
 //! 3. on the server's 250 the ledger records `sent` with the reply; on a 5xx `failed` (no
 //!    retry; with `fallback_print` later runs plan the letter as first-class mail); when
 //!    the message certainly did not get through (no connection, 4xx, connection lost before
-//!    the message was complete) it goes back to the queue and is retried with doubling
-//!    backoff, up to `email.max_retries` times; when the connection was lost after the
-//!    message was on the wire, `uncertain`.
+//!    the message was complete) the sender queues it again with doubling backoff, up to
+//!    `email.max_retries` times; when the connection was lost after the message was on the
+//!    wire, `uncertain`.
 //!
 //! A process that dies between 1 and 3 leaves `sending` behind; the next `send` turns it
 //! into `uncertain` ([`crate::ledger::Ledger::recover_interrupted_sends`]). Uncertain emails
@@ -26,7 +30,7 @@ mod mailer;
 mod message;
 mod smtp;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -36,10 +40,9 @@ use std::time::{Duration, Instant, SystemTime};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, hex};
-use crate::ledger::{Ledger, LedgerError, QueuedEmail, SendRecord};
 use crate::letter::LetterKey;
 
-pub use compose::EmailComposer;
+pub use compose::{ComposedEmail, EmailComposer, Role};
 pub use mailer::{ClassifyError, Mailer, SendFailure, TransportMailer};
 pub use message::{agency_host, build, message_id};
 pub use smtp::{SmtpMailer, reply_text};
@@ -100,9 +103,6 @@ pub enum DispatchError {
         #[source]
         source: lettre::transport::smtp::Error,
     },
-    /// The ledger failed.
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
     /// A dry-run file could not be written.
     #[error("failed to write `{}`", path.display())]
     Write {
@@ -114,7 +114,7 @@ pub enum DispatchError {
     },
 }
 
-/// What `send` does.
+/// What `send` does (the run's `send` step reads the queue and records outcomes by these).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SendOptions {
     /// Only letters of this run.
@@ -138,6 +138,47 @@ pub struct SendReport {
     pub not_sent: Vec<(LetterKey, String)>,
     /// Could not even be attempted (PDF missing or changed, bad address): still queued.
     pub skipped: Skipped,
+}
+
+/// An email waiting to be sent, with what is needed to send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    /// The composed email.
+    pub email: ComposedEmail,
+    /// The letter's PDF (the run's output directory joined with its file name).
+    pub pdf_path: Option<PathBuf>,
+    /// The PDF's file name, for the attachment.
+    pub pdf_file: Option<String>,
+    /// The SHA-256 recorded for the PDF when it was rendered.
+    pub pdf_sha256: Option<String>,
+}
+
+/// How one SMTP attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The server accepted the message (250): its reply.
+    Sent {
+        /// The server's reply line(s).
+        reply: String,
+    },
+    /// The server refused it for good (5xx).
+    Refused {
+        /// The reply or reason.
+        reason: String,
+    },
+    /// Nobody knows whether the message arrived (connection lost after the message).
+    Uncertain {
+        /// What happened.
+        reason: String,
+    },
+    /// Certainly not delivered; `retrying` when the sender queued it again (else it gave up
+    /// after `email.max_retries` retries). Either way it stays in the queue.
+    NotDelivered {
+        /// What happened, with the attempt.
+        reason: String,
+        /// Whether this sender tries it again.
+        retrying: bool,
+    },
 }
 
 /// Spaces messages at most `rate` per second across threads.
@@ -180,19 +221,19 @@ struct Prepared {
 }
 
 /// Reads the letter's PDF if the email attaches it, refusing a file whose SHA-256 is not
-/// the one the ledger recorded (what was rendered is what is sent).
-fn read_pdf(queued: &QueuedEmail) -> Result<Option<Vec<u8>>, String> {
-    if !queued.email.attach_pdf {
+/// the one recorded when it was rendered (what was rendered is what is sent).
+fn read_pdf(outgoing: &OutgoingEmail) -> Result<Option<Vec<u8>>, String> {
+    if !outgoing.email.attach_pdf {
         return Ok(None);
     }
-    let path = queued
+    let path = outgoing
         .pdf_path
         .as_ref()
         .ok_or("the ledger has no file for the letter")?;
     let bytes =
         std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let sha = hex(&Sha256::digest(&bytes));
-    if queued.pdf_sha256.as_deref() != Some(sha.as_str()) {
+    if outgoing.pdf_sha256.as_deref() != Some(sha.as_str()) {
         return Err(format!(
             "`{}` is not the file that was rendered (sha256 {sha})",
             path.display()
@@ -201,74 +242,120 @@ fn read_pdf(queued: &QueuedEmail) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(bytes))
 }
 
-fn prepare(queued: &QueuedEmail, config: &Config, date: SystemTime) -> Result<Prepared, String> {
-    let pdf = read_pdf(queued)?;
-    let id = message_id(&queued.email.key, queued.pdf_sha256.as_deref(), config);
-    let message = build(queued, config, &id, date, pdf).map_err(|e| e.to_string())?;
+fn prepare(
+    outgoing: &OutgoingEmail,
+    config: &Config,
+    date: SystemTime,
+) -> Result<Prepared, String> {
+    let pdf = read_pdf(outgoing)?;
+    let id = message_id(&outgoing.email.key, outgoing.pdf_sha256.as_deref(), config);
+    let message = build(outgoing, config, &id, date, pdf).map_err(|e| e.to_string())?;
     Ok(Prepared {
-        key: queued.email.key.clone(),
+        key: outgoing.email.key.clone(),
         message_id: id,
         envelope: message.envelope().clone(),
         bytes: message.formatted(),
     })
 }
 
-/// Sends every queued email (see the module docs), calling `progress(done, total)`.
-pub fn send_queue(
-    ledger: &mut dyn Ledger,
-    config: &Config,
-    mailer: &dyn Mailer,
-    options: SendOptions,
-    mut progress: impl FnMut(usize, usize),
-) -> Result<SendReport, DispatchError> {
-    let email = &config.email;
-    let queue = ledger.email_queue(options.run_id, options.resend_uncertain)?;
-    let total = queue.len();
-    let mut waiting: VecDeque<(QueuedEmail, u32, Instant)> =
-        queue.into_iter().map(|q| (q, 0, Instant::now())).collect();
-    let limiter = RateLimiter::new(email.rate_per_second);
-    let mut report = SendReport::default();
-    let mut done = 0;
-    while !waiting.is_empty() {
-        // The next round: up to pool_size emails whose backoff has passed.
-        let now = Instant::now();
-        let mut round = Vec::new();
-        let mut later = VecDeque::new();
-        while let Some(item) = waiting.pop_front() {
-            if round.len() < email.pool_size && item.2 <= now {
-                round.push(item);
-            } else {
-                later.push_back(item);
-            }
-        }
-        waiting = later;
-        if round.is_empty() {
-            if let Some(soonest) = waiting.iter().map(|w| w.2).min() {
-                std::thread::sleep(soonest.saturating_duration_since(now));
-            }
-            continue;
-        }
-        let date = SystemTime::now();
-        let mut ready = Vec::new();
-        for (queued, attempt, _) in round {
-            match prepare(&queued, config, date) {
-                Ok(prepared) => ready.push((prepared, queued, attempt)),
-                Err(reason) => {
-                    done += 1;
-                    report.skipped.push((queued.email.key.clone(), reason));
-                }
-            }
-        }
-        let sends: Vec<(LetterKey, String)> = ready
+/// An email in the sender's queue: how many attempts it had, and when it may go next.
+type Waiting = (OutgoingEmail, u32, Instant);
+
+/// One round of messages, prepared and about to go out on one connection each.
+pub struct Round {
+    ready: Vec<(Prepared, OutgoingEmail, u32)>,
+    /// Emails of the round that could not even be prepared (now in the report's
+    /// `skipped`).
+    pub skipped: usize,
+}
+
+impl Round {
+    /// The (key, Message-ID) of every message of the round: what the ledger marks
+    /// `sending` before [`Sender::transmit`].
+    pub fn message_ids(&self) -> Vec<(LetterKey, String)> {
+        self.ready
             .iter()
             .map(|(p, _, _)| (p.key.clone(), p.message_id.clone()))
-            .collect();
-        ledger.begin_sending(options.run_id, &sends)?;
+            .collect()
+    }
+}
+
+/// Sends a queue of emails in rounds (see the module docs): [`Sender::next_round`]
+/// prepares the next round, [`Sender::transmit`] sends it and says how each attempt ended.
+pub struct Sender<'a> {
+    config: &'a Config,
+    mailer: &'a dyn Mailer,
+    limiter: RateLimiter,
+    waiting: VecDeque<Waiting>,
+    report: SendReport,
+}
+
+impl<'a> Sender<'a> {
+    /// A sender of `queue` through `mailer`.
+    pub fn new(config: &'a Config, mailer: &'a dyn Mailer, queue: Vec<OutgoingEmail>) -> Self {
+        Sender {
+            config,
+            mailer,
+            limiter: RateLimiter::new(config.email.rate_per_second),
+            waiting: queue.into_iter().map(|q| (q, 0, Instant::now())).collect(),
+            report: SendReport::default(),
+        }
+    }
+
+    /// The next round: up to `email.pool_size` emails whose backoff has passed (waiting
+    /// for the soonest if none has), prepared; `None` when the queue is empty.
+    pub fn next_round(&mut self) -> Option<Round> {
+        let email = &self.config.email;
+        loop {
+            if self.waiting.is_empty() {
+                return None;
+            }
+            let now = Instant::now();
+            let mut round = Vec::new();
+            let mut later = VecDeque::new();
+            while let Some(item) = self.waiting.pop_front() {
+                if round.len() < email.pool_size && item.2 <= now {
+                    round.push(item);
+                } else {
+                    later.push_back(item);
+                }
+            }
+            self.waiting = later;
+            if round.is_empty() {
+                if let Some(soonest) = self.waiting.iter().map(|w| w.2).min() {
+                    std::thread::sleep(soonest.saturating_duration_since(now));
+                }
+                continue;
+            }
+            let date = SystemTime::now();
+            let mut ready = Vec::new();
+            let mut skipped = 0;
+            for (outgoing, attempt, _) in round {
+                match prepare(&outgoing, self.config, date) {
+                    Ok(prepared) => ready.push((prepared, outgoing, attempt)),
+                    Err(reason) => {
+                        skipped += 1;
+                        self.report
+                            .skipped
+                            .push((outgoing.email.key.clone(), reason));
+                    }
+                }
+            }
+            return Some(Round { ready, skipped });
+        }
+    }
+
+    /// Sends the round's messages at once (one thread and connection each, spaced by the
+    /// rate limit) and returns how each ended, in round order; a message certainly not
+    /// delivered is queued again with backoff while it has retries left.
+    pub fn transmit(&mut self, round: Round) -> Vec<(LetterKey, SendOutcome)> {
+        let email = &self.config.email;
+        let (limiter, mailer) = (&self.limiter, self.mailer);
         let results: Vec<Result<String, SendFailure>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = ready
+            let handles: Vec<_> = round
+                .ready
                 .iter()
                 .map(|(p, _, _)| {
-                    let limiter = &limiter;
                     scope.spawn(move || {
                         limiter.wait();
                         mailer.send(&p.envelope, &p.bytes)
@@ -287,62 +374,60 @@ pub fn send_queue(
                 .collect()
         });
         let mut outcomes = Vec::with_capacity(results.len());
-        for ((prepared, queued, attempt), result) in ready.into_iter().zip(results) {
+        for ((prepared, outgoing, attempt), result) in round.ready.into_iter().zip(results) {
             let key = prepared.key;
-            let record = match result {
+            let outcome = match result {
                 Ok(reply) => {
-                    report.sent.push((key.clone(), reply.clone()));
-                    SendRecord::Sent { reply }
+                    self.report.sent.push((key.clone(), reply.clone()));
+                    SendOutcome::Sent { reply }
                 }
                 Err(SendFailure::Refused(reason)) => {
-                    report.failed.push((key.clone(), reason.clone()));
-                    SendRecord::Failed {
-                        reason,
-                        fallback_print: options.fallback_print,
-                    }
+                    self.report.failed.push((key.clone(), reason.clone()));
+                    SendOutcome::Refused { reason }
                 }
                 Err(SendFailure::Unknown(reason)) => {
-                    report.uncertain.push((key.clone(), reason.clone()));
-                    SendRecord::Uncertain { reason }
+                    self.report.uncertain.push((key.clone(), reason.clone()));
+                    SendOutcome::Uncertain { reason }
                 }
                 Err(SendFailure::NotDelivered(reason)) if attempt < email.max_retries => {
                     let backoff = Duration::from_millis(
                         email.retry_backoff_ms.saturating_mul(1 << attempt.min(16)),
                     );
-                    waiting.push_back((queued, attempt + 1, Instant::now() + backoff));
-                    outcomes.push((
-                        key,
-                        SendRecord::NotSent {
-                            reason: format!("attempt {}: {reason}; retrying", attempt + 1),
-                        },
-                    ));
-                    continue;
+                    self.waiting
+                        .push_back((outgoing, attempt + 1, Instant::now() + backoff));
+                    SendOutcome::NotDelivered {
+                        reason: format!("attempt {}: {reason}; retrying", attempt + 1),
+                        retrying: true,
+                    }
                 }
                 Err(SendFailure::NotDelivered(reason)) => {
                     let reason = format!("{reason} (after {} attempts)", attempt + 1);
-                    report.not_sent.push((key.clone(), reason.clone()));
-                    SendRecord::NotSent { reason }
+                    self.report.not_sent.push((key.clone(), reason.clone()));
+                    SendOutcome::NotDelivered {
+                        reason,
+                        retrying: false,
+                    }
                 }
             };
-            done += 1;
-            outcomes.push((key, record));
+            outcomes.push((key, outcome));
         }
-        ledger.record_sends(options.run_id, &outcomes)?;
-        progress(done, total);
+        outcomes
     }
-    Ok(report)
+
+    /// What happened to every email of the queue.
+    pub fn finish(self) -> SendReport {
+        self.report
+    }
 }
 
 /// Emails not sent or written, each with the reason.
 pub type Skipped = Vec<(LetterKey, String)>;
 
-/// Dry run: writes every queued email as `DIR/<key as file stem>.eml` (dated now) instead
-/// of sending it. Changes nothing in the ledger. Returns the files written and the emails
-/// that could not be built.
+/// Dry run: writes every email of `queue` as `DIR/<key as file stem>.eml` (dated now)
+/// instead of sending it. Returns the files written and the emails that could not be built.
 pub fn write_eml_dir(
-    ledger: &dyn Ledger,
+    queue: &[OutgoingEmail],
     config: &Config,
-    options: SendOptions,
     dir: &Path,
 ) -> Result<(Vec<PathBuf>, Skipped), DispatchError> {
     std::fs::create_dir_all(dir).map_err(|source| DispatchError::Write {
@@ -352,8 +437,8 @@ pub fn write_eml_dir(
     let mut written = Vec::new();
     let mut skipped = Vec::new();
     let date = SystemTime::now();
-    for queued in ledger.email_queue(options.run_id, options.resend_uncertain)? {
-        match prepare(&queued, config, date) {
+    for outgoing in queue {
+        match prepare(outgoing, config, date) {
             Ok(prepared) => {
                 let path = dir.join(format!("{}.eml", prepared.key.file_stem()));
                 std::fs::write(&path, &prepared.bytes).map_err(|source| DispatchError::Write {
@@ -362,7 +447,7 @@ pub fn write_eml_dir(
                 })?;
                 written.push(path);
             }
-            Err(reason) => skipped.push((queued.email.key.clone(), reason)),
+            Err(reason) => skipped.push((outgoing.email.key.clone(), reason)),
         }
     }
     Ok((written, skipped))

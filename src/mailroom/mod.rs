@@ -1,19 +1,20 @@
-//! The mailroom: a run's print letters as print-ready batches.
+//! The mailroom: a run's print letters as print-ready batches, as pure values.
 //!
 //! Print letters are split by mail class (certified with return receipt for every intent
 //! to offset, first class for the rest), sorted by ZIP+4 then account, and cut into
-//! batches of at most `batch_size` letters. Each letter gets a mail piece from the ledger
-//! (an IMb serial, and for certified mail an article number) before anything is written;
-//! a range too short for the whole run fails then, with nothing batched. Each batch is
-//! composed again with its pieces' barcodes and article numbers in the address blocks and
-//! compiled as ONE Typst document (see [`source`]), every letter padded to an even page
-//! count for duplex. Beside each batch PDF: its `manifest.csv` and, for certified mail, a
-//! firm mailing book (`.csv` and `.pdf`); `control.json` holds the run's totals.
+//! batches of at most `batch_size` letters ([`sort_for_print`]). Each letter's mail piece
+//! (an IMb serial, and for certified mail an article number) is numbered by the ledger and
+//! coded here ([`piece_codes`]). A batch is ONE Typst document of the composed letters
+//! with their pieces' barcodes and article numbers in the address blocks (see [`source`]),
+//! every letter padded to an even page count for duplex ([`page_counts`] checks that).
+//! Beside each batch PDF: its `manifest.csv` ([`manifest`]) and, for certified mail, a firm
+//! mailing book ([`mailing_book`], `.csv` and `.pdf`); `control.json` holds the run's
+//! totals ([`files::control`]).
 //!
-//! Crash safety: every file is written under a temporary name and renamed, and a batch is
-//! recorded in the ledger (with its pieces' places) only after its files are complete. A
-//! crash before that leaves the pieces open: the next attempt batches them again with the
-//! same serials and article numbers, under the same batch name.
+//! This module reads nothing and writes nothing: it takes letters, accounts and pieces as
+//! values and returns sources, rows and file contents. The run's `batch` step
+//! ([`crate::runner`]) allocates the pieces, composes and renders, writes the files and
+//! records each batch in the ledger, in the order that keeps a crash harmless.
 
 pub mod article;
 pub mod files;
@@ -21,90 +22,19 @@ pub mod imb;
 pub mod source;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 use crate::account::Account;
-use crate::compose::{ComposeError, Composer, MailMarks};
-use crate::config::{MailConfig, hex};
+use crate::config::{Config, MailConfig};
 use crate::decide::{Amounts, DueLetter};
-use crate::ledger::{
-    BatchRecord, Ledger, LedgerError, MailPiece, NewBatch, PieceCodes, PieceRanges, PieceRequest,
-    RunInfo,
-};
-use crate::letter::{Channel, LetterKind, MailClass};
+use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::money::Money;
-use crate::produce::{ProduceError, write_atomically};
-use crate::render::{LetterSource, RenderError, Renderer};
 
 use self::files::{BookCsvRow, ManifestRow};
 use self::source::{BookHeading, BookRow};
 
-/// Batches could not be made. Batches recorded before the error stand.
-#[derive(Debug, thiserror::Error)]
-pub enum MailroomError {
-    /// The ledger refused or failed (a range exhausted is reported here, before any
-    /// batch is written).
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    /// A file could not be written.
-    #[error(transparent)]
-    Write(#[from] ProduceError),
-    /// A manifest or mailing book could not be laid out as CSV.
-    #[error("failed to build a batch's CSV file")]
-    Csv(#[from] csv::Error),
-    /// A letter could not be composed for its batch.
-    #[error("batch {batch}: letter `{key}` could not be composed")]
-    Compose {
-        /// The batch.
-        batch: String,
-        /// The letter.
-        key: String,
-        /// Why.
-        #[source]
-        source: ComposeError,
-    },
-    /// Typst failed on a batch or mailing book.
-    #[error("batch {batch}: {what} could not be rendered")]
-    Render {
-        /// The batch.
-        batch: String,
-        /// The batch PDF or its mailing book.
-        what: &'static str,
-        /// Why.
-        #[source]
-        source: RenderError,
-    },
-    /// The rendered batch does not hold what was put into it.
-    #[error("batch {batch}: {message}")]
-    Check {
-        /// The batch.
-        batch: String,
-        /// What does not add up.
-        message: String,
-    },
-}
-
-/// What batching a run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BatchReport {
-    /// The batches written now.
-    pub written: Vec<BatchRecord>,
-    /// Rendered print letters still in no batch afterwards, as (run id, count).
-    pub left_over: Vec<(i64, usize)>,
-    /// Why letters of earlier runs could not be batched, one line each.
-    pub problems: Vec<String>,
-    /// `control.json` of the run.
-    pub control_file: Option<PathBuf>,
-}
-
-/// Everything needed to make batches.
+/// What batches are made with: the `[mail]` configuration, the batch size, and the
+/// agency as author and sender.
 pub struct Mailroom<'a> {
-    /// Loaded templates.
-    pub composer: &'a Composer,
-    /// Loaded fonts and layout.
-    pub renderer: &'a Renderer,
     /// Author written into each PDF (the agency).
     pub author: String,
     /// The `[mail]` configuration.
@@ -115,310 +45,232 @@ pub struct Mailroom<'a> {
     pub sender: (String, Vec<String>),
 }
 
-/// One letter on its way into a batch.
-struct Item<'l> {
-    letter: &'l DueLetter,
-    account: &'l Account,
-    class: MailClass,
-    piece: Option<MailPiece>,
+impl<'a> Mailroom<'a> {
+    /// The mailroom of `config`, with `batch_size` letters per batch (default: the
+    /// configured `mail.batch_size`).
+    pub fn from_config(config: &'a Config, batch_size: Option<usize>) -> Mailroom<'a> {
+        let address = &config.agency.return_address;
+        let mut block = address.block();
+        // The first configured line is the agency's name, printed apart.
+        if !address.lines.is_empty() {
+            block.remove(0);
+        }
+        Mailroom {
+            author: config.agency.name.clone(),
+            mail: &config.mail,
+            batch_size: batch_size.unwrap_or(config.mail.batch_size),
+            sender: (config.agency.name.clone(), block),
+        }
+    }
 }
 
-impl Mailroom<'_> {
-    /// Batches every print letter of `letters` (the run's plan) that is rendered and in no
-    /// batch yet, into `out_dir/batches/`, and rewrites the run's `control.json`.
-    pub fn make_batches(
-        &self,
-        ledger: &mut dyn Ledger,
-        run: &RunInfo,
-        letters: &[DueLetter],
-        accounts: &HashMap<String, Account>,
-        out_dir: &Path,
-    ) -> Result<BatchReport, MailroomError> {
-        let mut report = BatchReport::default();
-        let open = ledger.unbatched_letters()?;
-        let by_key: HashMap<&str, &DueLetter> =
-            letters.iter().map(|l| (l.key.as_str(), l)).collect();
-        let mut items = Vec::new();
-        let mut left_over: HashMap<i64, usize> = HashMap::new();
-        for (key, run_id) in &open {
-            let letter = by_key.get(key.as_str());
-            let account = letter.and_then(|l| accounts.get(&l.account_id));
-            let class = letter.and_then(|l| l.mail_class);
-            match (letter, account, class) {
-                (Some(letter), Some(account), Some(class))
-                    if letter.channel == Channel::Print && account.address.is_some() =>
-                {
-                    items.push(Item {
-                        letter,
-                        account,
-                        class,
-                        piece: None,
-                    })
-                }
-                _ => *left_over.entry(*run_id).or_default() += 1,
-            }
-        }
-        report.left_over = left_over.into_iter().collect();
-        report.left_over.sort();
-        // Certified first, then by ZIP, ZIP+4 (none first), account, key.
-        items.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
-        if !items.is_empty() {
-            self.allocate(ledger, run.id, &mut items)?;
-        }
-        let dir = out_dir.join("batches");
-        std::fs::create_dir_all(&dir).map_err(|source| ProduceError::Write {
-            path: dir.clone(),
-            source,
-        })?;
-        let existing = ledger.batches_of_run(run.id)?;
-        for class in [MailClass::Certified, MailClass::FirstClass] {
-            let of_class: Vec<&Item> = items.iter().filter(|i| i.class == class).collect();
-            let mut seq = existing
-                .iter()
-                .filter(|b| b.mail_class == class)
-                .map(|b| b.seq)
-                .max()
-                .unwrap_or(0);
-            for chunk in of_class.chunks(self.batch_size.max(1)) {
-                seq += 1;
-                let batch = self.write_batch(run, class, seq, chunk, &dir, ledger)?;
-                report.written.push(batch);
-            }
-        }
-        report.control_file = write_control(ledger, run)?;
-        Ok(report)
-    }
+/// One print letter on its way into a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'l> {
+    /// The letter.
+    pub letter: &'l DueLetter,
+    /// Its account (it has a postal address).
+    pub account: &'l Account,
+    /// Its mail class.
+    pub class: MailClass,
+}
 
-    /// Gives every item its mail piece in one ledger transaction.
-    fn allocate(
-        &self,
-        ledger: &mut dyn Ledger,
-        run_id: i64,
-        items: &mut [Item<'_>],
-    ) -> Result<(), MailroomError> {
-        let requests: Vec<PieceRequest> = items
-            .iter()
-            .map(|item| PieceRequest {
-                key: item.letter.key.clone(),
-                mail_class: item.class,
-                routing_code: routing_code(item.account),
-            })
-            .collect();
-        let mail = self.mail;
-        let make = |request: &PieceRequest, serial: u64, article_serial: Option<u64>| {
-            piece_codes(mail, request, serial, article_serial)
-        };
-        let ranges = PieceRanges {
-            serial: (mail.serial_first, mail.serial_last),
-            article: (mail.certified_first, mail.certified_last),
-        };
-        let pieces = ledger.allocate_pieces(run_id, &requests, ranges, &make)?;
-        for (item, piece) in items.iter_mut().zip(pieces) {
-            item.piece = Some(piece);
-        }
-        Ok(())
-    }
+/// The print letters that can be batched, in print order, and those that cannot.
+#[derive(Debug, Default)]
+pub struct ForPrint<'l> {
+    /// Batchable letters: certified first, then by ZIP, ZIP+4 (none first), account, key.
+    pub items: Vec<Item<'l>>,
+    /// Letters in no batch that are not among `letters` (or not printable), as (run id,
+    /// count), sorted.
+    pub left_over: Vec<(i64, usize)>,
+}
 
-    /// Composes, renders, checks and writes one batch with its manifest (and mailing
-    /// book), then records it.
-    fn write_batch(
-        &self,
-        run: &RunInfo,
-        class: MailClass,
-        seq: u32,
-        items: &[&Item<'_>],
-        dir: &Path,
-        ledger: &mut dyn Ledger,
-    ) -> Result<BatchRecord, MailroomError> {
-        let name = format!("{}-{}-{seq}", run.id, class.as_str());
-        let mut sources = Vec::with_capacity(items.len());
-        let mut pieces = Vec::with_capacity(items.len());
-        for item in items {
-            let piece = item.piece.as_ref().ok_or_else(|| MailroomError::Check {
-                batch: name.clone(),
-                message: format!("letter `{}` has no mail piece", item.letter.key),
-            })?;
-            let marks = MailMarks {
-                imb: piece.imb.clone(),
-                article: piece.article_number.as_deref().map(article::grouped),
-            };
-            let composed = self
-                .composer
-                .compose_piece(item.account, item.letter, Some(&marks))
-                .map_err(|source| MailroomError::Compose {
-                    batch: name.clone(),
-                    key: item.letter.key.to_string(),
-                    source,
-                })?;
-            sources.push(composed.source);
-            pieces.push(piece);
-        }
-        let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
-        let class_title = match class {
-            MailClass::Certified => "Certified",
-            MailClass::FirstClass => "First-class",
-        };
-        let job = LetterSource {
-            main: source::batch_source(&refs),
-            date: run.mail_date,
-            title: format!("{class_title} batch {seq} of run {}", run.id),
-            author: self.author.clone(),
-            lang: "en".to_owned(),
-        };
-        drop(sources);
-        let (pdf, starts) = self
-            .renderer
-            .render_pdf_marked(&job, source::LETTER_START)
-            .map_err(|source| MailroomError::Render {
-                batch: name.clone(),
-                what: "the batch PDF",
-                source,
-            })?;
-        let check = |message: String| MailroomError::Check {
-            batch: name.clone(),
-            message,
-        };
-        if starts.len() != items.len() || starts.first() != Some(&1) {
-            return Err(check(format!(
-                "{} letters went in but {} letter starts were found",
-                items.len(),
-                starts.len(),
-            )));
-        }
-        // A letter runs from its first page to the page before the next letter's first.
-        let mut page_counts = Vec::with_capacity(starts.len());
-        let ends = starts.iter().skip(1).map(|s| s - 1).chain([pdf.pages]);
-        for ((item, start), end) in items.iter().zip(&starts).zip(ends) {
-            let pages = (end + 1).saturating_sub(*start);
-            if pages == 0 || pages % 2 != 0 {
-                return Err(check(format!(
-                    "letter `{}` has {pages} pages in the batch, not an even number",
-                    item.letter.key
-                )));
+/// Sorts the letters in no batch (`open`, with the run that rendered each) into print
+/// order: those found among `letters` as print letters whose account has an address are
+/// batchable; the rest are counted per run as left over.
+pub fn sort_for_print<'l>(
+    open: &[(LetterKey, i64)],
+    letters: &'l [DueLetter],
+    accounts: &'l HashMap<String, Account>,
+) -> ForPrint<'l> {
+    let by_key: HashMap<&str, &DueLetter> = letters.iter().map(|l| (l.key.as_str(), l)).collect();
+    let mut items = Vec::new();
+    let mut left_over: HashMap<i64, usize> = HashMap::new();
+    for (key, run_id) in open {
+        let letter = by_key.get(key.as_str()).copied();
+        let account = letter.and_then(|l| accounts.get(&l.account_id));
+        let class = letter.and_then(|l| l.mail_class);
+        match (letter, account, class) {
+            (Some(letter), Some(account), Some(class))
+                if letter.channel == Channel::Print && account.address.is_some() =>
+            {
+                items.push(Item {
+                    letter,
+                    account,
+                    class,
+                })
             }
-            page_counts.push(u32::try_from(pages).unwrap_or(u32::MAX));
+            _ => *left_over.entry(*run_id).or_default() += 1,
         }
-        // The lock keeps other runs out; this makes sure of it before anything carries the
-        // batch's final name: the pieces must still be open and their letters' own.
-        let ids: Vec<i64> = pieces.iter().map(|p| p.id).collect();
-        if !ledger.pieces_open(&ids)? {
-            return Err(check(
-                "its mail pieces are no longer open in the ledger (another run batched them); nothing written".to_owned(),
+    }
+    let mut left_over: Vec<(i64, usize)> = left_over.into_iter().collect();
+    left_over.sort();
+    items.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    ForPrint { items, left_over }
+}
+
+/// A batch's name: `<run>-<class>-<seq>` (`7-certified-1`), what `missive release` takes.
+pub fn batch_name(run_id: i64, class: MailClass, seq: u32) -> String {
+    format!("{run_id}-{}-{seq}", class.as_str())
+}
+
+/// A batch PDF's title: `Certified batch 1 of run 7`.
+pub fn batch_title(run_id: i64, class: MailClass, seq: u32) -> String {
+    let class_title = match class {
+        MailClass::Certified => "Certified",
+        MailClass::FirstClass => "First-class",
+    };
+    format!("{class_title} batch {seq} of run {run_id}")
+}
+
+/// A mail piece's codes as the ledger recorded them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// IMb serial.
+    pub imb_serial: u64,
+    /// The 65 IMb bar letters.
+    pub imb: String,
+    /// Certified article number (20 digits), none for first class.
+    pub article_number: Option<String>,
+}
+
+/// The codes of a piece, made from the numbers the ledger hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PieceCodes {
+    /// The 20-digit IMb tracking code.
+    pub tracking_code: String,
+    /// The 65 bar letters.
+    pub imb: String,
+    /// The 20-digit certified article number (certified pieces only).
+    pub article_number: Option<String>,
+}
+
+/// The pages of each of `count` letters in a batch PDF of `pages` pages whose letters start
+/// on the pages `starts`: a letter runs from its first page to the page before the next
+/// letter's first, and must have an even, non-zero count. `Err` says what does not add
+/// up (naming the letter by `key_of` its position).
+pub fn page_counts(
+    count: usize,
+    starts: &[usize],
+    pages: usize,
+    key_of: impl Fn(usize) -> String,
+) -> Result<Vec<u32>, String> {
+    if starts.len() != count || starts.first() != Some(&1) {
+        return Err(format!(
+            "{count} letters went in but {} letter starts were found",
+            starts.len(),
+        ));
+    }
+    let mut counts = Vec::with_capacity(starts.len());
+    let ends = starts.iter().skip(1).map(|s| s - 1).chain([pages]);
+    for (i, (start, end)) in starts.iter().zip(ends).enumerate() {
+        let letter_pages = (end + 1).saturating_sub(*start);
+        if letter_pages == 0 || letter_pages % 2 != 0 {
+            return Err(format!(
+                "letter `{}` has {letter_pages} pages in the batch, not an even number",
+                key_of(i)
             ));
         }
-        let file = format!("{name}.pdf");
-        write_atomically(&dir.join(&file), &pdf.bytes)?;
-        let file_sha256 = hex(&Sha256::digest(&pdf.bytes));
+        counts.push(u32::try_from(letter_pages).unwrap_or(u32::MAX));
+    }
+    Ok(counts)
+}
 
-        let mut rows = Vec::with_capacity(items.len());
-        let mut amount_due = Money::ZERO;
-        for (i, ((item, piece), pages)) in items.iter().zip(&pieces).zip(&page_counts).enumerate() {
-            let due = amount_due_of(item.letter);
-            if let Some(due) = due {
-                amount_due = amount_due + due;
-            }
-            let recorded = ledger.letter(&item.letter.key)?;
-            rows.push(ManifestRow {
-                sequence: i as u32 + 1,
-                key: item.letter.key.to_string(),
-                account: item.account.account_id.clone(),
-                kind: item.letter.kind.as_str().to_owned(),
-                mail_class: class,
-                zip: zip_text(item.account),
-                pages: *pages,
-                sheets: pages / 2,
-                imb_serial: piece.imb_serial,
-                imb: piece.imb.clone(),
-                article_number: piece.article_number.clone().unwrap_or_default(),
-                amount_due: due,
-                file_sha256: recorded.and_then(|r| r.file_sha256).unwrap_or_default(),
-            });
+/// A batch's `manifest.csv` and the total amount due on its intent-to-offset letters.
+/// `pieces`, `pages` and `file_sha256` (each letter's own PDF, as recorded) go with
+/// `items`, in print order.
+pub fn manifest(
+    items: &[Item<'_>],
+    pieces: &[Piece],
+    pages: &[u32],
+    file_sha256: &[String],
+) -> Result<(Vec<u8>, Money), csv::Error> {
+    let mut rows = Vec::with_capacity(items.len());
+    let mut amount_due = Money::ZERO;
+    for (i, (((item, piece), pages), sha)) in items
+        .iter()
+        .zip(pieces)
+        .zip(pages)
+        .zip(file_sha256)
+        .enumerate()
+    {
+        let due = amount_due_of(item.letter);
+        if let Some(due) = due {
+            amount_due = amount_due + due;
         }
-        write_atomically(
-            &dir.join(format!("{name}.manifest.csv")),
-            &files::manifest_csv(&rows)?,
-        )?;
-        if class == MailClass::Certified {
-            self.write_mailing_book(run, &name, items, &pieces, dir)?;
-        }
-        let pages = u32::try_from(pdf.pages).unwrap_or(u32::MAX);
-        let batch = NewBatch {
-            name: name.clone(),
-            run_id: run.id,
-            mail_class: class,
-            seq,
-            file,
-            file_sha256,
-            pieces: pieces.iter().map(|p| p.id).zip(page_counts).collect(),
-            pages,
+        rows.push(ManifestRow {
+            sequence: i as u32 + 1,
+            key: item.letter.key.to_string(),
+            account: item.account.account_id.clone(),
+            kind: item.letter.kind.as_str().to_owned(),
+            mail_class: item.class,
+            zip: zip_text(item.account),
+            pages: *pages,
             sheets: pages / 2,
-            amount_due,
-        };
-        Ok(ledger.record_batch(&batch)?)
+            imb_serial: piece.imb_serial,
+            imb: piece.imb.clone(),
+            article_number: piece.article_number.clone().unwrap_or_default(),
+            amount_due: due,
+            file_sha256: sha.clone(),
+        });
     }
+    Ok((files::manifest_csv(&rows)?, amount_due))
+}
 
-    /// The firm mailing book of a certified batch, as CSV and as PDF.
-    fn write_mailing_book(
-        &self,
-        run: &RunInfo,
-        name: &str,
-        items: &[&Item<'_>],
-        pieces: &[&MailPiece],
-        dir: &Path,
-    ) -> Result<(), MailroomError> {
-        let mut book = Vec::with_capacity(items.len());
-        let mut csv = Vec::with_capacity(items.len());
-        for (i, (item, piece)) in items.iter().zip(pieces).enumerate() {
-            let Some(address) = &item.account.address else {
-                continue;
-            };
-            let article = piece.article_number.clone().unwrap_or_default();
-            let street = address.street_lines();
-            book.push(BookRow {
-                sequence: i as u32 + 1,
-                article: article::grouped(&article),
-                names: item.letter.recipients.clone(),
-                address: address.block(),
-                service: "First-Class Mail, Certified Mail, Return Receipt".to_owned(),
-            });
-            csv.push(BookCsvRow {
-                sequence: i as u32 + 1,
-                article_number: article,
-                name: item.letter.recipients.join(" and "),
-                street: street.join(", "),
-                city: address.city.clone(),
-                state: address.state.clone(),
-                zip: address.zip.to_string(),
-            });
-        }
-        write_atomically(
-            &dir.join(format!("{name}.mailing-book.csv")),
-            &files::mailing_book_csv(&csv)?,
-        )?;
-        let heading = BookHeading {
-            sender: self.sender.0.clone(),
-            sender_address: self.sender.1.clone(),
-            batch: name.to_owned(),
-            mail_date: crate::compose::filters::long_date(run.mail_date),
+/// The firm mailing book of a certified batch: its Typst source and its CSV. `mail_date`
+/// is the mail date as printed.
+pub fn mailing_book(
+    sender: &(String, Vec<String>),
+    batch: &str,
+    mail_date: String,
+    items: &[Item<'_>],
+    pieces: &[Piece],
+) -> Result<(String, Vec<u8>), csv::Error> {
+    let mut book = Vec::with_capacity(items.len());
+    let mut csv = Vec::with_capacity(items.len());
+    for (i, (item, piece)) in items.iter().zip(pieces).enumerate() {
+        let Some(address) = &item.account.address else {
+            continue;
         };
-        let job = LetterSource {
-            main: source::mailing_book_source(&heading, &book),
-            date: run.mail_date,
-            title: format!("Firm mailing book, certified batch {name}"),
-            author: self.author.clone(),
-            lang: "en".to_owned(),
-        };
-        let pdf = self
-            .renderer
-            .render_pdf(&job)
-            .map_err(|source| MailroomError::Render {
-                batch: name.to_owned(),
-                what: "the mailing book",
-                source,
-            })?;
-        write_atomically(&dir.join(format!("{name}.mailing-book.pdf")), &pdf.bytes)?;
-        Ok(())
+        let article = piece.article_number.clone().unwrap_or_default();
+        let street = address.street_lines();
+        book.push(BookRow {
+            sequence: i as u32 + 1,
+            article: article::grouped(&article),
+            names: item.letter.recipients.clone(),
+            address: address.block(),
+            service: "First-Class Mail, Certified Mail, Return Receipt".to_owned(),
+        });
+        csv.push(BookCsvRow {
+            sequence: i as u32 + 1,
+            article_number: article,
+            name: item.letter.recipients.join(" and "),
+            street: street.join(", "),
+            city: address.city.clone(),
+            state: address.state.clone(),
+            zip: address.zip.to_string(),
+        });
     }
+    let heading = BookHeading {
+        sender: sender.0.clone(),
+        sender_address: sender.1.clone(),
+        batch: batch.to_owned(),
+        mail_date,
+    };
+    Ok((
+        source::mailing_book_source(&heading, &book),
+        files::mailing_book_csv(&csv)?,
+    ))
 }
 
 /// Print order: certified before first class, then ZIP, ZIP+4 (none first), account, key.
@@ -440,7 +292,7 @@ fn sort_key<'a>(item: &'a Item<'_>) -> (bool, &'a str, &'a str, &'a str, &'a str
 
 /// The IMb routing code of an account's address: ZIP+4 (9 digits) or ZIP (5). No
 /// delivery point: it needs address-matching data missive does not have.
-fn routing_code(account: &Account) -> String {
+pub fn routing_code(account: &Account) -> String {
     account
         .address
         .as_ref()
@@ -464,14 +316,16 @@ fn amount_due_of(letter: &DueLetter) -> Option<Money> {
     }
 }
 
-/// The IMb and article number of a piece from its serials.
-fn piece_codes(
+/// The IMb (for the `routing_code` of the address) and article number of a piece of
+/// `class` from its serials.
+pub fn piece_codes(
     mail: &MailConfig,
-    request: &PieceRequest,
+    class: MailClass,
+    routing_code: &str,
     serial: u64,
     article_serial: Option<u64>,
 ) -> Result<PieceCodes, String> {
-    let service = match request.mail_class {
+    let service = match class {
         MailClass::Certified => &mail.service_type_certified,
         MailClass::FirstClass => &mail.service_type_first_class,
     };
@@ -483,7 +337,7 @@ fn piece_codes(
         &format!("{serial:0width$}"),
     )
     .map_err(|e| e.to_string())?;
-    let bars = imb::encode(&tracking, &request.routing_code).map_err(|e| e.to_string())?;
+    let bars = imb::encode(&tracking, routing_code).map_err(|e| e.to_string())?;
     let article_number = match article_serial {
         Some(n) => Some(
             article::article_number(&mail.certified_prefix, n)
@@ -496,35 +350,6 @@ fn piece_codes(
         imb: bars,
         article_number,
     })
-}
-
-/// Rewrites `batches/<run>-control.json` in the run's output directory from the ledger's
-/// batches of the run (none: nothing written). Called after batches are recorded and after
-/// a release, so the file always says what the ledger says.
-pub fn write_control(ledger: &dyn Ledger, run: &RunInfo) -> Result<Option<PathBuf>, MailroomError> {
-    let batches = ledger.batches_of_run(run.id)?;
-    if batches.is_empty() {
-        return Ok(None);
-    }
-    let batches = batches.into_iter().map(|b| files::ControlBatch {
-        name: b.name,
-        mail_class: b.mail_class,
-        file: b.file,
-        sha256: b.file_sha256,
-        state: b.state,
-        pieces: b.pieces,
-        pages: b.pages,
-        sheets: b.sheets,
-        amount_due: b.amount_due,
-    });
-    let control = files::control(run.id, run.mail_date.to_string(), batches.collect());
-    let mut json = serde_json::to_vec_pretty(&control).unwrap_or_default();
-    json.push(b'\n');
-    let path = Path::new(&run.out_dir)
-        .join("batches")
-        .join(format!("{}-control.json", run.id));
-    write_atomically(&path, &json)?;
-    Ok(Some(path))
 }
 
 #[cfg(test)]

@@ -9,12 +9,7 @@ fn mail() -> MailConfig {
 #[test]
 fn piece_codes_make_a_valid_imb_and_article_number() {
     let mail = mail();
-    let request = PieceRequest {
-        key: serde_json::from_str("\"A/intent_to_offset/L1\"").expect("key"),
-        mail_class: MailClass::Certified,
-        routing_code: "06103".to_owned(),
-    };
-    let codes = piece_codes(&mail, &request, 42, Some(7)).expect("codes");
+    let codes = piece_codes(&mail, MailClass::Certified, "06103", 42, Some(7)).expect("codes");
     assert_eq!(codes.tracking_code, "00300123456000000042");
     assert_eq!(codes.imb.len(), 65);
     assert!(codes.imb.chars().all(|c| "FADT".contains(c)));
@@ -23,11 +18,7 @@ fn piece_codes_make_a_valid_imb_and_article_number() {
     assert!(article::is_valid(&article));
     assert!(article.starts_with(&mail.certified_prefix));
     // A 5-digit ZIP and a ZIP+4 both encode.
-    let plus4 = PieceRequest {
-        routing_code: "061031234".to_owned(),
-        ..request
-    };
-    let other = piece_codes(&mail, &plus4, 42, None).expect("codes");
+    let other = piece_codes(&mail, MailClass::Certified, "061031234", 42, None).expect("codes");
     assert_ne!(other.imb, codes.imb);
     assert_eq!(other.article_number, None);
 }

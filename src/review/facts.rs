@@ -209,7 +209,7 @@ fn plan_amounts(letter: &DueLetter) -> Vec<(String, Money)> {
 
 /// Amounts of the records a letter is about, which it may state besides the plan's.
 fn record_amounts(account: &Account, letter: &DueLetter) -> Vec<Money> {
-    let subject = letter.key.as_str().rsplit('/').next().unwrap_or_default();
+    let subject = letter.subject.as_str();
     let mut out = Vec::new();
     match (letter.kind, &letter.facts) {
         (LetterKind::IntentToOffset, Facts::IntentToOffset { lines }) => {
@@ -394,7 +394,7 @@ fn one_story(
     config: &Config,
 ) {
     let letter = check.letter;
-    let subject = letter.key.as_str().rsplit('/').next().unwrap_or_default();
+    let subject = letter.subject.as_str();
     let words = Wording::of(check.lang);
     // A coupon is mentioned only where one is printed (the layout's "Payment coupon").
     let printed = check.text.contains(words.coupon_label);
@@ -541,13 +541,7 @@ fn review_referral(check: &mut LetterCheck<'_>, account: &Account, decision: &Ac
             format!("says it will refer {}", said.join(", ")),
         );
     }
-    let subject = check
-        .letter
-        .key
-        .as_str()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
+    let subject = check.letter.subject.as_str();
     let Some(review) = account.reviews.iter().find(|r| r.id == subject) else {
         return;
     };

@@ -1,18 +1,17 @@
 //! Rendered print letters that wait for a batch: which of them may be batched (exactly as
 //! rendered), and batching those of earlier runs, so that no run leaves mail waiting.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use super::{RunError, fall_back_to_print};
+use super::batch::BatchReport;
+use super::record::{PlannedAccounts, fall_back_to_print, letter_template, plan_accounts};
+use super::{Run, RunError};
 use crate::account::Notice;
-use crate::config::LoadedConfig;
 use crate::decide::DueLetter;
 use crate::ledger::{Ledger, LetterState, PlannedLetter, notice_of};
 use crate::letter::LetterKey;
 use crate::load;
-use crate::mailroom::{BatchReport, Mailroom};
-use crate::produce::Producer;
 
 /// The letters of `letters` that run `run_id` rendered exactly as they stand: same plan
 /// data and same template version as recorded. A batch composes its letters again, so a
@@ -20,18 +19,17 @@ use crate::produce::Producer;
 /// would print something else than the PDF on record); it waits, named by the run.
 pub(super) fn as_rendered(
     ledger: &dyn Ledger,
-    producer: &Producer<'_>,
+    hashes: &BTreeMap<String, String>,
     run_id: i64,
     letters: &[DueLetter],
     accounts: &HashMap<String, crate::account::Account>,
 ) -> Result<Vec<DueLetter>, RunError> {
-    let hashes = producer.composer.template_hashes();
     let mut same = Vec::with_capacity(letters.len());
     for letter in letters {
         let Some(record) = ledger.letter(&letter.key)? else {
             continue;
         };
-        let template = super::letter_template(accounts, letter);
+        let template = letter_template(accounts, letter);
         if record.run_id == run_id
             && record.data_sha256 == PlannedLetter::from_due(letter).data_sha256
             && record.template.as_deref() == Some(template.as_str())
@@ -51,10 +49,8 @@ pub(super) fn as_rendered(
 /// fails) stays in `report.left_over`, with the reasons known in `report.problems`; the
 /// command reports both as errors. The current run's own work stands either way.
 pub(super) fn batch_earlier_runs(
+    run: &Run<'_, '_>,
     ledger: &mut dyn Ledger,
-    config: &LoadedConfig,
-    producer: &Producer<'_>,
-    mailroom: &Mailroom<'_>,
     current: i64,
     report: &mut BatchReport,
 ) -> Result<(), RunError> {
@@ -80,15 +76,23 @@ pub(super) fn batch_earlier_runs(
         let mut prior = ledger.prior_notices()?;
         forget_own_unbatched(ledger, run_id, &mut prior)?;
         let holdings = ledger.top_holdings()?;
-        let super::PlannedAccounts {
+        let PlannedAccounts {
             mut plan, accounts, ..
-        } = super::plan_accounts(config, records, &prior, &holdings, old.as_of, old.mail_date);
+        } = plan_accounts(
+            run.config,
+            records,
+            &prior,
+            &holdings,
+            old.as_of,
+            old.mail_date,
+        );
         fall_back_to_print(ledger, &mut plan)?;
-        let batchable = as_rendered(&*ledger, producer, run_id, &plan.letters, &accounts)?;
+        let hashes = run.producer.composer.template_hashes();
+        let batchable = as_rendered(&*ledger, hashes, run_id, &plan.letters, &accounts)?;
         if batchable.is_empty() {
             continue;
         }
-        match mailroom.make_batches(ledger, &old, &batchable, &accounts, Path::new(&old.out_dir)) {
+        match run.make_batches(ledger, &old, &batchable, &accounts, Path::new(&old.out_dir)) {
             Ok(done) => report.written.extend(done.written),
             Err(err) => report.problems.push(format!(
                 "run {run_id}: its letters could not be batched: {}",

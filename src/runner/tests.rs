@@ -1,0 +1,295 @@
+//! Run-level tests of the orchestrator against a ledger in a temp dir: the order of the
+//! steps (planned before anything is rendered, `sending` before the transport is called)
+//! and what a resumed run keeps.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use lettre::address::Envelope;
+use tempfile::TempDir;
+
+use super::*;
+use crate::compose::Composer;
+use crate::config::{BUILT_IN, Config};
+use crate::dispatch::SendFailure;
+use crate::ledger::{LetterState, SqliteLedger};
+use crate::load::parse_iso_date;
+use crate::render::Renderer;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn date(text: &str) -> NaiveDate {
+    parse_iso_date(text).expect("date")
+}
+
+/// The built-in configuration without the approval gate (no approvals in a new ledger),
+/// with fast retries.
+fn loaded() -> LoadedConfig {
+    let mut config = Config::parse(BUILT_IN).expect("built-in config");
+    config.review.require_approval = false;
+    config.email.retry_backoff_ms = 1;
+    config.email.rate_per_second = 10_000.0;
+    LoadedConfig {
+        config,
+        path: None,
+        sha256: "c0ffee".to_owned(),
+    }
+}
+
+/// The configuration with the templates and fonts of the repository, loaded once per test.
+struct Assets {
+    loaded: LoadedConfig,
+    composer: Composer,
+    renderer: Renderer,
+    emails: EmailComposer,
+}
+
+impl Assets {
+    fn load() -> Assets {
+        let loaded = loaded();
+        let config = &loaded.config;
+        Assets {
+            composer: Composer::load(&repo("templates"), config).expect("templates"),
+            renderer: Renderer::new(&repo("fonts"), &repo("templates/typst")).expect("fonts"),
+            emails: EmailComposer::load(&repo("templates"), config).expect("email templates"),
+            loaded,
+        }
+    }
+
+    /// Calls `f` with a run of these assets, `mailer` and `progress`.
+    fn with_run<'m, T>(
+        &self,
+        mailer: &MakeMailer<'m>,
+        progress: &dyn Progress,
+        f: impl FnOnce(&Run<'_, 'm>) -> T,
+    ) -> T {
+        let config = &self.loaded.config;
+        let producer = Producer {
+            composer: &self.composer,
+            renderer: &self.renderer,
+            author: config.agency.name.clone(),
+            jobs: 2,
+            keep_replaced: true,
+            chunk: crate::produce::RUN_CHUNK,
+        };
+        let run = Run {
+            config: &self.loaded,
+            producer: &producer,
+            emails: &self.emails,
+            mailroom: &Mailroom::from_config(config, None),
+            mailer,
+            progress,
+        };
+        f(&run)
+    }
+}
+
+/// A new run of the email fixture's accounts into `dir/out`, mailed 2026-12-01.
+fn new_run(dir: &TempDir) -> RunOptions {
+    RunOptions {
+        start: Start::New(NewRunSpec {
+            accounts: repo("tests/fixtures/email/accounts"),
+            out_dir: dir.path().join("out"),
+            as_of: date("2026-12-01"),
+            mail_date: date("2026-12-01"),
+        }),
+        today: date("2026-12-01"),
+        allow_past_mail_date: false,
+        batches: None,
+        send: None,
+    }
+}
+
+fn no_mailer<'a>() -> Result<Box<dyn Mailer + 'a>, DispatchError> {
+    Err(DispatchError::PlainTextPassword)
+}
+
+/// Progress that, when rendering starts, reads the ledger through its own connection and
+/// the output directory: what was recorded, what was written.
+struct Watch {
+    ledger: PathBuf,
+    out_dir: PathBuf,
+    seen: Mutex<Option<(Vec<LetterState>, usize)>>,
+}
+
+impl Progress for Watch {
+    fn start(&self, step: Step, _: usize) {
+        if step != Step::Produce {
+            return;
+        }
+        let ledger = SqliteLedger::open(&self.ledger).expect("second connection");
+        let run = ledger.runs().expect("runs").last().expect("a run").id;
+        let states = ledger
+            .letters_of_run(run, None)
+            .expect("letters")
+            .into_iter()
+            .map(|l| l.state)
+            .collect();
+        let pdfs = std::fs::read_dir(&self.out_dir)
+            .map(|dir| dir.filter_map(Result::ok).count())
+            .unwrap_or(0);
+        *self.seen.lock().expect("lock") = Some((states, pdfs));
+    }
+}
+
+#[test]
+fn a_run_records_every_letter_planned_before_rendering_any() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("missive.db");
+    let mut ledger = SqliteLedger::open(&path).expect("ledger");
+    let assets = Assets::load();
+    let watch = Watch {
+        ledger: path,
+        out_dir: dir.path().join("out"),
+        seen: Mutex::new(None),
+    };
+    let report = assets.with_run(&no_mailer, &watch, |run| {
+        run.run(&mut ledger, &new_run(&dir)).expect("run")
+    });
+    let (states, files) = watch
+        .seen
+        .lock()
+        .expect("lock")
+        .take()
+        .expect("produce started");
+    assert!(report.planned > 0);
+    assert_eq!(states.len(), report.planned, "every letter recorded first");
+    assert!(
+        states.iter().all(|s| *s == LetterState::Planned),
+        "{states:?}"
+    );
+    assert_eq!(files, 0, "nothing written before the letters were recorded");
+    // Afterwards each is rendered, and the run finished.
+    assert_eq!(report.written.len(), report.planned);
+    assert_eq!(report.run.status, crate::ledger::RunStatus::Finished);
+    let rendered = ledger
+        .letters_of_run(report.run.id, Some(LetterState::Rendered))
+        .expect("letters");
+    assert_eq!(rendered.len(), report.planned);
+    assert!(report.is_clean(), "{:?}", report.failed);
+}
+
+#[test]
+fn a_resumed_run_keeps_its_dates_and_paths() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ledger = SqliteLedger::open(&dir.path().join("missive.db")).expect("ledger");
+    let assets = Assets::load();
+    assets.with_run(&no_mailer, &NoProgress, |run| {
+        let first = run.run(&mut ledger, &new_run(&dir)).expect("run");
+        // Resumed a day later: the run's own dates, accounts and output directory, and its
+        // mail date (now in the past) is refused unless allowed.
+        let resume = RunOptions {
+            start: Start::Resume(first.run.id),
+            today: date("2026-12-02"),
+            ..new_run(&dir)
+        };
+        let refused = run.run(&mut ledger, &resume);
+        assert!(
+            matches!(refused, Err(RunError::PastMailDate { .. })),
+            "{refused:?}"
+        );
+        let resume = RunOptions {
+            allow_past_mail_date: true,
+            ..resume
+        };
+        let again = run.run(&mut ledger, &resume).expect("resume");
+        assert_eq!(again.run.id, first.run.id);
+        assert_eq!(again.run.as_of, date("2026-12-01"));
+        assert_eq!(again.run.mail_date, date("2026-12-01"));
+        assert_eq!(again.run.out_dir, first.run.out_dir);
+        assert_eq!(again.run.accounts, first.run.accounts);
+        assert!(Path::new(&first.run.out_dir).is_absolute());
+        assert_eq!(again.planned, 0, "what was rendered is not rendered again");
+        assert!(
+            Path::new(&first.run.out_dir)
+                .join(format!("run-{}.json", first.run.id))
+                .is_file()
+        );
+        // An unknown run is refused and nothing starts.
+        let unknown = RunOptions {
+            start: Start::Resume(99),
+            ..new_run(&dir)
+        };
+        assert!(matches!(
+            run.run(&mut ledger, &unknown),
+            Err(RunError::UnknownRun(99))
+        ));
+        assert_eq!(ledger.runs().expect("runs").len(), 1);
+    });
+}
+
+/// A letter's key, its state and its email's state, as the transport saw them.
+type Seen = (String, Option<LetterState>, Option<String>);
+
+/// A transport that, for each message, reads the ledger through its own connection and
+/// notes the state of the letter being sent; then accepts.
+struct Witness {
+    ledger: PathBuf,
+    states: Mutex<Vec<Seen>>,
+}
+
+impl Mailer for Witness {
+    fn send(&self, _: &Envelope, message: &[u8]) -> Result<String, SendFailure> {
+        let text = String::from_utf8_lossy(message);
+        let ledger = SqliteLedger::open(&self.ledger).expect("second connection");
+        let mut states = self.states.lock().expect("lock");
+        // The letter whose account id the message names.
+        for key in ["EM-OK/", "EM-ITO/"] {
+            let account = key.trim_end_matches('/');
+            if !text.contains(account) {
+                continue;
+            }
+            for letter in ledger.letters_of_account(account).expect("letters") {
+                let email = ledger.email(&letter.key).expect("email").map(|e| e.state);
+                states.push((letter.key.to_string(), Some(letter.state), email));
+            }
+        }
+        Ok("250 2.0.0 OK".to_owned())
+    }
+}
+
+#[test]
+fn the_send_step_records_sending_before_the_transport_is_called() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("missive.db");
+    let mut ledger = SqliteLedger::open(&path).expect("ledger");
+    let assets = Assets::load();
+    let witness = Witness {
+        ledger: path,
+        states: Mutex::new(Vec::new()),
+    };
+    let make = || -> Result<Box<dyn Mailer + '_>, DispatchError> { Ok(Box::new(&witness)) };
+    let options = RunOptions {
+        send: Some(SendOptions::default()),
+        ..new_run(&dir)
+    };
+    let report = assets.with_run(&make, &NoProgress, |run| {
+        run.run(&mut ledger, &options).expect("run")
+    });
+    assert!(report.stopped.is_none(), "{:?}", report.stopped);
+    let send = report.send.as_ref().expect("sent");
+    assert_eq!(send.report.sent.len(), 2, "{:?}", send.report);
+    let states = witness.states.lock().expect("lock");
+    // EM-OK's letter goes by email: the letter and its email were `sending`; EM-ITO's
+    // copy was `sending` while its certified letter stayed rendered.
+    let ok = states
+        .iter()
+        .find(|(key, _, _)| key.starts_with("EM-OK/"))
+        .expect("EM-OK seen");
+    assert_eq!(ok.1, Some(LetterState::Sending), "{states:?}");
+    assert_eq!(ok.2.as_deref(), Some("sending"), "{states:?}");
+    let copy = states
+        .iter()
+        .find(|(key, _, _)| key.starts_with("EM-ITO/"))
+        .expect("EM-ITO seen");
+    assert_eq!(copy.2.as_deref(), Some("sending"), "{states:?}");
+    // Afterwards: sent, with the reply.
+    for (key, _, _) in states.iter() {
+        let key = crate::letter::LetterKey::from_text(key);
+        let email = ledger.email(&key).expect("read").expect("email");
+        assert_eq!(email.state, "sent");
+    }
+    assert!(report.is_clean());
+}
