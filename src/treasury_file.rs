@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::ledger::{Ledger, LedgerError, TreasuryAction, TreasuryRecord};
+use crate::ledger::{LedgerError, TreasuryAction, TreasuryLog, TreasuryRecord};
 use crate::letter::LetterKey;
 use crate::money::Money;
 use crate::plan::Plan;
@@ -87,7 +87,7 @@ pub fn paths(out_dir: &Path, run_id: i64) -> (PathBuf, PathBuf) {
 /// file is missing (a run killed between recording its actions and writing them). Returns
 /// the runs whose files were written.
 pub fn write_files(
-    ledger: &dyn Ledger,
+    ledger: &dyn TreasuryLog,
     run_id: i64,
     out_dir: &Path,
 ) -> Result<Vec<i64>, TreasuryFileError> {

@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Run, root};
-use missive::ledger::{Ledger, LetterState, SqliteLedger};
+use missive::ledger::prelude::*;
+use missive::ledger::{LetterState, SqliteLedger};
 use missive::letter::LetterKey;
 use serde_json::Value;
 use tempfile::TempDir;

@@ -21,7 +21,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use missive::ledger::{Ledger, LetterRecord, LetterState, RunStatus, SqliteLedger};
+use missive::ledger::prelude::*;
+use missive::ledger::{LetterRecord, LetterState, RunStatus, SqliteLedger};
 use missive::letter::LetterKey;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;

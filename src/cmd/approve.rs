@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use missive::compose::{Composer, template_name_in};
 use missive::config::Config;
-use missive::ledger::{Ledger, NewApproval, SqliteLedger};
+use missive::ledger::{ApprovalLog, NewApproval, SqliteLedger};
 use missive::letter::LetterKind;
 use missive::review::{ApprovalState, short_hash};
 

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+use missive::ledger::prelude::*;
 use missive::ledger::{
-    Approval, EmailRecord, Ledger, LetterRecord, LetterState, RunInfo, RunStatus, SqliteLedger,
+    Approval, EmailRecord, LetterRecord, LetterState, RunInfo, RunStatus, SqliteLedger,
 };
 use missive::letter::LetterKey;
 use missive::report;

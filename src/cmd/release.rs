@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use missive::ledger::{Ledger as _, SqliteLedger};
+use missive::ledger::{BatchLog as _, RunLog as _, SqliteLedger};
 
 /// Options of `missive release`.
 #[derive(Args)]

@@ -7,7 +7,8 @@ use anyhow::Result;
 use clap::Args;
 use missive::config::Config;
 use missive::dispatch::{self, SendOptions, SendReport, SmtpMailer};
-use missive::ledger::{Ledger, SqliteLedger};
+use missive::ledger::SqliteLedger;
+use missive::ledger::prelude::*;
 
 use super::progress_bar;
 

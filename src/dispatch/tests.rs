@@ -13,9 +13,8 @@ use super::*;
 use crate::account::Account;
 use crate::config::{BUILT_IN, Config};
 use crate::decide::{DecideContext, DueLetter};
-use crate::ledger::{
-    EmailRole, Ledger, LetterState, NewRun, PlannedLetter, RenderedFile, SqliteLedger,
-};
+use crate::ledger::prelude::*;
+use crate::ledger::{EmailRole, LetterState, NewRun, PlannedLetter, RenderedFile, SqliteLedger};
 use crate::letter::Channel;
 
 fn config(attach_pdf: bool) -> Config {

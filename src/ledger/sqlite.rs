@@ -9,6 +9,7 @@ use super::approvals;
 use super::emails as email;
 use super::lock::RunLock;
 use super::mailroom;
+use super::prelude::*;
 use super::rows::{
     LETTER_COLUMNS, RUN_COLUMNS, event_from_row, ids_json, letter_from_row, load_letter, load_run,
     referral_from_row, run_from_row,
@@ -17,10 +18,10 @@ use super::writes::{
     Planned, RenderOutcome, append_event, interrupt_running, now, plan_one, render_one, require_run,
 };
 use super::{
-    Approval, BatchRecord, EmailRecord, Event, Ledger, LedgerError, LetterRecord, LetterState,
-    MailPiece, MakePiece, NewApproval, NewBatch, NewEmail, NewRun, PieceRanges, PieceRequest,
-    PlannedLetter, QueuedEmail, ReferralRecord, RenderedFile, RunInfo, RunStatus, SendRecord,
-    allowed_moves, notice_of, schema,
+    Approval, BatchRecord, EmailRecord, Event, LedgerError, LetterRecord, LetterState, MailPiece,
+    MakePiece, NewApproval, NewBatch, NewEmail, NewRun, PieceRanges, PieceRequest, PlannedLetter,
+    QueuedEmail, ReferralRecord, RenderedFile, RunInfo, RunStatus, SendRecord, allowed_moves,
+    notice_of, schema,
 };
 use crate::account::Notice;
 use crate::decide::Referral;
@@ -117,7 +118,7 @@ impl SqliteLedger {
     }
 }
 
-impl Ledger for SqliteLedger {
+impl RunLog for SqliteLedger {
     fn begin_run(&mut self, run: &NewRun) -> Result<RunInfo, LedgerError> {
         let failed = |source| LedgerError::Run {
             action: "start a run".to_owned(),
@@ -229,7 +230,9 @@ impl Ledger for SqliteLedger {
             source,
         })
     }
+}
 
+impl LetterStore for SqliteLedger {
     fn record_planned(
         &mut self,
         run_id: i64,
@@ -431,7 +434,9 @@ impl Ledger for SqliteLedger {
         }
         Ok(notices)
     }
+}
 
+impl TreasuryLog for SqliteLedger {
     fn record_referrals(
         &mut self,
         run_id: i64,
@@ -519,7 +524,9 @@ impl Ledger for SqliteLedger {
             [account_id],
         )
     }
+}
 
+impl ApprovalLog for SqliteLedger {
     fn record_approval(&mut self, approval: &NewApproval) -> Result<Approval, LedgerError> {
         approvals::record(&self.conn, approval)
     }
@@ -535,7 +542,9 @@ impl Ledger for SqliteLedger {
     ) -> Result<Option<Approval>, LedgerError> {
         approvals::of(&self.conn, template, template_sha256)
     }
+}
 
+impl Outbox for SqliteLedger {
     fn record_emails(
         &mut self,
         run_id: i64,
@@ -647,7 +656,9 @@ impl Ledger for SqliteLedger {
         tx.commit().map_err(failed)?;
         Ok(record)
     }
+}
 
+impl BatchLog for SqliteLedger {
     fn allocate_pieces(
         &mut self,
         run_id: i64,

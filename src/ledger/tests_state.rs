@@ -2,7 +2,7 @@
 
 use super::tests::{file_of, intent, ledger, letter, start};
 use super::*;
-use crate::account::NoticeSubject;
+use crate::account::{Notice, NoticeSubject};
 use crate::letter::{LetterKind, Variant};
 
 fn events(ledger: &SqliteLedger, key: &LetterKey) -> Vec<(Option<LetterState>, LetterState)> {

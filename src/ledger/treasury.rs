@@ -288,7 +288,7 @@ fn date_of(at: &str) -> NaiveDate {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Ledger;
+    use super::super::prelude::*;
     use super::super::tests::{date, ledger, start};
     use super::*;
     use crate::decide::{UpdateAction, UpdateReason};
