@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::ledger::{LedgerError, TreasuryAction, TreasuryLog, TreasuryRecord};
+use crate::ledger::{LedgerError, TreasuryAction, TreasuryLog, TreasuryRecord, stamp};
 use crate::letter::LetterKey;
 use crate::money::Money;
 use crate::plan::Plan;
@@ -137,7 +137,7 @@ fn csv_bytes(run_id: i64, records: &[TreasuryRecord]) -> Result<Vec<u8>, Treasur
                 &a.reason,
                 &a.debtor_name,
                 &a.tin_last4,
-                &r.at,
+                &stamp::text(&r.at),
             ])
             .map_err(fail)?;
     }

@@ -540,6 +540,7 @@ fn uncertain_emails_wait_for_a_person_to_mark_them() {
             .expect("read")
             .expect("email")
             .state
+            .as_str()
     };
     assert_eq!(email_state(LETTER), "uncertain");
     assert_eq!(email_state(ITO), "uncertain");

@@ -243,7 +243,7 @@ fn each_email_is_sent_once_with_the_reply_recorded() {
     assert_eq!(mailer.delivered.lock().expect("lock").len(), 2);
     for letter in &letters {
         let email = ledger.email(&letter.key).expect("read").expect("email");
-        assert_eq!(email.state, "sent");
+        assert_eq!(email.state.as_str(), "sent");
         assert_eq!(email.reply.as_deref(), Some("250 2.0.0 OK"));
         let state = ledger
             .letter(&letter.key)
@@ -297,7 +297,7 @@ fn transient_failures_retry_refusals_fail_and_unknowns_stay_uncertain() {
     assert_eq!(report.uncertain.len(), 1);
     assert_eq!(report.failed.len(), 1);
     let copy_email = ledger.email(copy).expect("read").expect("email");
-    assert_eq!(copy_email.state, "failed");
+    assert_eq!(copy_email.state.as_str(), "failed");
     assert_eq!(copy_email.attempts, 2);
     let letter_state = ledger.letter(letter).expect("read").expect("letter").state;
     assert_eq!(letter_state, LetterState::Uncertain);
@@ -320,7 +320,7 @@ fn transient_failures_retry_refusals_fail_and_unknowns_stay_uncertain() {
     let report = send_queue(&mut ledger, &config, &mailer, resend, |_, _| {}).expect("send");
     assert_eq!(report.sent.len(), 1);
     let email = ledger.email(letter).expect("read").expect("email");
-    assert_eq!(email.state, "sent");
+    assert_eq!(email.state.as_str(), "sent");
     assert_eq!(email.message_id, first_id);
     assert_eq!(
         ledger.letter(letter).expect("r").expect("l").state,

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rows::decode_err;
-use super::writes::now;
+use super::rows::{decode_err, time_at};
+use super::stamp;
 use super::{Approval, LedgerError, NewApproval};
 
 const COLUMNS: &str = "id, template, template_sha256, reviewer, at, note, sources";
@@ -19,7 +19,7 @@ fn approval_from_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
         template: row.get(1)?,
         template_sha256: row.get(2)?,
         reviewer: row.get(3)?,
-        at: row.get(4)?,
+        at: time_at(row, 4)?,
         note: row.get(5)?,
         sources,
     })
@@ -53,7 +53,7 @@ pub(super) fn record(conn: &Connection, approval: &NewApproval) -> Result<Approv
     };
     // A map of strings always serializes.
     let sources = serde_json::to_string(&approval.sources).unwrap_or_default();
-    let at = now();
+    let at = stamp::now();
     let reviewer = approval.reviewer.trim().to_owned();
     conn.execute(
         "INSERT INTO approvals (template, template_sha256, reviewer, at, note, sources)
@@ -62,7 +62,7 @@ pub(super) fn record(conn: &Connection, approval: &NewApproval) -> Result<Approv
             approval.template,
             approval.template_sha256,
             reviewer,
-            at,
+            stamp::text(&at),
             approval.note,
             sources
         ],

@@ -6,32 +6,14 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rows::load_letter;
+use super::rows::{load_letter, opt_time_at};
+use super::stamp;
 use super::writes::append_event;
-use super::{LedgerError, LetterState, allowed_moves};
+use super::{EmailRole, EmailState, LedgerError, LetterState, allowed_moves};
 use crate::letter::LetterKey;
-
-/// Whose email it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EmailRole {
-    /// The letter itself goes by email (its channel is email).
-    Letter,
-    /// An email copy of an intent to offset; the letter itself goes by certified mail.
-    Copy,
-}
-
-impl EmailRole {
-    /// The name stored in the ledger.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EmailRole::Letter => "letter",
-            EmailRole::Copy => "copy",
-        }
-    }
-}
 
 /// An email composed for a planned letter, to be recorded with [`super::Ledger::record_emails`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +42,7 @@ pub struct QueuedEmail {
     /// The composed email.
     pub email: NewEmail,
     /// The email's state (`pending`, or `uncertain` for a deliberate resend).
-    pub state: String,
+    pub state: EmailState,
     /// Attempts recorded so far.
     pub attempts: u32,
     /// The letter's PDF (the run's output directory joined with its file name).
@@ -99,19 +81,96 @@ pub enum SendRecord {
     },
 }
 
+/// What the ledger records for one SMTP outcome: the email's and the letter's new state,
+/// the event's note, and what the email row keeps. Every backend records the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SendOutcome<'a> {
+    /// The email's new state.
+    pub email: EmailState,
+    /// The new state of a letter email's letter.
+    pub letter: LetterState,
+    /// The event's note.
+    pub detail: String,
+    /// The server's reply to keep (accepted messages).
+    pub reply: Option<&'a str>,
+    /// The failure to keep as the last error.
+    pub error: Option<&'a str>,
+    /// Plan the letter as print from now on.
+    pub fallback_print: bool,
+}
+
+impl SendRecord {
+    /// What the ledger records for this outcome.
+    pub(super) fn outcome(&self) -> SendOutcome<'_> {
+        let (email, letter, detail, reply, error, fallback_print) = match self {
+            SendRecord::Sent { reply } => (
+                EmailState::Sent,
+                LetterState::Sent,
+                format!("sent by email; the server replied: {reply}"),
+                Some(reply.as_str()),
+                None,
+                false,
+            ),
+            SendRecord::Failed {
+                reason,
+                fallback_print,
+            } => (
+                EmailState::Failed,
+                LetterState::Failed,
+                if *fallback_print {
+                    format!(
+                        "the server refused the email: {reason}; the next run plans it as first-class mail"
+                    )
+                } else {
+                    format!("the server refused the email: {reason}")
+                },
+                None,
+                Some(reason.as_str()),
+                *fallback_print,
+            ),
+            SendRecord::Uncertain { reason } => (
+                EmailState::Uncertain,
+                LetterState::Uncertain,
+                format!(
+                    "outcome unknown ({reason}); not resent unless `missive send --resend-uncertain`"
+                ),
+                None,
+                Some(reason.as_str()),
+                false,
+            ),
+            SendRecord::NotSent { reason } => (
+                EmailState::Pending,
+                LetterState::Rendered,
+                format!("not delivered ({reason}); still queued"),
+                None,
+                Some(reason.as_str()),
+                false,
+            ),
+        };
+        SendOutcome {
+            email,
+            letter,
+            detail,
+            reply,
+            error,
+            fallback_print,
+        }
+    }
+}
+
 /// An email as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EmailRecord {
     /// The letter's key.
     pub key: LetterKey,
-    /// `letter` or `copy`.
-    pub role: String,
+    /// The letter itself or a copy.
+    pub role: EmailRole,
     /// Recipient address.
     pub to_address: String,
     /// Subject.
     pub subject: String,
-    /// `pending`, `sending`, `sent`, `uncertain`, `failed` or `cancelled`.
-    pub state: String,
+    /// Where it stands.
+    pub state: EmailState,
     /// Later runs plan the letter as print.
     pub fallback_print: bool,
     /// SMTP attempts made.
@@ -122,19 +181,9 @@ pub struct EmailRecord {
     pub reply: Option<String>,
     /// The last failure.
     pub last_error: Option<String>,
-    /// When it was accepted (RFC 3339, UTC).
-    pub sent_at: Option<String>,
-}
-
-fn role_of(text: &str) -> rusqlite::Result<EmailRole> {
-    match text {
-        "letter" => Ok(EmailRole::Letter),
-        "copy" => Ok(EmailRole::Copy),
-        other => Err(super::rows::decode_err(
-            1,
-            format!("`{other}` is not an email role"),
-        )),
-    }
+    /// When it was accepted (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize_opt")]
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// Inserts or replaces the emails of planned letters; cancels a pending email of a planned
@@ -212,7 +261,7 @@ pub(super) fn queue(
         Ok(QueuedEmail {
             email: NewEmail {
                 key: LetterKey::from_text(&row.get::<_, String>(0)?),
-                role: role_of(&row.get::<_, String>(1)?)?,
+                role: row.get(1)?,
                 to_address: row.get(2)?,
                 to_name: row.get(3)?,
                 subject: row.get(4)?,
@@ -271,7 +320,7 @@ fn move_letter(
 fn role_and_address(
     conn: &Connection,
     key: &LetterKey,
-) -> rusqlite::Result<Option<(String, String)>> {
+) -> rusqlite::Result<Option<(EmailRole, String)>> {
     conn.prepare_cached("SELECT role, to_address FROM emails WHERE key = ?1")?
         .query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
@@ -300,7 +349,7 @@ pub(super) fn begin(
         )
         .and_then(|mut s| s.execute(params![key.as_str(), message_id, at]))
         .map_err(failed)?;
-        if role == "letter" {
+        if role == EmailRole::Letter {
             let detail = format!("sending by email to {to}, Message-ID {message_id}");
             move_letter(conn, key, LetterState::Sending, run_id, at, &detail)?;
         }
@@ -316,51 +365,14 @@ pub(super) fn finish(
     at: &str,
 ) -> Result<(), LedgerError> {
     for (key, outcome) in outcomes {
-        let (email_state, letter_state, detail, reply, error, fallback) = match outcome {
-            SendRecord::Sent { reply } => (
-                "sent",
-                LetterState::Sent,
-                format!("sent by email; the server replied: {reply}"),
-                Some(reply.as_str()),
-                None,
-                false,
-            ),
-            SendRecord::Failed {
-                reason,
-                fallback_print,
-            } => (
-                "failed",
-                LetterState::Failed,
-                if *fallback_print {
-                    format!(
-                        "the server refused the email: {reason}; the next run plans it as first-class mail"
-                    )
-                } else {
-                    format!("the server refused the email: {reason}")
-                },
-                None,
-                Some(reason.as_str()),
-                *fallback_print,
-            ),
-            SendRecord::Uncertain { reason } => (
-                "uncertain",
-                LetterState::Uncertain,
-                format!(
-                    "outcome unknown ({reason}); not resent unless `missive send --resend-uncertain`"
-                ),
-                None,
-                Some(reason.as_str()),
-                false,
-            ),
-            SendRecord::NotSent { reason } => (
-                "pending",
-                LetterState::Rendered,
-                format!("not delivered ({reason}); still queued"),
-                None,
-                Some(reason.as_str()),
-                false,
-            ),
-        };
+        let SendOutcome {
+            email: email_state,
+            letter: letter_state,
+            detail,
+            reply,
+            error,
+            fallback_print: fallback,
+        } = outcome.outcome();
         let failed = |source| LedgerError::Record {
             key: key.clone(),
             state: letter_state,
@@ -387,7 +399,7 @@ pub(super) fn finish(
             ])
         })
         .map_err(failed)?;
-        if role == "letter" {
+        if role == EmailRole::Letter {
             move_letter(conn, key, letter_state, run_id, at, &detail)?;
         }
     }
@@ -446,10 +458,10 @@ pub(super) fn resolve(
     detail: &str,
     at: &str,
 ) -> Result<EmailRecord, LedgerError> {
-    let to = if sent {
-        LetterState::Sent
+    let (to, email_to) = if sent {
+        (LetterState::Sent, EmailState::Sent)
     } else {
-        LetterState::Failed
+        (LetterState::Failed, EmailState::Failed)
     };
     let failed = |source| LedgerError::Record {
         key: key.clone(),
@@ -459,7 +471,7 @@ pub(super) fn resolve(
     let email = load(conn, key)
         .map_err(failed)?
         .ok_or_else(|| LedgerError::UnknownLetter { key: key.clone() })?;
-    if email.state != "uncertain" {
+    if email.state != EmailState::Uncertain {
         return Err(LedgerError::EmailNotUncertain {
             key: key.clone(),
             state: email.state,
@@ -470,9 +482,9 @@ pub(super) fn resolve(
              sent_at = CASE WHEN ?2 = 'sent' THEN ?3 ELSE sent_at END, updated_at = ?3
          WHERE key = ?1",
     )
-    .and_then(|mut s| s.execute(params![key.as_str(), to.as_str(), at]))
+    .and_then(|mut s| s.execute(params![key.as_str(), email_to, at]))
     .map_err(failed)?;
-    if email.role == "letter" {
+    if email.role == EmailRole::Letter {
         move_letter(conn, key, to, None, at, detail)?;
     } else {
         let letter = load_letter(conn, key)
@@ -521,7 +533,7 @@ pub(super) fn load(conn: &Connection, key: &LetterKey) -> rusqlite::Result<Optio
             message_id: r.get(7)?,
             reply: r.get(8)?,
             last_error: r.get(9)?,
-            sent_at: r.get(10)?,
+            sent_at: opt_time_at(r, 10)?,
         })
     })
     .optional()

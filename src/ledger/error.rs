@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::letter::LetterKey;
 
-use super::LetterState;
+use super::{EmailState, LetterState};
 
 /// An error of the ledger. Each names the ledger file, run or letter key and the operation.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,7 @@ pub enum LedgerError {
         /// The letter.
         key: LetterKey,
         /// The email's state.
-        state: String,
+        state: EmailState,
     },
     /// The change is not one of the allowed transitions.
     #[error("Cannot move `{key}` from {from} to {to}: a {from} letter can only become {allowed}")]

@@ -3,12 +3,14 @@
 //! move forward, inside the transaction that records the pieces, so a number is never
 //! given out twice, even after a crash.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::rows::{decode_err, money_at};
+use super::rows::{decode_err, money_at, opt_time_at, time_at};
+use super::stamp;
 use super::writes::{append_event, now};
-use super::{LedgerError, LetterState};
+use super::{BatchState, LedgerError, LetterState};
 use crate::letter::{LetterKey, MailClass};
 use crate::money::Money;
 
@@ -126,12 +128,14 @@ pub struct BatchRecord {
     pub sheets: u32,
     /// Total amount due on its intent-to-offset letters.
     pub amount_due: Money,
-    /// `written` or `released`.
-    pub state: String,
+    /// Written, or released by the operator.
+    pub state: BatchState,
     /// When it was recorded.
-    pub created_at: String,
+    #[serde(serialize_with = "stamp::serialize")]
+    pub created_at: DateTime<Utc>,
     /// When the operator released it.
-    pub released_at: Option<String>,
+    #[serde(serialize_with = "stamp::serialize_opt")]
+    pub released_at: Option<DateTime<Utc>>,
 }
 
 const PIECE_COLUMNS: &str = "id, key, run_id, mail_class, imb_serial, tracking_code, \
@@ -182,8 +186,8 @@ fn batch_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BatchRecord> {
         sheets: row.get(9)?,
         amount_due: money_at(row, 10)?,
         state: row.get(11)?,
-        created_at: row.get(12)?,
-        released_at: row.get(13)?,
+        created_at: time_at(row, 12)?,
+        released_at: opt_time_at(row, 13)?,
     })
 }
 
@@ -486,19 +490,17 @@ pub(super) fn release(
             .ok_or_else(|| LedgerError::UnknownBatch {
                 name: name.to_owned(),
             })?;
-    if batch.state == "released" {
+    if batch.state == BatchState::Released {
         return Ok(batch);
     }
     for piece in pieces_of_batch(&tx, batch.id).map_err(failed)? {
-        let state: String = tx
+        let state: LetterState = tx
             .query_row(
                 "SELECT state FROM letters WHERE key = ?1",
                 [piece.key.as_str()],
                 |r| r.get(0),
             )
             .map_err(failed)?;
-        let state = LetterState::parse(&state)
-            .ok_or_else(|| failed(decode_err(0, format!("`{state}` is not a letter state"))))?;
         if state == LetterState::Released {
             continue;
         }

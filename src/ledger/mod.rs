@@ -53,6 +53,7 @@ mod roles;
 mod rows;
 mod schema;
 mod sqlite;
+pub mod stamp;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -63,7 +64,7 @@ mod tests_state;
 mod treasury;
 mod writes;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -73,7 +74,7 @@ use crate::letter::{Channel, LetterKey, LetterKind, MailClass, Variant};
 use crate::money::Money;
 use crate::produce::WrittenLetter;
 
-pub use emails::{EmailRecord, EmailRole, NewEmail, QueuedEmail, SendRecord};
+pub use emails::{EmailRecord, NewEmail, QueuedEmail, SendRecord};
 pub use error::{LedgerError, lock_path};
 pub use lock::RunLock;
 pub use mailroom::{
@@ -81,7 +82,9 @@ pub use mailroom::{
 };
 pub use roles::{ApprovalLog, BatchLog, Ledger, LetterStore, Outbox, RunLog, TreasuryLog};
 pub use sqlite::SqliteLedger;
-pub use state::{LetterState, RunStatus, allowed_moves, notice_of};
+pub use state::{
+    BatchState, EmailRole, EmailState, LetterState, RunStatus, allowed_moves, notice_of,
+};
 pub use treasury::{TreasuryAction, TreasuryRecord};
 
 /// The ledger's traits, for `use crate::ledger::prelude::*` where ledger methods are called:
@@ -112,10 +115,12 @@ pub struct NewRun {
 pub struct RunInfo {
     /// The run id (1, 2, …).
     pub id: i64,
-    /// When it started (RFC 3339, UTC).
-    pub started_at: String,
-    /// When it finished, failed or was found interrupted (RFC 3339, UTC).
-    pub finished_at: Option<String>,
+    /// When it started (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub started_at: DateTime<Utc>,
+    /// When it finished, failed or was found interrupted (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize_opt")]
+    pub finished_at: Option<DateTime<Utc>>,
     /// The as-of date.
     pub as_of: NaiveDate,
     /// The mail date.
@@ -258,10 +263,12 @@ pub struct LetterRecord {
     pub pages: Option<u32>,
     /// Where it stands.
     pub state: LetterState,
-    /// When the row was first recorded (RFC 3339, UTC).
-    pub created_at: String,
-    /// When it last changed (RFC 3339, UTC).
-    pub updated_at: String,
+    /// When the row was first recorded (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub updated_at: DateTime<Utc>,
 }
 
 /// One state change of a letter (append-only).
@@ -277,8 +284,9 @@ pub struct Event {
     pub from_state: Option<LetterState>,
     /// The state after.
     pub to_state: LetterState,
-    /// When (RFC 3339, UTC).
-    pub at: String,
+    /// When (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub at: DateTime<Utc>,
     /// A note: why, by whom, and for `rendered` the file and template hashes.
     pub detail: String,
 }
@@ -298,8 +306,9 @@ pub struct ReferralRecord {
     pub deadline_passed: NaiveDate,
     /// The run that referred them.
     pub run_id: i64,
-    /// When (RFC 3339, UTC).
-    pub at: String,
+    /// When (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub at: DateTime<Utc>,
 }
 
 /// An approval to record: a reviewer approves one exact template version.
@@ -328,8 +337,9 @@ pub struct Approval {
     pub template_sha256: String,
     /// Who approved.
     pub reviewer: String,
-    /// When (RFC 3339, UTC).
-    pub at: String,
+    /// When (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub at: DateTime<Utc>,
     /// The reviewer's note.
     pub note: String,
     /// The texts approved, file name → text.

@@ -14,6 +14,7 @@ use super::rows::{
     LETTER_COLUMNS, RUN_COLUMNS, event_from_row, ids_json, letter_from_row, load_letter, load_run,
     referral_from_row, run_from_row,
 };
+use super::stamp;
 use super::writes::{
     Planned, RenderOutcome, append_event, interrupt_running, now, plan_one, render_one, require_run,
 };
@@ -124,7 +125,8 @@ impl RunLog for SqliteLedger {
             action: "start a run".to_owned(),
             source,
         };
-        let at = now();
+        let started_at = stamp::now();
+        let at = stamp::text(&started_at);
         let tx = self.write_tx().map_err(failed)?;
         interrupt_running(&tx, None, &at).map_err(failed)?;
         tx.execute(
@@ -145,7 +147,7 @@ impl RunLog for SqliteLedger {
         tx.commit().map_err(failed)?;
         Ok(RunInfo {
             id,
-            started_at: at,
+            started_at,
             finished_at: None,
             as_of: run.as_of,
             mail_date: run.mail_date,

@@ -88,7 +88,7 @@ fn serials_are_allocated_once_and_kept_until_batched() {
     let released = ledger
         .release_batch(&batch.name, "printed")
         .expect("release");
-    assert_eq!(released.state, "released");
+    assert_eq!(released.state.as_str(), "released");
     for letter in &letters {
         let record = ledger.letter(&letter.key).expect("read").expect("letter");
         assert_eq!(record.state, LetterState::Released);
@@ -105,7 +105,8 @@ fn serials_are_allocated_once_and_kept_until_batched() {
         ledger
             .release_batch(&batch.name, "again")
             .expect("again")
-            .state,
+            .state
+            .as_str(),
         "released"
     );
     assert!(matches!(

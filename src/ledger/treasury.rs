@@ -7,13 +7,13 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
-use super::LedgerError;
-use super::rows::{ids_at, ids_json, money_at};
+use super::rows::{ids_at, ids_json, money_at, time_at};
 use super::writes::{now, require_run};
+use super::{LedgerError, stamp};
 use crate::account::TopReferral;
 use crate::decide::{Referral, TreasuryUpdate};
 use crate::letter::LetterKey;
@@ -99,8 +99,9 @@ pub struct TreasuryRecord {
     pub id: i64,
     /// The run that sent it.
     pub run_id: i64,
-    /// When (RFC 3339, UTC).
-    pub at: String,
+    /// When (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub at: DateTime<Utc>,
     /// The action.
     #[serde(flatten)]
     pub action: TreasuryAction,
@@ -114,7 +115,7 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TreasuryRecord> {
     Ok(TreasuryRecord {
         id: row.get(0)?,
         run_id: row.get(1)?,
-        at: row.get(2)?,
+        at: time_at(row, 2)?,
         action: TreasuryAction {
             action: row.get(3)?,
             account_id: row.get(4)?,
@@ -256,7 +257,7 @@ pub(super) fn holdings(conn: &Connection) -> rusqlite::Result<HashMap<String, Ve
         let key = (a.notice_key.clone(), a.liability_ids.clone());
         let first_on = latest
             .get(&key)
-            .map_or_else(|| date_of(&record.at), |(_, on)| *on);
+            .map_or(record.at.date_naive(), |(_, on)| *on);
         latest.insert(key, (record, first_on));
     }
     let mut out: HashMap<String, Vec<TopReferral>> = HashMap::new();
@@ -268,7 +269,7 @@ pub(super) fn holdings(conn: &Connection) -> rusqlite::Result<HashMap<String, Ve
                 liability_ids,
                 referred_on,
                 amount: record.action.amount_after,
-                updated_on: (record.action.action != "add").then(|| date_of(&record.at)),
+                updated_on: (record.action.action != "add").then(|| record.at.date_naive()),
             });
     }
     for list in out.values_mut() {
@@ -277,13 +278,6 @@ pub(super) fn holdings(conn: &Connection) -> rusqlite::Result<HashMap<String, Ve
         });
     }
     Ok(out)
-}
-
-/// The date part of an RFC 3339 time (informational only).
-fn date_of(at: &str) -> NaiveDate {
-    at.get(..10)
-        .and_then(crate::load::parse_iso_date)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

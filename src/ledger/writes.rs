@@ -1,15 +1,15 @@
 //! The writes of one letter or run, each inside the caller's transaction.
 
-use chrono::{SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rows::{decode_err, ids_json, load_run};
+use super::rows::{ids_json, load_run};
+use super::stamp;
 use super::{LedgerError, LetterState, PlannedLetter, RenderedFile, RunInfo};
 use crate::letter::LetterKey;
 
-/// Now, as RFC 3339 UTC with milliseconds (`2026-12-01T02:03:04.567Z`).
+/// Now, as stored: RFC 3339 UTC with milliseconds (`2026-12-01T02:03:04.567Z`).
 pub(super) fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    stamp::text(&stamp::now())
 }
 
 /// Appends one event (the only way the code writes to `events`).
@@ -82,7 +82,7 @@ pub(super) fn plan_one(
     letter: &PlannedLetter,
     at: &str,
 ) -> rusqlite::Result<Planned> {
-    let current: Option<(String, i64, String)> = conn
+    let current: Option<(LetterState, i64, String)> = conn
         .prepare_cached("SELECT state, run_id, data_sha256 FROM letters WHERE key = ?1")?
         .query_row([letter.key.as_str()], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -116,8 +116,6 @@ pub(super) fn plan_one(
         .execute(fields)?;
         return Ok(Planned::Changed(None, format!("planned by run {run_id}")));
     };
-    let state = LetterState::parse(&state)
-        .ok_or_else(|| decode_err(0, format!("`{state}` is not a letter state")))?;
     if state.counts_as_sent() {
         return Ok(Planned::Skipped);
     }
@@ -169,7 +167,7 @@ pub(super) fn render_one(
     file: &RenderedFile,
     at: &str,
 ) -> rusqlite::Result<RenderOutcome> {
-    let current: Option<(String, Option<String>, Option<String>)> = conn
+    let current: Option<(LetterState, Option<String>, Option<String>)> = conn
         .prepare_cached("SELECT state, file, file_sha256 FROM letters WHERE key = ?1")?
         .query_row([file.key.as_str()], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -178,8 +176,6 @@ pub(super) fn render_one(
     let Some((state, old_file, old_sha)) = current else {
         return Ok(RenderOutcome::Unknown);
     };
-    let state = LetterState::parse(&state)
-        .ok_or_else(|| decode_err(0, format!("`{state}` is not a letter state")))?;
     match state {
         LetterState::Planned => {}
         LetterState::Rendered

@@ -191,7 +191,7 @@ pub fn control(run_id: i64, mail_date: String, batches: &[BatchRecord]) -> Contr
                 mail_class: b.mail_class,
                 file: b.file.clone(),
                 sha256: b.file_sha256.clone(),
-                state: b.state.clone(),
+                state: b.state.as_str().to_owned(),
                 pieces: b.pieces,
                 pages: b.pages,
                 sheets: b.sheets,

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use axum::http::StatusCode;
 use missive::language::Language;
+use missive::ledger::stamp;
 use missive::review::diff::{LineChange, diff_files};
 use missive::review::vars::{describe, lookup, variables};
 use missive::review::{ApprovalState, LetterType, short_hash};
@@ -117,7 +118,7 @@ pub(crate) fn index_page(rows: &[IndexRow], accounts: &str, ledger: &str) -> Str
                 Some(a) => format!(
                     "{} at {} (version {})",
                     esc(&a.reviewer),
-                    esc(&a.at),
+                    esc(&stamp::text(&a.at)),
                     esc(short_hash(&a.template_sha256))
                 ),
                 None => "never approved".to_owned(),
@@ -329,7 +330,7 @@ fn approval_section(body: &mut String, page: &LetterPage, column: &Column, t: &s
                 body,
                 "<p>This version was approved by <strong>{}</strong> at {}{}.</p>",
                 esc(&a.reviewer),
-                esc(&a.at),
+                esc(&stamp::text(&a.at)),
                 note(&a.note)
             );
         }
@@ -345,7 +346,7 @@ fn approval_section(body: &mut String, page: &LetterPage, column: &Column, t: &s
                  <strong>{}</strong> at {}{}. Runs refuse its letters until this version is approved.</p>",
                 esc(short_hash(&a.template_sha256)),
                 esc(&a.reviewer),
-                esc(&a.at),
+                esc(&stamp::text(&a.at)),
                 note(&a.note)
             );
             let diff = diff_files(&a.sources, &column.sources);
