@@ -50,7 +50,10 @@ use crate::mailroom::{BatchReport, Mailroom, MailroomError};
 use crate::plan::{Plan, PriorHoldings, PriorNotices, plan_batch_with};
 use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter, write_atomically};
 
+pub(crate) mod records;
 mod waiting;
+
+pub use records::RecordError;
 
 /// A run could not be carried out (nothing further was written).
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,9 @@ pub enum RunError {
     /// The ledger refused or failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// A letter could not be made into its ledger record.
+    #[error(transparent)]
+    Record(#[from] RecordError),
     /// The accounts could not be read at all.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -347,8 +353,8 @@ fn carry_out(
             let template = letter_template(&accounts, l);
             !held.iter().any(|h| h.template == template)
         })
-        .map(PlannedLetter::from_due)
-        .collect();
+        .map(records::planned_letter)
+        .collect::<Result<_, _>>()?;
     let keys = ledger.record_planned(run.id, &planned)?;
     let keys_set: HashSet<_> = keys.iter().collect();
     let (composed, mut email_failed, email_errors) = compose_emails(
@@ -376,7 +382,7 @@ fn carry_out(
         &request.out_dir,
         None,
         |written: &[WrittenLetter], failed: &[FailedLetter]| -> Result<(), RunError> {
-            let files: Vec<RenderedFile> = written.iter().map(RenderedFile::from).collect();
+            let files: Vec<RenderedFile> = written.iter().map(records::rendered_file).collect();
             ledger.record_rendered(run_id, &files)?;
             for f in failed {
                 ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;

@@ -13,6 +13,7 @@ use crate::letter::LetterKey;
 use crate::money::Money;
 use crate::plan::Plan;
 use crate::produce::{ProduceError, write_atomically};
+use crate::runner::records;
 
 /// The columns of the Treasury file, in order.
 pub const HEADER: [&str; 11] = [
@@ -64,12 +65,12 @@ pub fn actions_of(
     let mut deadlines = HashMap::new();
     for r in &plan.referrals {
         let (name, tin) = debtor(&r.account_id);
-        actions.push(TreasuryAction::add(r, name, tin));
+        actions.push(records::treasury_add(r, name, tin));
         deadlines.insert(r.notice_key.clone(), r.deadline_passed);
     }
     for u in &plan.treasury_updates {
         let (name, tin) = debtor(&u.account_id);
-        actions.push(TreasuryAction::update(u, name, tin));
+        actions.push(records::treasury_update(u, name, tin));
     }
     (actions, deadlines)
 }

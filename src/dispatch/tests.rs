@@ -186,7 +186,10 @@ fn ledger_with_emails(config: &Config) -> (TempDir, SqliteLedger, Vec<DueLetter>
         .into_iter()
         .filter(|l| l.account_id == "EM-OK" || l.account_id == "EM-ITO")
         .collect();
-    let planned: Vec<PlannedLetter> = letters.iter().map(PlannedLetter::from_due).collect();
+    let planned: Vec<PlannedLetter> = letters
+        .iter()
+        .map(|l| crate::runner::records::planned_letter(l).expect("planned"))
+        .collect();
     let keys = ledger.record_planned(run.id, &planned).expect("plan");
     let composer = composer(config);
     let emails: Vec<_> = letters

@@ -66,13 +66,9 @@ mod writes;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::config::hex;
-use crate::decide::DueLetter;
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass, Variant};
 use crate::money::Money;
-use crate::produce::WrittenLetter;
 
 pub use emails::{EmailRecord, NewEmail, QueuedEmail, SendRecord};
 pub use error::{LedgerError, lock_path};
@@ -85,7 +81,7 @@ pub use sqlite::SqliteLedger;
 pub use state::{
     BatchState, EmailRole, EmailState, LetterState, RunStatus, allowed_moves, notice_of,
 };
-pub use treasury::{TreasuryAction, TreasuryRecord};
+pub use treasury::{NewReferral, TreasuryAction, TreasuryRecord};
 
 /// The ledger's traits, for `use crate::ledger::prelude::*` where ledger methods are called:
 /// a role's methods are callable only with its trait in scope.
@@ -137,8 +133,8 @@ pub struct RunInfo {
     pub failure: Option<String>,
 }
 
-/// What the ledger needs of a planned letter (built by the caller from a [`DueLetter`], for
-/// instance with [`PlannedLetter::from_due`]).
+/// What the ledger needs of a planned letter (the orchestrator builds it from the plan's
+/// due letter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedLetter {
     /// The letter's key.
@@ -165,35 +161,6 @@ pub struct PlannedLetter {
     pub data_sha256: String,
 }
 
-impl PlannedLetter {
-    /// The ledger's view of a due letter; `data_sha256` is the SHA-256 of the letter's plan
-    /// JSON (what `plan --format json` prints for it).
-    pub fn from_due(due: &DueLetter) -> PlannedLetter {
-        // Serializing a DueLetter cannot fail (plain data, string keys); an empty hash input
-        // would still give a stable value if it ever did.
-        let json = serde_json::to_vec(due).unwrap_or_default();
-        let prefix = format!("{}/{}/", due.account_id, due.kind.as_str());
-        let subject = due
-            .key
-            .as_str()
-            .strip_prefix(&prefix)
-            .unwrap_or(due.key.as_str());
-        PlannedLetter {
-            key: due.key.clone(),
-            account_id: due.account_id.clone(),
-            kind: due.kind,
-            variant: due.variant,
-            channel: due.channel,
-            mail_class: due.mail_class,
-            letter_date: due.letter_date,
-            deadline: due.deadline,
-            liability_ids: due.liability_ids.clone(),
-            subject: subject.to_owned(),
-            data_sha256: hex(&Sha256::digest(&json)),
-        }
-    }
-}
-
 /// The file a letter was rendered to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedFile {
@@ -209,19 +176,6 @@ pub struct RenderedFile {
     pub template: String,
     /// Content hash of that template.
     pub template_sha256: String,
-}
-
-impl From<&WrittenLetter> for RenderedFile {
-    fn from(written: &WrittenLetter) -> RenderedFile {
-        RenderedFile {
-            key: written.key.clone(),
-            file: written.file.clone(),
-            file_sha256: written.sha256.clone(),
-            pages: u32::try_from(written.pages).unwrap_or(u32::MAX),
-            template: written.template.clone(),
-            template_sha256: written.template_sha256.clone(),
-        }
-    }
 }
 
 /// A letter as the ledger holds it.

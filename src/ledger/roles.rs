@@ -11,12 +11,11 @@ use chrono::NaiveDate;
 
 use super::{
     Approval, BatchRecord, EmailRecord, Event, LedgerError, LetterRecord, LetterState, MailPiece,
-    MakePiece, NewApproval, NewBatch, NewEmail, NewRun, PieceRanges, PieceRequest, PlannedLetter,
-    QueuedEmail, ReferralRecord, RenderedFile, RunInfo, RunStatus, SendRecord, TreasuryAction,
-    TreasuryRecord,
+    MakePiece, NewApproval, NewBatch, NewEmail, NewReferral, NewRun, PieceRanges, PieceRequest,
+    PlannedLetter, QueuedEmail, ReferralRecord, RenderedFile, RunInfo, RunStatus, SendRecord,
+    TreasuryAction, TreasuryRecord,
 };
 use crate::account::{Notice, TopReferral};
-use crate::decide::Referral;
 use crate::letter::LetterKey;
 
 /// The runs: one row per `missive run`, with its dates, configuration hash and status.
@@ -102,8 +101,8 @@ pub trait TreasuryLog {
     fn record_referrals(
         &mut self,
         run_id: i64,
-        referrals: &[Referral],
-    ) -> Result<Vec<Referral>, LedgerError>;
+        referrals: &[NewReferral],
+    ) -> Result<Vec<NewReferral>, LedgerError>;
 
     /// Records a run's Treasury actions (referrals added, decreased, deleted) in one
     /// transaction; `deadlines` gives each added referral's passed deadline. An action the

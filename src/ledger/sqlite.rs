@@ -20,12 +20,11 @@ use super::writes::{
 };
 use super::{
     Approval, BatchRecord, EmailRecord, Event, LedgerError, LetterRecord, LetterState, MailPiece,
-    MakePiece, NewApproval, NewBatch, NewEmail, NewRun, PieceRanges, PieceRequest, PlannedLetter,
-    QueuedEmail, ReferralRecord, RenderedFile, RunInfo, RunStatus, SendRecord, allowed_moves,
-    notice_of, schema,
+    MakePiece, NewApproval, NewBatch, NewEmail, NewReferral, NewRun, PieceRanges, PieceRequest,
+    PlannedLetter, QueuedEmail, ReferralRecord, RenderedFile, RunInfo, RunStatus, SendRecord,
+    allowed_moves, notice_of, schema,
 };
 use crate::account::Notice;
-use crate::decide::Referral;
 use crate::letter::LetterKey;
 
 /// A ledger in one SQLite file.
@@ -442,8 +441,8 @@ impl TreasuryLog for SqliteLedger {
     fn record_referrals(
         &mut self,
         run_id: i64,
-        referrals: &[Referral],
-    ) -> Result<Vec<Referral>, LedgerError> {
+        referrals: &[NewReferral],
+    ) -> Result<Vec<NewReferral>, LedgerError> {
         let begin_failed = |source| LedgerError::Run {
             action: format!("record the referrals of run {run_id}"),
             source,

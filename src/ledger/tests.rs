@@ -287,8 +287,8 @@ fn beginning_a_run_interrupts_a_stale_running_one() {
     assert_eq!(ledger.run(99).expect("read"), None);
 }
 
-fn referral(account: &str, amount: &str) -> crate::decide::Referral {
-    crate::decide::Referral {
+fn referral(account: &str, amount: &str) -> NewReferral {
+    NewReferral {
         account_id: account.to_owned(),
         liability_ids: vec!["L1".to_owned(), "L2".to_owned()],
         amount: crate::money::Money::parse(amount).expect("amount"),

@@ -15,7 +15,6 @@ use super::rows::{ids_at, ids_json, money_at, time_at};
 use super::writes::{now, require_run};
 use super::{LedgerError, stamp};
 use crate::account::TopReferral;
-use crate::decide::{Referral, TreasuryUpdate};
 use crate::letter::LetterKey;
 use crate::money::Money;
 
@@ -45,42 +44,6 @@ pub struct TreasuryAction {
 }
 
 impl TreasuryAction {
-    /// The add of a referral this run makes.
-    pub fn add(referral: &Referral, debtor_name: &str, tin_last4: &str) -> TreasuryAction {
-        TreasuryAction {
-            action: "add".to_owned(),
-            account_id: referral.account_id.clone(),
-            notice_key: referral.notice_key.clone(),
-            liability_ids: referral.liability_ids.clone(),
-            amount_before: Money::ZERO,
-            amount_after: referral.amount,
-            reason: "deadline_passed".to_owned(),
-            debtor_name: debtor_name.to_owned(),
-            tin_last4: tin_last4.to_owned(),
-            why: format!(
-                "deadline {} of the notice passed; referable balance {}",
-                referral.deadline_passed,
-                referral.amount.dollars()
-            ),
-        }
-    }
-
-    /// A decrease or delete this run sends.
-    pub fn update(update: &TreasuryUpdate, debtor_name: &str, tin_last4: &str) -> TreasuryAction {
-        TreasuryAction {
-            action: update.action.as_str().to_owned(),
-            account_id: update.account_id.clone(),
-            notice_key: update.notice_key.clone(),
-            liability_ids: update.liability_ids.clone(),
-            amount_before: update.amount_before,
-            amount_after: update.amount_after,
-            reason: update.reason.as_str().to_owned(),
-            debtor_name: debtor_name.to_owned(),
-            tin_last4: tin_last4.to_owned(),
-            why: update.why.clone(),
-        }
-    }
-
     /// The dollars the control totals count for it: the amount of an add, what a decrease
     /// takes off, what a delete withdraws (letters.md, Treasury updates).
     pub fn dollars(&self) -> Money {
@@ -90,6 +53,22 @@ impl TreasuryAction {
             _ => self.amount_before - self.amount_after,
         }
     }
+}
+
+/// A referral to record: the liabilities of an intent to offset whose deadline passed,
+/// referred to the Treasury Offset Program (one per notice, ever).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReferral {
+    /// The account.
+    pub account_id: String,
+    /// The liabilities referred, sorted.
+    pub liability_ids: Vec<String>,
+    /// Their referable amount.
+    pub amount: Money,
+    /// The intent to offset the referral is made under.
+    pub notice_key: LetterKey,
+    /// The notice's deadline that passed.
+    pub deadline_passed: NaiveDate,
 }
 
 /// A Treasury action as recorded, with its run and time.
@@ -179,7 +158,7 @@ pub(super) fn record(
                 && a.action == "add"
                 && let Some(deadline) = deadlines.get(&a.notice_key)
             {
-                let referral = Referral {
+                let referral = NewReferral {
                     account_id: a.account_id.clone(),
                     liability_ids: a.liability_ids.clone(),
                     amount: a.amount_after,
@@ -203,7 +182,7 @@ pub(super) fn record(
 /// notice is only in `treasury_actions`); returns 1 when inserted.
 pub(super) fn insert_referral(
     conn: &Connection,
-    referral: &Referral,
+    referral: &NewReferral,
     ids_json: &str,
     run_id: i64,
     at: &str,
@@ -285,7 +264,8 @@ mod tests {
     use super::super::prelude::*;
     use super::super::tests::{date, ledger, start};
     use super::*;
-    use crate::decide::{UpdateAction, UpdateReason};
+    use crate::decide::{Referral, TreasuryUpdate, UpdateAction, UpdateReason};
+    use crate::runner::records::{treasury_add, treasury_update};
 
     fn referral(amount: &str) -> Referral {
         Referral {
@@ -316,7 +296,7 @@ mod tests {
         let run = start(&mut ledger);
         let r = referral("1040.00");
         let deadlines = HashMap::from([(r.notice_key.clone(), r.deadline_passed)]);
-        let add = TreasuryAction::add(&r, "Ann Lee", "1234");
+        let add = treasury_add(&r, "Ann Lee", "1234");
         assert_eq!(
             ledger
                 .record_treasury(run.id, std::slice::from_ref(&add), &deadlines)
@@ -335,7 +315,7 @@ mod tests {
         assert_eq!(ledger.referrals().expect("referrals").len(), 1);
 
         let later = start(&mut ledger);
-        let down = TreasuryAction::update(&decrease("1040.00", "960.00"), "Ann Lee", "1234");
+        let down = treasury_update(&decrease("1040.00", "960.00"), "Ann Lee", "1234");
         assert_eq!(down.dollars(), Money::parse("80.00").expect("m"));
         ledger
             .record_treasury(later.id, &[down], &HashMap::new())
@@ -362,7 +342,7 @@ mod tests {
         ledger
             .record_treasury(
                 run.id,
-                &[TreasuryAction::add(&r, "Ann Lee", "1234")],
+                &[treasury_add(&r, "Ann Lee", "1234")],
                 &HashMap::new(),
             )
             .expect("add");
