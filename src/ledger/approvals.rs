@@ -51,8 +51,8 @@ pub(super) fn record(conn: &Connection, approval: &NewApproval) -> Result<Approv
         template: approval.template.clone(),
         source,
     };
-    // A map of strings always serializes.
-    let sources = serde_json::to_string(&approval.sources).unwrap_or_default();
+    let sources = serde_json::to_string(&approval.sources)
+        .map_err(|err| failed(rusqlite::Error::ToSqlConversionFailure(Box::new(err))))?;
     let at = stamp::now();
     let reviewer = approval.reviewer.trim().to_owned();
     conn.execute(

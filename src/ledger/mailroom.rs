@@ -210,17 +210,17 @@ fn next_of(conn: &Connection, name: &str, range: (u64, u64)) -> rusqlite::Result
     Ok((next, left))
 }
 
-/// A serial as SQLite's signed integer (serials are at most 999,999,999: configuration
-/// checks that).
-fn sql_int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+/// A serial as SQLite's signed integer; a number beyond its range is refused, not clamped
+/// (the configuration keeps serials at most 999,999,999).
+fn sql_int(n: u64) -> rusqlite::Result<i64> {
+    i64::try_from(n).map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))
 }
 
 fn set_counter(conn: &Connection, name: &str, last: u64) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO mail_counters (name, last) VALUES (?1, ?2)
          ON CONFLICT (name) DO UPDATE SET last = excluded.last",
-        params![name, sql_int(last)],
+        params![name, sql_int(last)?],
     )?;
     Ok(())
 }
@@ -314,7 +314,7 @@ pub(super) fn allocate(
                 request.key.as_str(),
                 run_id,
                 request.mail_class.as_str(),
-                sql_int(serial),
+                sql_int(serial)?,
                 codes.tracking_code,
                 request.routing_code,
                 codes.imb,
