@@ -210,6 +210,15 @@ pub enum LedgerError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A write that would break an invariant the store keeps (a batch name already
+    /// recorded, a piece already in a batch, an email of a letter not in the ledger).
+    #[error("Failed to {action}: {reason}")]
+    Refused {
+        /// What was being done.
+        action: String,
+        /// Which invariant it would break.
+        reason: String,
+    },
     /// No batch by that name.
     #[error("no batch `{name}` in the ledger (batch names look like `7-certified-1`)")]
     UnknownBatch {

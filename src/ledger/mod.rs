@@ -2,21 +2,27 @@
 //! that a taxpayer never gets the same letter twice and no due letter is lost when a run
 //! dies at any point.
 //!
-//! The ledger holds five things:
+//! The ledger holds:
 //!
 //! - **runs**: one row per `missive run` (dates, configuration hash, status);
 //! - **letters**: one row per [`LetterKey`], forever. A reissue (after a letter came back
 //!   undeliverable, was cancelled or failed) keeps its key and moves the same row back to
 //!   `planned`;
-//! - **events**: every state change of a letter, append-only (SQLite triggers refuse
+//! - **events**: every state change of a letter, append-only (in SQLite, triggers refuse
 //!   `UPDATE` and `DELETE`). Each change to a letter's state, including its insertion as
 //!   `planned`, a re-plan and `rendered`, appends exactly one event in the same transaction as
 //!   the change, so the letters table and its history never disagree;
-//! - **referrals**: one per intent-to-offset notice, ever;
+//! - **referrals**: one per intent-to-offset notice, ever; and every **Treasury action**
+//!   (referral added, decreased, deleted), append-only;
 //! - **approvals**: which exact template versions a legal reviewer approved, by whom, when,
-//!   and the texts approved (append-only, like events).
+//!   and the texts approved (append-only, like events);
 //! - **emails**: the email of a letter that goes by email, or the email copy of an intent
-//!   to offset, with its own once-only state (see `crate::dispatch`).
+//!   to offset, with its own once-only state (see `crate::dispatch`);
+//! - **mail pieces and batches**: IMb serials and certified article numbers from counters
+//!   that only move forward (a range too short allocates nothing), each piece in one batch,
+//!   once.
+//!
+//! Every write is ONE transaction: all of it is recorded or none.
 //!
 //! # Letter states and the allowed changes
 //!
@@ -42,27 +48,33 @@
 //! ([`LetterState::counts_as_sent`]): such a letter is `already_sent` and never produced
 //! again. `returned` is a notice too, but an undeliverable one, which covers nothing.
 //!
-//! The storage sits behind the [`Ledger`] trait; [`SqliteLedger`] is the one backend today.
+//! # Roles and backends
+//!
+//! The storage sits behind one small trait per role ([`RunLog`], [`LetterStore`],
+//! [`Outbox`], [`BatchLog`], [`ApprovalLog`], [`TreasuryLog`]); [`Ledger`] is all of them.
+//! Code that needs one role takes that role. The ledger owns its types and imports no
+//! stage: the orchestrator converts the stages' values (`runner/records.rs`).
+//!
+//! Two backends implement every role with the same invariants, decided by the shared rules
+//! (`state.rs`, `rules.rs`) and checked by one contract suite run against each
+//! (`contract/`): [`SqliteLedger`], one file beside the output (the one the commands use),
+//! and [`MemoryLedger`], for unit-testing a run without files. Timestamps are
+//! `chrono::DateTime<Utc>` in the records and RFC 3339 text with milliseconds wherever they
+//! are stored, printed or serialized ([`stamp`]).
 
-mod approvals;
+#[cfg(test)]
+mod contract;
 mod emails;
 mod error;
 mod lock;
 mod mailroom;
+mod memory;
 mod roles;
-mod rows;
-mod schema;
+mod rules;
 mod sqlite;
 pub mod stamp;
 mod state;
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod tests_mailroom;
-#[cfg(test)]
-mod tests_state;
 mod treasury;
-mod writes;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -76,6 +88,7 @@ pub use lock::RunLock;
 pub use mailroom::{
     BatchRecord, MailPiece, MakePiece, NewBatch, PieceCodes, PieceRanges, PieceRequest,
 };
+pub use memory::MemoryLedger;
 pub use roles::{ApprovalLog, BatchLog, Ledger, LetterStore, Outbox, RunLog, TreasuryLog};
 pub use sqlite::SqliteLedger;
 pub use state::{

@@ -231,3 +231,49 @@ pub fn allowed_moves(from: LetterState) -> String {
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_the_transitions_are_the_documented_ones() {
+        use LetterState::*;
+        for s in LetterState::ALL {
+            assert_eq!(LetterState::parse(s.as_str()), Some(s));
+            assert!(!s.can_move_to(s), "{s} → {s} is no change");
+        }
+        assert_eq!(LetterState::parse("mailed"), None);
+        let sent: Vec<LetterState> = LetterState::ALL
+            .into_iter()
+            .filter(|s| s.counts_as_sent())
+            .collect();
+        assert_eq!(sent, [Rendered, Released, Sending, Sent, Uncertain]);
+        let moves: Vec<(LetterState, Vec<LetterState>)> = LetterState::ALL
+            .into_iter()
+            .map(|from| {
+                let to = LetterState::ALL
+                    .into_iter()
+                    .filter(|to| from.can_move_to(*to))
+                    .collect();
+                (from, to)
+            })
+            .collect();
+        let expected = vec![
+            (Planned, vec![Rendered, Failed, Cancelled]),
+            (
+                Rendered,
+                vec![Released, Sending, Failed, Returned, Cancelled],
+            ),
+            (Released, vec![Returned, Cancelled]),
+            (Sending, vec![Rendered, Sent, Failed, Uncertain]),
+            (Sent, vec![Returned]),
+            (Failed, vec![Planned, Cancelled]),
+            (Uncertain, vec![Sending, Sent, Failed]),
+            (Returned, vec![Planned]),
+            (Cancelled, vec![Planned]),
+        ];
+        assert_eq!(moves, expected);
+        assert_eq!(allowed_moves(Released), "returned or cancelled");
+    }
+}

@@ -6,8 +6,8 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde::de::DeserializeOwned;
 
-use super::stamp;
-use super::{
+use crate::ledger::stamp;
+use crate::ledger::{
     BatchState, EmailRole, EmailState, Event, LetterRecord, LetterState, ReferralRecord, RunInfo,
     RunStatus,
 };

@@ -3,8 +3,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{ids_json, load_run};
-use super::stamp;
-use super::{LedgerError, LetterState, PlannedLetter, RenderedFile, RunInfo};
+use crate::ledger::rules::{self, Planned, RenderOutcome};
+use crate::ledger::stamp;
+use crate::ledger::{LedgerError, LetterState, PlannedLetter, RenderedFile, RunInfo};
 use crate::letter::LetterKey;
 
 /// Now, as stored: RFC 3339 UTC with milliseconds (`2026-12-01T02:03:04.567Z`).
@@ -65,16 +66,6 @@ pub(super) fn interrupt_running(
     Ok(())
 }
 
-/// The result of planning one letter.
-pub(super) enum Planned {
-    /// Inserted or moved to planned: record this event detail.
-    Changed(Option<LetterState>, String),
-    /// Already planned in this run with the same data.
-    Unchanged,
-    /// Counts as sent: left alone.
-    Skipped,
-}
-
 /// Inserts or re-plans one letter (its event is the caller's), or leaves it alone.
 pub(super) fn plan_one(
     conn: &Connection,
@@ -106,58 +97,37 @@ pub(super) fn plan_one(
         letter.data_sha256,
         at,
     ];
-    let Some((state, old_run, old_data)) = current else {
-        conn.prepare_cached(
-            "INSERT INTO letters (key, run_id, account_id, kind, variant, channel, mail_class,
-                 letter_date, deadline, liability_ids, subject, data_sha256, state,
-                 created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'planned', ?13, ?13)",
-        )?
-        .execute(fields)?;
-        return Ok(Planned::Changed(None, format!("planned by run {run_id}")));
-    };
-    if state.counts_as_sent() {
-        return Ok(Planned::Skipped);
+    let change = rules::plan_change(
+        current
+            .as_ref()
+            .map(|(state, run, data)| (*state, *run, data.as_str())),
+        run_id,
+        letter,
+    );
+    match &change {
+        Planned::Changed(None, _) => {
+            conn.prepare_cached(
+                "INSERT INTO letters (key, run_id, account_id, kind, variant, channel, mail_class,
+                     letter_date, deadline, liability_ids, subject, data_sha256, state,
+                     created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'planned', ?13, ?13)",
+            )?
+            .execute(fields)?;
+        }
+        Planned::Changed(Some(_), _) => {
+            conn.prepare_cached(
+                "UPDATE letters SET run_id = ?2, account_id = ?3, kind = ?4, variant = ?5,
+                     channel = ?6, mail_class = ?7, letter_date = ?8, deadline = ?9,
+                     liability_ids = ?10, subject = ?11, data_sha256 = ?12, template = NULL,
+                     template_sha256 = NULL, file = NULL, file_sha256 = NULL, pages = NULL,
+                     state = 'planned', updated_at = ?13
+                 WHERE key = ?1",
+            )?
+            .execute(fields)?;
+        }
+        Planned::Unchanged | Planned::Skipped => {}
     }
-    let data_changed = old_data != letter.data_sha256;
-    if state == LetterState::Planned && old_run == run_id && !data_changed {
-        return Ok(Planned::Unchanged);
-    }
-    conn.prepare_cached(
-        "UPDATE letters SET run_id = ?2, account_id = ?3, kind = ?4, variant = ?5,
-             channel = ?6, mail_class = ?7, letter_date = ?8, deadline = ?9,
-             liability_ids = ?10, subject = ?11, data_sha256 = ?12, template = NULL,
-             template_sha256 = NULL, file = NULL, file_sha256 = NULL, pages = NULL,
-             state = 'planned', updated_at = ?13
-         WHERE key = ?1",
-    )?
-    .execute(fields)?;
-    let mut detail = if state == LetterState::Planned && old_run == run_id {
-        format!("planned again by run {run_id}")
-    } else if state == LetterState::Planned {
-        format!("planned again by run {run_id} (was planned by run {old_run})")
-    } else {
-        format!("reissued by run {run_id} after {state}")
-    };
-    if data_changed {
-        detail.push_str(&format!(
-            "; letter data changed (data sha256 {old_data} → {})",
-            letter.data_sha256
-        ));
-    }
-    Ok(Planned::Changed(Some(state), detail))
-}
-
-/// The result of recording one rendered file.
-pub(super) enum RenderOutcome {
-    /// Moved from planned to rendered.
-    Done,
-    /// Already rendered to this very file: nothing to do.
-    AlreadyRendered,
-    /// In this state, which may not become rendered.
-    Refused(LetterState),
-    /// Not in the ledger.
-    Unknown,
+    Ok(change)
 }
 
 /// Marks one planned letter rendered with its file and appends its event.
@@ -173,18 +143,14 @@ pub(super) fn render_one(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
-    let Some((state, old_file, old_sha)) = current else {
-        return Ok(RenderOutcome::Unknown);
-    };
-    match state {
-        LetterState::Planned => {}
-        LetterState::Rendered
-            if old_file.as_deref() == Some(file.file.as_str())
-                && old_sha.as_deref() == Some(file.file_sha256.as_str()) =>
-        {
-            return Ok(RenderOutcome::AlreadyRendered);
-        }
-        other => return Ok(RenderOutcome::Refused(other)),
+    let outcome = rules::render_change(
+        current
+            .as_ref()
+            .map(|(state, file, sha)| (*state, file.as_deref(), sha.as_deref())),
+        file,
+    );
+    if outcome != RenderOutcome::Done {
+        return Ok(outcome);
     }
     conn.prepare_cached(
         "UPDATE letters SET run_id = ?2, template = ?3, template_sha256 = ?4, file = ?5,
@@ -201,10 +167,7 @@ pub(super) fn render_one(
         file.pages,
         at,
     ])?;
-    let detail = format!(
-        "rendered by run {run_id}: file {} (sha256 {}, {} pages), template {} (sha256 {})",
-        file.file, file.file_sha256, file.pages, file.template, file.template_sha256
-    );
+    let detail = rules::rendered_detail(run_id, file);
     append_event(
         conn,
         &file.key,
