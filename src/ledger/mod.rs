@@ -119,6 +119,24 @@ pub struct NewRun {
     pub out_dir: String,
 }
 
+impl NewRun {
+    /// The run as recorded when it starts: `running`, with this id and start time.
+    pub fn started(&self, id: i64, started_at: DateTime<Utc>) -> RunInfo {
+        RunInfo {
+            id,
+            started_at,
+            finished_at: None,
+            as_of: self.as_of,
+            mail_date: self.mail_date,
+            config_sha256: self.config_sha256.clone(),
+            accounts: self.accounts.clone(),
+            out_dir: self.out_dir.clone(),
+            status: RunStatus::Running,
+            failure: None,
+        }
+    }
+}
+
 /// A run as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunInfo {

@@ -38,6 +38,17 @@ pub struct TreasuryAction {
 }
 
 impl TreasuryAction {
+    /// The referral an `add` makes, with the deadline of its notice that passed.
+    pub fn referral(&self, deadline_passed: NaiveDate) -> NewReferral {
+        NewReferral {
+            account_id: self.account_id.clone(),
+            liability_ids: self.liability_ids.clone(),
+            amount: self.amount_after,
+            notice_key: self.notice_key.clone(),
+            deadline_passed,
+        }
+    }
+
     /// The dollars the control totals count for it: the amount of an add, what a decrease
     /// takes off, what a delete withdraws (letters.md, Treasury updates).
     pub fn dollars(&self) -> Money {

@@ -91,13 +91,7 @@ impl TreasuryLog for MemoryLedger {
                 if a.action == "add"
                     && let Some(deadline) = deadlines.get(&a.notice_key)
                 {
-                    let referral = NewReferral {
-                        account_id: a.account_id.clone(),
-                        liability_ids: a.liability_ids.clone(),
-                        amount: a.amount_after,
-                        notice_key: a.notice_key.clone(),
-                        deadline_passed: *deadline,
-                    };
+                    let referral = a.referral(*deadline);
                     t.insert_referral(&referral, run_id, at);
                 }
             }

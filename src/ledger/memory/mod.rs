@@ -315,18 +315,7 @@ impl RunLog for MemoryLedger {
         self.write(|t| {
             let at = stamp::now();
             t.interrupt_running(None, at);
-            let info = RunInfo {
-                id: t.runs.len() as i64 + 1,
-                started_at: at,
-                finished_at: None,
-                as_of: run.as_of,
-                mail_date: run.mail_date,
-                config_sha256: run.config_sha256.clone(),
-                accounts: run.accounts.clone(),
-                out_dir: run.out_dir.clone(),
-                status: RunStatus::Running,
-                failure: None,
-            };
+            let info = run.started(t.runs.len() as i64 + 1, at);
             t.runs.push(info.clone());
             Ok(info)
         })

@@ -34,18 +34,7 @@ impl RunLog for SqliteLedger {
         .map_err(failed)?;
         let id = tx.last_insert_rowid();
         tx.commit().map_err(failed)?;
-        Ok(RunInfo {
-            id,
-            started_at,
-            finished_at: None,
-            as_of: run.as_of,
-            mail_date: run.mail_date,
-            config_sha256: run.config_sha256.clone(),
-            accounts: run.accounts.clone(),
-            out_dir: run.out_dir.clone(),
-            status: RunStatus::Running,
-            failure: None,
-        })
+        Ok(run.started(id, started_at))
     }
 
     fn resume_run(&mut self, run_id: i64) -> Result<RunInfo, LedgerError> {

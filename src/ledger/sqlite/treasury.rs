@@ -90,13 +90,7 @@ pub(super) fn record(
                 && a.action == "add"
                 && let Some(deadline) = deadlines.get(&a.notice_key)
             {
-                let referral = NewReferral {
-                    account_id: a.account_id.clone(),
-                    liability_ids: a.liability_ids.clone(),
-                    amount: a.amount_after,
-                    notice_key: a.notice_key.clone(),
-                    deadline_passed: *deadline,
-                };
+                let referral = a.referral(*deadline);
                 insert_referral(&tx, &referral, &ids, run_id, &at)?;
             }
             Ok(inserted)
