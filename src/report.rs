@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use crate::decide::{Amounts, DueLetter, HoldReason, UpdateAction};
-use crate::ledger::{Event, LetterRecord, LetterState, ReferralRecord, TreasuryRecord};
+use crate::ledger::{Event, LetterRecord, LetterState, ReferralRecord, TreasuryRecord, stamp};
 use crate::letter::{Channel, LetterKind, MailClass};
 use crate::money::Money;
 use crate::plan::Plan;
@@ -343,7 +343,7 @@ pub fn write_history(
         ]];
         for e in events {
             rows.push(vec![
-                format!("  {}", e.at),
+                format!("  {}", stamp::text(&e.at)),
                 or_dash(e.run_id),
                 or_dash(e.from_state.map(LetterState::as_str)),
                 e.to_state.as_str().to_owned(),
@@ -373,7 +373,7 @@ pub fn write_history(
                 r.amount.dollars(),
                 r.deadline_passed.to_string(),
                 r.run_id.to_string(),
-                r.at.clone(),
+                stamp::text(&r.at),
             ]);
         }
         write_columns(out, &rows)?;
@@ -407,7 +407,7 @@ pub fn write_treasury_history(out: &mut impl Write, records: &[TreasuryRecord]) 
         let a = &r.action;
         rows.push(vec![
             r.run_id.to_string(),
-            r.at.clone(),
+            stamp::text(&r.at),
             a.action.clone(),
             a.notice_key.to_string(),
             a.liability_ids.join("+"),

@@ -52,6 +52,7 @@
 mod batch;
 mod progress;
 mod record;
+pub(crate) mod records;
 mod refer;
 mod send;
 #[cfg(test)]
@@ -77,12 +78,17 @@ pub use batch::{BatchError, BatchReport, write_control};
 pub use progress::{NoProgress, Progress, Step};
 pub use send::{SendSummary, outbox, recover_sends, send, write_eml_dir};
 
+pub use records::RecordError;
+
 /// A run could not be carried out (nothing further was written).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The ledger refused or failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// A letter could not be made into its ledger record.
+    #[error(transparent)]
+    Record(#[from] RecordError),
     /// The accounts could not be read at all.
     #[error(transparent)]
     Source(#[from] SourceError),

@@ -5,15 +5,11 @@
 //! writes the files atomically; a run with no actions gets no file. See `docs/treasury.md`
 //! for the record layout.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
-
-use crate::ledger::{TreasuryAction, TreasuryRecord};
-use crate::letter::LetterKey;
+use crate::ledger::{TreasuryRecord, stamp};
 use crate::money::Money;
-use crate::plan::Plan;
 
 /// The columns of the Treasury file, in order.
 pub const HEADER: [&str; 11] = [
@@ -51,31 +47,6 @@ pub enum TreasuryFileError {
         #[source]
         source: csv::Error,
     },
-}
-
-/// The plan's referrals and Treasury updates as the actions a run records; `debtors` gives
-/// each account's name and TIN's last four. Also returns each added referral's deadline.
-pub fn actions_of(
-    plan: &Plan,
-    debtors: &HashMap<String, (String, String)>,
-) -> (Vec<TreasuryAction>, HashMap<LetterKey, NaiveDate>) {
-    let debtor = |account: &str| {
-        debtors
-            .get(account)
-            .map_or(("", ""), |(name, tin)| (name.as_str(), tin.as_str()))
-    };
-    let mut actions = Vec::new();
-    let mut deadlines = HashMap::new();
-    for r in &plan.referrals {
-        let (name, tin) = debtor(&r.account_id);
-        actions.push(TreasuryAction::add(r, name, tin));
-        deadlines.insert(r.notice_key.clone(), r.deadline_passed);
-    }
-    for u in &plan.treasury_updates {
-        let (name, tin) = debtor(&u.account_id);
-        actions.push(TreasuryAction::update(u, name, tin));
-    }
-    (actions, deadlines)
 }
 
 /// `out_dir/treasury/<run>.csv` and its control file.
@@ -119,7 +90,7 @@ fn csv_bytes(run_id: i64, records: &[TreasuryRecord]) -> Result<Vec<u8>, Treasur
                 &a.reason,
                 &a.debtor_name,
                 &a.tin_last4,
-                &r.at,
+                &stamp::text(&r.at),
             ])
             .map_err(fail)?;
     }

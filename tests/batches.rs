@@ -493,7 +493,7 @@ fn one_plain_rerun_after_a_kill_batches_every_rendered_letter() {
     assert!(!rerun.stderr.contains("in no batch"), "{}", rerun.stderr);
 
     let opened = missive::ledger::SqliteLedger::open(&ledger).expect("ledger");
-    use missive::ledger::Ledger as _;
+    use missive::ledger::BatchLog as _;
     assert_eq!(
         opened.unbatched_letters().expect("unbatched"),
         Vec::new(),

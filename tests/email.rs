@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Run, root};
-use missive::ledger::{Ledger, LetterState, SqliteLedger};
+use missive::ledger::prelude::*;
+use missive::ledger::{LetterState, SqliteLedger};
 use missive::letter::LetterKey;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -539,6 +540,7 @@ fn uncertain_emails_wait_for_a_person_to_mark_them() {
             .expect("read")
             .expect("email")
             .state
+            .as_str()
     };
     assert_eq!(email_state(LETTER), "uncertain");
     assert_eq!(email_state(ITO), "uncertain");

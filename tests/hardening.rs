@@ -8,7 +8,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use missive::ledger::{Ledger, LetterState, RunStatus, SqliteLedger};
+use missive::ledger::prelude::*;
+use missive::ledger::{LetterState, RunStatus, SqliteLedger};
 use serde_json::{Value, json};
 
 use common::files::utf8;

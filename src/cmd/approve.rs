@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use missive::compose::{Composer, template_name_in};
 use missive::config::Config;
-use missive::ledger::{Ledger, NewApproval, SqliteLedger};
+use missive::ledger::{ApprovalLog, NewApproval, SqliteLedger, stamp};
 use missive::letter::LetterKind;
 use missive::review::{ApprovalState, short_hash};
 
@@ -74,7 +74,7 @@ pub(crate) fn approve(config: &Config, args: ApproveArgs) -> Result<ExitCode> {
         "approved `{template}` version {} (sha256 {sha}) by {} at {} (approval {}) in `{}`",
         short_hash(&sha),
         approval.reviewer,
-        approval.at,
+        stamp::text(&approval.at),
         approval.id,
         args.ledger.display()
     );
@@ -102,7 +102,7 @@ fn list(composer: &Composer, ledger: &SqliteLedger) -> Result<ExitCode> {
             a.id,
             a.template,
             short_hash(&a.template_sha256),
-            a.at,
+            stamp::text(&a.at),
             a.reviewer,
             a.note
         );

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+use missive::ledger::prelude::*;
 use missive::ledger::{
-    Approval, EmailRecord, Ledger, LetterRecord, LetterState, RunInfo, RunStatus, SqliteLedger,
+    Approval, EmailRecord, LetterRecord, LetterState, RunInfo, RunStatus, SqliteLedger, stamp,
 };
 use missive::letter::LetterKey;
 use missive::report;
@@ -204,7 +205,7 @@ fn write_versions(
                 "  {template} {}: approved by {} at {} (approval {}){}",
                 short_hash(sha),
                 a.reviewer,
-                a.at,
+                stamp::text(&a.at),
                 a.id,
                 if a.note.is_empty() {
                     String::new()
@@ -269,8 +270,10 @@ fn write_runs(out: &mut impl Write, runs: &[RunInfo]) -> io::Result<()> {
             "  run {} {}: started {}, ended {}, as of {}, mail date {}, output `{}`{}",
             run.id,
             run.status,
-            run.started_at,
-            run.finished_at.as_deref().unwrap_or("-"),
+            stamp::text(&run.started_at),
+            run.finished_at
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), stamp::text),
             run.as_of,
             run.mail_date,
             report::escape(&run.out_dir),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use missive::ledger::{Ledger as _, SqliteLedger};
+use missive::ledger::{BatchLog as _, RunLog as _, SqliteLedger, stamp};
 
 /// Options of `missive release`.
 #[derive(Args)]
@@ -37,7 +37,10 @@ pub(crate) fn release(args: ReleaseArgs) -> Result<ExitCode> {
         batch.pieces,
         batch.pages,
         batch.sheets,
-        batch.released_at.as_deref().unwrap_or("?")
+        batch
+            .released_at
+            .as_ref()
+            .map_or_else(|| "?".to_owned(), stamp::text)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -17,7 +17,7 @@
 //!    wire, `uncertain`.
 //!
 //! A process that dies between 1 and 3 leaves `sending` behind; the next `send` turns it
-//! into `uncertain` ([`crate::ledger::Ledger::recover_interrupted_sends`]). Uncertain emails
+//! into `uncertain` ([`crate::ledger::Outbox::recover_interrupted_sends`]). Uncertain emails
 //! are resent only on request (`--resend-uncertain`): the server may have accepted the
 //! message, and a legal notice delivered twice is worse than one an operator must look at.
 //!

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::letter::LetterKey;
 
-use super::LetterState;
+use super::{EmailState, LetterState};
 
 /// An error of the ledger. Each names the ledger file, run or letter key and the operation.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,7 @@ pub enum LedgerError {
         /// The letter.
         key: LetterKey,
         /// The email's state.
-        state: String,
+        state: EmailState,
     },
     /// The change is not one of the allowed transitions.
     #[error("Cannot move `{key}` from {from} to {to}: a {from} letter can only become {allowed}")]
@@ -209,6 +209,15 @@ pub enum LedgerError {
         /// SQLite's reason.
         #[source]
         source: rusqlite::Error,
+    },
+    /// A write that would break an invariant the store keeps (a batch name already
+    /// recorded, a piece already in a batch, an email of a letter not in the ledger).
+    #[error("Failed to {action}: {reason}")]
+    Refused {
+        /// What was being done.
+        action: String,
+        /// Which invariant it would break.
+        reason: String,
     },
     /// No batch by that name.
     #[error("no batch `{name}` in the ledger (batch names look like `7-certified-1`)")]

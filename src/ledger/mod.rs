@@ -2,21 +2,27 @@
 //! that a taxpayer never gets the same letter twice and no due letter is lost when a run
 //! dies at any point.
 //!
-//! The ledger holds five things:
+//! The ledger holds:
 //!
 //! - **runs**: one row per `missive run` (dates, configuration hash, status);
 //! - **letters**: one row per [`LetterKey`], forever. A reissue (after a letter came back
 //!   undeliverable, was cancelled or failed) keeps its key and moves the same row back to
 //!   `planned`;
-//! - **events**: every state change of a letter, append-only (SQLite triggers refuse
+//! - **events**: every state change of a letter, append-only (in SQLite, triggers refuse
 //!   `UPDATE` and `DELETE`). Each change to a letter's state, including its insertion as
 //!   `planned`, a re-plan and `rendered`, appends exactly one event in the same transaction as
 //!   the change, so the letters table and its history never disagree;
-//! - **referrals**: one per intent-to-offset notice, ever;
+//! - **referrals**: one per intent-to-offset notice, ever; and every **Treasury action**
+//!   (referral added, decreased, deleted), append-only;
 //! - **approvals**: which exact template versions a legal reviewer approved, by whom, when,
-//!   and the texts approved (append-only, like events).
+//!   and the texts approved (append-only, like events);
 //! - **emails**: the email of a letter that goes by email, or the email copy of an intent
-//!   to offset, with its own once-only state (see `crate::dispatch`).
+//!   to offset, with its own once-only state (see `crate::dispatch`);
+//! - **mail pieces and batches**: IMb serials and certified article numbers from counters
+//!   that only move forward (a range too short allocates nothing), each piece in one batch,
+//!   once.
+//!
+//! Every write is ONE transaction: all of it is recorded or none.
 //!
 //! # Letter states and the allowed changes
 //!
@@ -42,46 +48,61 @@
 //! ([`LetterState::counts_as_sent`]): such a letter is `already_sent` and never produced
 //! again. `returned` is a notice too, but an undeliverable one, which covers nothing.
 //!
-//! The storage sits behind the [`Ledger`] trait; [`SqliteLedger`] is the one backend today.
+//! # Roles and backends
+//!
+//! The storage sits behind one small trait per role ([`RunLog`], [`LetterStore`],
+//! [`Outbox`], [`BatchLog`], [`ApprovalLog`], [`TreasuryLog`]); [`Ledger`] is all of them.
+//! Code that needs one role takes that role. The ledger owns its types and imports no
+//! stage: the orchestrator converts the stages' values (`runner/records.rs`).
+//!
+//! Two backends implement every role with the same invariants, decided by the shared rules
+//! (`state.rs`, `rules.rs`) and checked by one contract suite run against each
+//! (`contract/`): [`SqliteLedger`], one file beside the output (the one the commands use),
+//! and [`MemoryLedger`], for unit-testing a run without files. Timestamps are
+//! `chrono::DateTime<Utc>` in the records and RFC 3339 text with milliseconds wherever they
+//! are stored, printed or serialized ([`stamp`]).
 
-mod approvals;
+#[cfg(test)]
+mod contract;
 mod emails;
 mod error;
 mod lock;
 mod mailroom;
-mod rows;
-mod schema;
+mod memory;
+mod roles;
+mod rules;
 mod sqlite;
+pub mod stamp;
 mod state;
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod tests_mailroom;
-#[cfg(test)]
-mod tests_state;
 mod treasury;
-mod writes;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::account::Notice;
-use crate::config::hex;
-use crate::decide::{DueLetter, Referral};
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass, Variant};
 use crate::money::Money;
-use crate::produce::WrittenLetter;
 
-pub use emails::{EmailRecord, EmailRole, NewEmail, QueuedEmail, SendRecord};
+pub use emails::{EmailRecord, NewEmail, QueuedEmail, SendRecord};
 pub use error::{LedgerError, lock_path};
 pub use lock::RunLock;
 pub use mailroom::{
     BatchRecord, MailPiece, MakePiece, NewBatch, PieceCodes, PieceRanges, PieceRequest,
 };
+pub use memory::MemoryLedger;
+pub use roles::{ApprovalLog, BatchLog, Ledger, LetterStore, Outbox, RunLog, TreasuryLog};
 pub use sqlite::SqliteLedger;
-pub use state::{LetterState, RunStatus, allowed_moves, notice_of};
-pub use treasury::{TreasuryAction, TreasuryRecord};
+pub use state::{
+    BatchState, EmailRole, EmailState, LetterState, RunStatus, allowed_moves, notice_of,
+};
+pub use treasury::{NewReferral, TreasuryAction, TreasuryRecord};
+
+/// The ledger's traits, for `use crate::ledger::prelude::*` where ledger methods are called:
+/// a role's methods are callable only with its trait in scope.
+pub mod prelude {
+    pub use super::roles::{
+        ApprovalLog, BatchLog, Ledger, LetterStore, Outbox, RunLog, TreasuryLog,
+    };
+}
 
 /// What a run records about itself when it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,15 +119,35 @@ pub struct NewRun {
     pub out_dir: String,
 }
 
+impl NewRun {
+    /// The run as recorded when it starts: `running`, with this id and start time.
+    pub fn started(&self, id: i64, started_at: DateTime<Utc>) -> RunInfo {
+        RunInfo {
+            id,
+            started_at,
+            finished_at: None,
+            as_of: self.as_of,
+            mail_date: self.mail_date,
+            config_sha256: self.config_sha256.clone(),
+            accounts: self.accounts.clone(),
+            out_dir: self.out_dir.clone(),
+            status: RunStatus::Running,
+            failure: None,
+        }
+    }
+}
+
 /// A run as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunInfo {
     /// The run id (1, 2, …).
     pub id: i64,
-    /// When it started (RFC 3339, UTC).
-    pub started_at: String,
-    /// When it finished, failed or was found interrupted (RFC 3339, UTC).
-    pub finished_at: Option<String>,
+    /// When it started (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub started_at: DateTime<Utc>,
+    /// When it finished, failed or was found interrupted (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize_opt")]
+    pub finished_at: Option<DateTime<Utc>>,
     /// The as-of date.
     pub as_of: NaiveDate,
     /// The mail date.
@@ -123,8 +164,8 @@ pub struct RunInfo {
     pub failure: Option<String>,
 }
 
-/// What the ledger needs of a planned letter (built by the caller from a [`DueLetter`], for
-/// instance with [`PlannedLetter::from_due`]).
+/// What the ledger needs of a planned letter (the orchestrator builds it from the plan's
+/// due letter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedLetter {
     /// The letter's key.
@@ -151,35 +192,6 @@ pub struct PlannedLetter {
     pub data_sha256: String,
 }
 
-impl PlannedLetter {
-    /// The ledger's view of a due letter; `data_sha256` is the SHA-256 of the letter's plan
-    /// JSON (what `plan --format json` prints for it).
-    pub fn from_due(due: &DueLetter) -> PlannedLetter {
-        // Serializing a DueLetter cannot fail (plain data, string keys); an empty hash input
-        // would still give a stable value if it ever did.
-        let json = serde_json::to_vec(due).unwrap_or_default();
-        let prefix = format!("{}/{}/", due.account_id, due.kind.as_str());
-        let subject = due
-            .key
-            .as_str()
-            .strip_prefix(&prefix)
-            .unwrap_or(due.key.as_str());
-        PlannedLetter {
-            key: due.key.clone(),
-            account_id: due.account_id.clone(),
-            kind: due.kind,
-            variant: due.variant,
-            channel: due.channel,
-            mail_class: due.mail_class,
-            letter_date: due.letter_date,
-            deadline: due.deadline,
-            liability_ids: due.liability_ids.clone(),
-            subject: subject.to_owned(),
-            data_sha256: hex(&Sha256::digest(&json)),
-        }
-    }
-}
-
 /// The file a letter was rendered to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedFile {
@@ -195,19 +207,6 @@ pub struct RenderedFile {
     pub template: String,
     /// Content hash of that template.
     pub template_sha256: String,
-}
-
-impl From<&WrittenLetter> for RenderedFile {
-    fn from(written: &WrittenLetter) -> RenderedFile {
-        RenderedFile {
-            key: written.key.clone(),
-            file: written.file.clone(),
-            file_sha256: written.sha256.clone(),
-            pages: u32::try_from(written.pages).unwrap_or(u32::MAX),
-            template: written.template.clone(),
-            template_sha256: written.template_sha256.clone(),
-        }
-    }
 }
 
 /// A letter as the ledger holds it.
@@ -249,10 +248,12 @@ pub struct LetterRecord {
     pub pages: Option<u32>,
     /// Where it stands.
     pub state: LetterState,
-    /// When the row was first recorded (RFC 3339, UTC).
-    pub created_at: String,
-    /// When it last changed (RFC 3339, UTC).
-    pub updated_at: String,
+    /// When the row was first recorded (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub updated_at: DateTime<Utc>,
 }
 
 /// One state change of a letter (append-only).
@@ -268,8 +269,9 @@ pub struct Event {
     pub from_state: Option<LetterState>,
     /// The state after.
     pub to_state: LetterState,
-    /// When (RFC 3339, UTC).
-    pub at: String,
+    /// When (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub at: DateTime<Utc>,
     /// A note: why, by whom, and for `rendered` the file and template hashes.
     pub detail: String,
 }
@@ -289,8 +291,9 @@ pub struct ReferralRecord {
     pub deadline_passed: NaiveDate,
     /// The run that referred them.
     pub run_id: i64,
-    /// When (RFC 3339, UTC).
-    pub at: String,
+    /// When (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub at: DateTime<Utc>,
 }
 
 /// An approval to record: a reviewer approves one exact template version.
@@ -319,236 +322,12 @@ pub struct Approval {
     pub template_sha256: String,
     /// Who approved.
     pub reviewer: String,
-    /// When (RFC 3339, UTC).
-    pub at: String,
+    /// When (UTC; stored and printed as RFC 3339 with milliseconds).
+    #[serde(serialize_with = "stamp::serialize")]
+    pub at: DateTime<Utc>,
     /// The reviewer's note.
     pub note: String,
     /// The texts approved, file name → text.
     #[serde(skip)]
     pub sources: std::collections::BTreeMap<String, String>,
-}
-
-/// Storage of runs, letters, their state changes and referrals. A trait so a PostgreSQL
-/// backend (several machines sharing one ledger) can follow without touching the stages.
-pub trait Ledger {
-    /// Starts a run; any run still `running` (its process died: the caller holds the run
-    /// lock) becomes `interrupted`.
-    fn begin_run(&mut self, run: &NewRun) -> Result<RunInfo, LedgerError>;
-
-    /// Takes up an earlier run again (`run --resume ID`): it becomes `running` (finished_at
-    /// cleared) and any other `running` run becomes `interrupted`.
-    fn resume_run(&mut self, run_id: i64) -> Result<RunInfo, LedgerError>;
-
-    /// Records how a run ended (`finished`, `failed`, …) and when.
-    fn finish_run(&mut self, run_id: i64, status: RunStatus) -> Result<(), LedgerError>;
-
-    /// Records that a run stopped on an error (`failed`, with the reason), so `history
-    /// --runs` shows it. A failed run may be resumed or a new run started.
-    fn fail_run(&mut self, run_id: i64, reason: &str) -> Result<(), LedgerError>;
-
-    /// The run with this id, if any.
-    fn run(&self, run_id: i64) -> Result<Option<RunInfo>, LedgerError>;
-
-    /// Every run, oldest first.
-    fn runs(&self) -> Result<Vec<RunInfo>, LedgerError>;
-
-    /// Records letters as `planned` for this run in ONE transaction. A key not yet known is
-    /// inserted; a key in planned/failed/returned/cancelled is moved to `planned` under this
-    /// run (a reissue keeps its key); a key that counts_as_sent is left alone and NOT
-    /// returned. Returns the keys now planned in this run. Planning a key again in the same
-    /// run with the same data changes nothing (no event).
-    fn record_planned(
-        &mut self,
-        run_id: i64,
-        letters: &[PlannedLetter],
-    ) -> Result<Vec<LetterKey>, LedgerError>;
-
-    /// Marks letters `rendered` with their files, in ONE transaction (call once per
-    /// chunk). Only from `planned`; recording the same file again for an already rendered
-    /// letter is a no-op, anything else fails the whole chunk naming the key.
-    fn record_rendered(&mut self, run_id: i64, files: &[RenderedFile]) -> Result<(), LedgerError>;
-
-    /// Any allowed state change, with a note; refuses impossible transitions (e.g. sent →
-    /// planned) with a clear error. The same state is a no-op without an event.
-    fn set_state(
-        &mut self,
-        key: &LetterKey,
-        to: LetterState,
-        run_id: Option<i64>,
-        detail: &str,
-    ) -> Result<LetterRecord, LedgerError>;
-
-    /// The letter with this key, if recorded.
-    fn letter(&self, key: &LetterKey) -> Result<Option<LetterRecord>, LedgerError>;
-
-    /// Every letter of an account, ordered by key.
-    fn letters_of_account(&self, account_id: &str) -> Result<Vec<LetterRecord>, LedgerError>;
-
-    /// Letters of a run, optionally only in one state, ordered by key.
-    fn letters_of_run(
-        &self,
-        run_id: i64,
-        state: Option<LetterState>,
-    ) -> Result<Vec<LetterRecord>, LedgerError>;
-
-    /// The state changes of a letter, oldest first.
-    fn events_of(&self, key: &LetterKey) -> Result<Vec<Event>, LedgerError>;
-
-    /// Every letter that counts as sent (or was returned), as the `Notice`s decide takes,
-    /// by account id (see [`notice_of`]). Cancelled/failed/planned letters are not notices.
-    fn prior_notices(&self) -> Result<std::collections::HashMap<String, Vec<Notice>>, LedgerError>;
-
-    /// Records referrals made by a run; returns only those whose notice_key was not
-    /// referred before (one referral per notice, ever).
-    fn record_referrals(
-        &mut self,
-        run_id: i64,
-        referrals: &[Referral],
-    ) -> Result<Vec<Referral>, LedgerError>;
-
-    /// Records a run's Treasury actions (referrals added, decreased, deleted) in one
-    /// transaction; `deadlines` gives each added referral's passed deadline. An action the
-    /// run already recorded is skipped. Returns how many were new.
-    fn record_treasury(
-        &mut self,
-        run_id: i64,
-        actions: &[TreasuryAction],
-        deadlines: &std::collections::HashMap<LetterKey, NaiveDate>,
-    ) -> Result<usize, LedgerError>;
-
-    /// Recorded Treasury actions, oldest first: of one run, of one account, or all.
-    fn treasury_actions(
-        &self,
-        run_id: Option<i64>,
-        account_id: Option<&str>,
-    ) -> Result<Vec<TreasuryRecord>, LedgerError>;
-
-    /// The runs that sent at least one Treasury action, oldest first.
-    fn treasury_runs(&self) -> Result<Vec<i64>, LedgerError>;
-
-    /// What TOP holds per referral, by account (the latest action's amount; zero after a
-    /// delete), as `decide` takes it.
-    fn top_holdings(
-        &self,
-    ) -> Result<std::collections::HashMap<String, Vec<crate::account::TopReferral>>, LedgerError>;
-
-    /// Every first referral of a notice, ordered by run and notice key (the Treasury actions
-    /// hold every referral and update).
-    fn referrals(&self) -> Result<Vec<ReferralRecord>, LedgerError>;
-
-    /// Every referral of an account, ordered by notice key.
-    fn referrals_of_account(&self, account_id: &str) -> Result<Vec<ReferralRecord>, LedgerError>;
-
-    /// Records that a reviewer approved one exact template version (append-only; approving
-    /// the same version again adds a second approval). Refuses a blank reviewer.
-    fn record_approval(&mut self, approval: &NewApproval) -> Result<Approval, LedgerError>;
-
-    /// Every approval, oldest first; only those of `template` when given.
-    fn approvals(&self, template: Option<&str>) -> Result<Vec<Approval>, LedgerError>;
-
-    /// The latest approval of exactly this template version, if any: a run may use the
-    /// version only when there is one.
-    fn approval_of(
-        &self,
-        template: &str,
-        template_sha256: &str,
-    ) -> Result<Option<Approval>, LedgerError>;
-    /// Records the emails composed for letters `planned` in this run, in ONE transaction:
-    /// inserts or replaces each (back to `pending`), except one being sent or of uncertain
-    /// outcome; a pending email of a planned letter with no email now is cancelled.
-    fn record_emails(
-        &mut self,
-        run_id: i64,
-        planned: &[LetterKey],
-        emails: &[NewEmail],
-    ) -> Result<(), LedgerError>;
-
-    /// Emails ready to send (see the `email` module), optionally of one run, with
-    /// uncertain ones when `resend_uncertain`.
-    fn email_queue(
-        &self,
-        run_id: Option<i64>,
-        resend_uncertain: bool,
-    ) -> Result<Vec<QueuedEmail>, LedgerError>;
-
-    /// Marks emails (key, Message-ID) `sending` in ONE committed transaction, BEFORE their
-    /// SMTP transactions start; a letter email's letter moves to `sending` too.
-    fn begin_sending(
-        &mut self,
-        run_id: Option<i64>,
-        sends: &[(LetterKey, String)],
-    ) -> Result<(), LedgerError>;
-
-    /// Records how SMTP attempts ended, in ONE transaction: `sent` with the server's reply,
-    /// `failed`, `uncertain`, or back in the queue (letter `rendered`).
-    fn record_sends(
-        &mut self,
-        run_id: Option<i64>,
-        outcomes: &[(LetterKey, SendRecord)],
-    ) -> Result<(), LedgerError>;
-
-    /// Emails left `sending` by a process that died become `uncertain` (never resent
-    /// automatically). Returns their keys.
-    fn recover_interrupted_sends(&mut self) -> Result<Vec<LetterKey>, LedgerError>;
-
-    /// Letters whose email was refused with `--fallback-print`: runs plan them as print.
-    fn print_fallbacks(&self) -> Result<Vec<LetterKey>, LedgerError>;
-
-    /// The email recorded for a letter, if any.
-    fn email(&self, key: &LetterKey) -> Result<Option<EmailRecord>, LedgerError>;
-
-    /// Every email whose outcome is unknown (`uncertain`), by key: each waits for a person
-    /// (`missive mark KEY sent|failed` or `missive send --resend-uncertain`).
-    fn uncertain_emails(&self) -> Result<Vec<LetterKey>, LedgerError>;
-
-    /// A person's verdict on an uncertain email after checking the mail server's log:
-    /// `sent` or not (`failed`, never resent), with an event carrying `detail`, in ONE
-    /// transaction. Any email that is not uncertain is refused
-    /// ([`LedgerError::EmailNotUncertain`]).
-    fn resolve_uncertain(
-        &mut self,
-        key: &LetterKey,
-        sent: bool,
-        detail: &str,
-    ) -> Result<EmailRecord, LedgerError>;
-    /// Gives each requested letter a mail piece, in ONE transaction: a letter whose
-    /// current copy already has a piece not yet in a batch keeps it (a crash before its
-    /// batch was recorded); the others get the next IMb serial and, if certified, the next
-    /// article serial, and `make` turns those numbers into the piece's codes. Counters
-    /// only move forward. If a range has too few numbers left for all of them, fails with
-    /// [`LedgerError::RangeExhausted`] and allocates nothing. Returns the pieces in request
-    /// order.
-    fn allocate_pieces(
-        &mut self,
-        run_id: i64,
-        requests: &[PieceRequest],
-        ranges: PieceRanges,
-        make: &MakePiece<'_>,
-    ) -> Result<Vec<MailPiece>, LedgerError>;
-
-    /// True when every one of `pieces` is in no batch and is still its letter's current
-    /// piece: the mailroom asks right before writing a batch under its final name.
-    fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError>;
-
-    /// Records a batch whose file is complete, and its pieces' places in it, in ONE
-    /// transaction; fails if any piece is already in a batch.
-    fn record_batch(&mut self, batch: &NewBatch) -> Result<BatchRecord, LedgerError>;
-
-    /// Every batch of a run, by mail class and number.
-    fn batches_of_run(&self, run_id: i64) -> Result<Vec<BatchRecord>, LedgerError>;
-
-    /// The batch with this name (`7-certified-1`), if any.
-    fn batch(&self, name: &str) -> Result<Option<BatchRecord>, LedgerError>;
-
-    /// The pieces of a batch, in print order.
-    fn pieces_of_batch(&self, batch_id: i64) -> Result<Vec<MailPiece>, LedgerError>;
-
-    /// Rendered print letters whose current copy is in no batch yet, with the run that
-    /// rendered them, by key.
-    fn unbatched_letters(&self) -> Result<Vec<(LetterKey, i64)>, LedgerError>;
-
-    /// The operator's release of a printed batch: the batch and each of its letters become
-    /// `released` (with an event each), in ONE transaction. Releasing again is a no-op; a
-    /// letter that can no longer be released (cancelled, returned) refuses the whole batch.
-    fn release_batch(&mut self, name: &str, detail: &str) -> Result<BatchRecord, LedgerError>;
 }

@@ -28,7 +28,7 @@ use chrono::NaiveDate;
 use crate::account::Account;
 use crate::config::Config;
 use crate::decide::{AccountDecision, DecideContext, DueLetter};
-use crate::ledger::{Approval, Ledger, LedgerError};
+use crate::ledger::{Approval, ApprovalLog, LedgerError};
 use crate::letter::{LetterKind, Variant};
 use crate::load::{self, SourceError};
 use crate::plan::{PlanError, PriorNotices, plan_batch};
@@ -254,7 +254,7 @@ pub enum ApprovalState {
 impl ApprovalState {
     /// Looks up the state of `template` at content hash `sha256`.
     pub fn of(
-        ledger: &dyn Ledger,
+        ledger: &dyn ApprovalLog,
         template: &str,
         sha256: &str,
     ) -> Result<ApprovalState, LedgerError> {

@@ -396,7 +396,7 @@ pub fn write_control(ledger: &dyn Ledger, run: &RunInfo) -> Result<Option<PathBu
             mail_class: b.mail_class,
             file: b.file,
             sha256: b.file_sha256,
-            state: b.state,
+            state: b.state.as_str().to_owned(),
             pieces: b.pieces,
             pages: b.pages,
             sheets: b.sheets,

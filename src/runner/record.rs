@@ -100,8 +100,8 @@ impl Run<'_, '_> {
                 let template = letter_template(accounts, l);
                 !held.iter().any(|h| h.template == template)
             })
-            .map(PlannedLetter::from_due)
-            .collect();
+            .map(super::records::planned_letter)
+            .collect::<Result<_, _>>()?;
         let keys = ledger.record_planned(run_id, &letters)?;
         let keys_set: HashSet<_> = keys.iter().collect();
         let (composed, email_failed, email_errors) = compose_emails(
@@ -145,7 +145,8 @@ impl Run<'_, '_> {
             out_dir,
             None,
             |written: &[WrittenLetter], failed: &[FailedLetter]| -> Result<(), RunError> {
-                let files: Vec<RenderedFile> = written.iter().map(RenderedFile::from).collect();
+                let files: Vec<RenderedFile> =
+                    written.iter().map(super::records::rendered_file).collect();
                 ledger.record_rendered(run_id, &files)?;
                 for f in failed {
                     ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;

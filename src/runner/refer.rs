@@ -21,7 +21,7 @@ pub(super) fn refer(
     debtors: &HashMap<String, (String, String)>,
     out_dir: &Path,
 ) -> Result<(usize, usize), RunError> {
-    let (actions, deadlines) = treasury_file::actions_of(plan, debtors);
+    let (actions, deadlines) = super::records::treasury_actions(plan, debtors);
     ledger.record_treasury(run_id, &actions, &deadlines)?;
     write_treasury_files(ledger, run_id, out_dir)?;
     let sent = ledger.treasury_actions(Some(run_id), None)?;

@@ -12,7 +12,8 @@ use super::*;
 use crate::compose::Composer;
 use crate::config::{BUILT_IN, Config};
 use crate::dispatch::SendFailure;
-use crate::ledger::{LetterState, SqliteLedger};
+use crate::ledger::prelude::*;
+use crate::ledger::{EmailState, LetterState, SqliteLedger};
 use crate::load::parse_iso_date;
 use crate::render::Renderer;
 
@@ -221,7 +222,7 @@ fn a_resumed_run_keeps_its_dates_and_paths() {
 }
 
 /// A letter's key, its state and its email's state, as the transport saw them.
-type Seen = (String, Option<LetterState>, Option<String>);
+type Seen = (String, Option<LetterState>, Option<EmailState>);
 
 /// A transport that, for each message, reads the ledger through its own connection and
 /// notes the state of the letter being sent; then accepts.
@@ -279,17 +280,17 @@ fn the_send_step_records_sending_before_the_transport_is_called() {
         .find(|(key, _, _)| key.starts_with("EM-OK/"))
         .expect("EM-OK seen");
     assert_eq!(ok.1, Some(LetterState::Sending), "{states:?}");
-    assert_eq!(ok.2.as_deref(), Some("sending"), "{states:?}");
+    assert_eq!(ok.2, Some(EmailState::Sending), "{states:?}");
     let copy = states
         .iter()
         .find(|(key, _, _)| key.starts_with("EM-ITO/"))
         .expect("EM-ITO seen");
-    assert_eq!(copy.2.as_deref(), Some("sending"), "{states:?}");
+    assert_eq!(copy.2, Some(EmailState::Sending), "{states:?}");
     // Afterwards: sent, with the reply.
     for (key, _, _) in states.iter() {
         let key = crate::letter::LetterKey::from_text(key);
         let email = ledger.email(&key).expect("read").expect("email");
-        assert_eq!(email.state, "sent");
+        assert_eq!(email.state, EmailState::Sent);
     }
     assert!(report.is_clean());
 }

@@ -12,7 +12,8 @@ use crate::config::{Config, hex};
 use crate::decide::DueLetter;
 use crate::dispatch::tests::{composer, config, fixture};
 use crate::dispatch::{Mailer, Role, SendFailure, SendOptions, SendReport, TransportMailer};
-use crate::ledger::{Ledger, LetterState, NewRun, PlannedLetter, RenderedFile, SqliteLedger};
+use crate::ledger::prelude::*;
+use crate::ledger::{EmailState, LetterState, NewRun, PlannedLetter, RenderedFile, SqliteLedger};
 use crate::letter::Channel;
 
 /// The send step as the tests call it: no progress, its report.
@@ -97,7 +98,10 @@ fn ledger_with_emails(config: &Config) -> (TempDir, SqliteLedger, Vec<DueLetter>
         .into_iter()
         .filter(|l| l.account_id == "EM-OK" || l.account_id == "EM-ITO")
         .collect();
-    let planned: Vec<PlannedLetter> = letters.iter().map(PlannedLetter::from_due).collect();
+    let planned: Vec<PlannedLetter> = letters
+        .iter()
+        .map(|l| super::records::planned_letter(l).expect("planned"))
+        .collect();
     let keys = ledger.record_planned(run.id, &planned).expect("plan");
     let composer = composer(config);
     let emails: Vec<_> = letters
@@ -148,7 +152,7 @@ fn each_email_is_sent_once_with_the_reply_recorded() {
     assert_eq!(mailer.delivered.lock().expect("lock").len(), 2);
     for letter in &letters {
         let email = ledger.email(&letter.key).expect("read").expect("email");
-        assert_eq!(email.state, "sent");
+        assert_eq!(email.state, EmailState::Sent);
         assert_eq!(email.reply.as_deref(), Some("250 2.0.0 OK"));
         let state = ledger
             .letter(&letter.key)
@@ -195,7 +199,7 @@ fn transient_failures_retry_refusals_fail_and_unknowns_stay_uncertain() {
     assert_eq!(report.uncertain.len(), 1);
     assert_eq!(report.failed.len(), 1);
     let copy_email = ledger.email(copy).expect("read").expect("email");
-    assert_eq!(copy_email.state, "failed");
+    assert_eq!(copy_email.state, EmailState::Failed);
     assert_eq!(copy_email.attempts, 2);
     let letter_state = ledger.letter(letter).expect("read").expect("letter").state;
     assert_eq!(letter_state, LetterState::Uncertain);
@@ -211,7 +215,7 @@ fn transient_failures_retry_refusals_fail_and_unknowns_stay_uncertain() {
     let report = send_queue(&mut ledger, &config, &mailer, resend).expect("send");
     assert_eq!(report.sent.len(), 1);
     let email = ledger.email(letter).expect("read").expect("email");
-    assert_eq!(email.state, "sent");
+    assert_eq!(email.state, EmailState::Sent);
     assert_eq!(email.message_id, first_id);
     assert_eq!(
         ledger.letter(letter).expect("r").expect("l").state,

@@ -9,7 +9,7 @@ use super::record::{PlannedAccounts, fall_back_to_print, letter_template, plan_a
 use super::{Run, RunError};
 use crate::account::Notice;
 use crate::decide::DueLetter;
-use crate::ledger::{Ledger, LetterState, PlannedLetter, notice_of};
+use crate::ledger::{Ledger, LetterState, notice_of};
 use crate::letter::LetterKey;
 use crate::load;
 
@@ -31,7 +31,7 @@ pub(super) fn as_rendered(
         };
         let template = letter_template(accounts, letter);
         if record.run_id == run_id
-            && record.data_sha256 == PlannedLetter::from_due(letter).data_sha256
+            && record.data_sha256 == super::records::plan_sha256(letter)?
             && record.template.as_deref() == Some(template.as_str())
             && record.template_sha256.as_ref() == hashes.get(&template)
         {

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use missive::ledger::{Ledger, LetterRecord, SqliteLedger};
+use missive::ledger::prelude::*;
+use missive::ledger::{LetterRecord, SqliteLedger};
 use missive::letter::LetterKey;
 use rusqlite::{Connection, OpenFlags};
 

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use missive::ledger::{Ledger, LetterRecord, LetterState, RunStatus};
+use missive::ledger::prelude::*;
+use missive::ledger::{LetterRecord, LetterState, RunStatus};
 
 use crate::common::accounts::write_intent_accounts;
 use crate::common::files::{

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use missive::ledger::{Ledger, LetterState};
+use missive::ledger::LetterState;
+use missive::ledger::prelude::*;
 
 use crate::common::Fixture;
 use crate::common::accounts::write_intent_accounts;

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use missive::ledger::{Ledger, RunStatus};
+use missive::ledger::RunStatus;
+use missive::ledger::prelude::*;
 
 use crate::common::files::{names, pdfs, utf8};
 use crate::common::ledger::{letter_of, open_ledger};

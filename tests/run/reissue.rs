@@ -2,7 +2,8 @@
 //! run under the same key, and the copy that was mailed is kept under its hash; `mark`
 //! refuses unknown keys, a missing ledger and changes the state machine does not allow.
 
-use missive::ledger::{Ledger, LetterState};
+use missive::ledger::LetterState;
+use missive::ledger::prelude::*;
 use missive::letter::LetterKey;
 
 use crate::common::files::{json_file, pdfs, utf8};

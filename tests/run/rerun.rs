@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use missive::ledger::{Ledger, RunStatus};
+use missive::ledger::RunStatus;
+use missive::ledger::prelude::*;
 
 use crate::common::files::{file_sha, json_file, pdfs, utf8};
 use crate::common::ledger::open_ledger;

@@ -14,6 +14,7 @@ use std::sync::LazyLock;
 use anyhow::{Context as _, Result, anyhow};
 use axum::http::StatusCode;
 use missive::language::Language;
+use missive::ledger::stamp;
 use missive::review::diff::{LineChange, diff_files};
 use missive::review::vars::{describe, lookup, variables};
 use missive::review::{ApprovalState, LetterType, short_hash};
@@ -113,7 +114,7 @@ pub(crate) struct IndexRow {
 #[derive(Serialize)]
 struct ApprovalView<'a> {
     reviewer: &'a str,
-    at: &'a str,
+    at: String,
     /// Short hash of the approved version.
     version: &'a str,
     /// The note, `None` when blank.
@@ -124,7 +125,7 @@ impl<'a> ApprovalView<'a> {
     fn of(a: &'a missive::ledger::Approval) -> ApprovalView<'a> {
         ApprovalView {
             reviewer: &a.reviewer,
-            at: &a.at,
+            at: stamp::text(&a.at),
             version: short_hash(&a.template_sha256),
             note: Some(a.note.as_str()).filter(|n| !n.trim().is_empty()),
         }

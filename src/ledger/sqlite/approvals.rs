@@ -1,12 +1,14 @@
-//! Template approvals: reading and writing the `approvals` table.
+//! Template approvals in SQLite: the append-only `approvals` table.
 
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rows::decode_err;
-use super::writes::now;
-use super::{Approval, LedgerError, NewApproval};
+use super::SqliteLedger;
+use super::rows::{decode_err, time_at};
+use crate::ledger::rules;
+use crate::ledger::stamp;
+use crate::ledger::{Approval, ApprovalLog, LedgerError, NewApproval};
 
 const COLUMNS: &str = "id, template, template_sha256, reviewer, at, note, sources";
 
@@ -19,28 +21,15 @@ fn approval_from_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
         template: row.get(1)?,
         template_sha256: row.get(2)?,
         reviewer: row.get(3)?,
-        at: row.get(4)?,
+        at: time_at(row, 4)?,
         note: row.get(5)?,
         sources,
     })
 }
 
-/// Why a reviewer name is refused, if it is.
-fn reviewer_problem(reviewer: &str) -> Option<&'static str> {
-    if reviewer.trim().is_empty() {
-        Some("the reviewer's name is blank")
-    } else if reviewer.chars().count() > 200 {
-        Some("the reviewer's name is longer than 200 characters")
-    } else if reviewer.chars().any(char::is_control) {
-        Some("the reviewer's name contains control characters")
-    } else {
-        None
-    }
-}
-
 /// Inserts one approval.
 pub(super) fn record(conn: &Connection, approval: &NewApproval) -> Result<Approval, LedgerError> {
-    if let Some(reason) = reviewer_problem(&approval.reviewer) {
+    if let Some(reason) = rules::reviewer_problem(&approval.reviewer) {
         return Err(LedgerError::BadApproval {
             template: approval.template.clone(),
             reason: reason.to_owned(),
@@ -51,9 +40,9 @@ pub(super) fn record(conn: &Connection, approval: &NewApproval) -> Result<Approv
         template: approval.template.clone(),
         source,
     };
-    // A map of strings always serializes.
-    let sources = serde_json::to_string(&approval.sources).unwrap_or_default();
-    let at = now();
+    let sources = serde_json::to_string(&approval.sources)
+        .map_err(|err| failed(rusqlite::Error::ToSqlConversionFailure(Box::new(err))))?;
+    let at = stamp::now();
     let reviewer = approval.reviewer.trim().to_owned();
     conn.execute(
         "INSERT INTO approvals (template, template_sha256, reviewer, at, note, sources)
@@ -62,7 +51,7 @@ pub(super) fn record(conn: &Connection, approval: &NewApproval) -> Result<Approv
             approval.template,
             approval.template_sha256,
             reviewer,
-            at,
+            stamp::text(&at),
             approval.note,
             sources
         ],
@@ -117,4 +106,22 @@ pub(super) fn of(
         template: template.to_owned(),
         source,
     })
+}
+
+impl ApprovalLog for SqliteLedger {
+    fn record_approval(&mut self, approval: &NewApproval) -> Result<Approval, LedgerError> {
+        record(&self.conn, approval)
+    }
+
+    fn approvals(&self, template: Option<&str>) -> Result<Vec<Approval>, LedgerError> {
+        list(&self.conn, template)
+    }
+
+    fn approval_of(
+        &self,
+        template: &str,
+        template_sha256: &str,
+    ) -> Result<Option<Approval>, LedgerError> {
+        of(&self.conn, template, template_sha256)
+    }
 }

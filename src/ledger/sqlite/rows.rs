@@ -1,12 +1,16 @@
 //! Reading the ledger's rows back into records; a stored value that does not decode is
 //! reported as SQLite's conversion error, with the column.
 
-use chrono::NaiveDate;
-use rusqlite::types::Type;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde::de::DeserializeOwned;
 
-use super::{Event, LetterRecord, LetterState, ReferralRecord, RunInfo, RunStatus};
+use crate::ledger::stamp;
+use crate::ledger::{
+    BatchState, EmailRole, EmailState, Event, LetterRecord, LetterState, ReferralRecord, RunInfo,
+    RunStatus,
+};
 use crate::letter::LetterKey;
 use crate::money::Money;
 
@@ -28,6 +32,46 @@ struct Decode(String);
 /// The error for a stored value in `column` that does not decode.
 pub(super) fn decode_err(column: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, Type::Text, Box::new(Decode(message)))
+}
+
+/// The states stored by name: written as their name, read back or refused with the
+/// name that does not decode (`` `mailed` is not a letter state ``).
+macro_rules! stored_as_name {
+    ($($name:ident),+) => {$(
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = value.as_str()?;
+                $name::parse(text).ok_or_else(|| {
+                    FromSqlError::Other(Box::new(Decode(format!(
+                        "`{text}` is not a {}",
+                        $name::WHAT
+                    ))))
+                })
+            }
+        }
+    )+};
+}
+
+stored_as_name!(LetterState, RunStatus, EmailState, EmailRole, BatchState);
+
+/// A time stored as RFC 3339 text (see [`stamp`]).
+pub(super) fn time_at(row: &Row<'_>, column: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = row.get(column)?;
+    stamp::parse(&text).ok_or_else(|| decode_err(column, format!("`{text}` is not a time")))
+}
+
+/// An optional time stored as RFC 3339 text.
+pub(super) fn opt_time_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match row.get::<_, Option<String>>(column)? {
+        None => Ok(None),
+        Some(_) => time_at(row, column).map(Some),
+    }
 }
 
 fn date_at(row: &Row<'_>, column: usize) -> rusqlite::Result<NaiveDate> {
@@ -81,12 +125,6 @@ pub(super) fn ids_json(ids: &[String]) -> rusqlite::Result<String> {
     serde_json::to_string(ids).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-fn state_at(row: &Row<'_>, column: usize) -> rusqlite::Result<LetterState> {
-    let text: String = row.get(column)?;
-    LetterState::parse(&text)
-        .ok_or_else(|| decode_err(column, format!("`{text}` is not a letter state")))
-}
-
 /// A letter from a row of [`LETTER_COLUMNS`].
 pub(super) fn letter_from_row(row: &Row<'_>) -> rusqlite::Result<LetterRecord> {
     Ok(LetterRecord {
@@ -107,26 +145,24 @@ pub(super) fn letter_from_row(row: &Row<'_>) -> rusqlite::Result<LetterRecord> {
         file: row.get(14)?,
         file_sha256: row.get(15)?,
         pages: row.get(16)?,
-        state: state_at(row, 17)?,
-        created_at: row.get(18)?,
-        updated_at: row.get(19)?,
+        state: row.get(17)?,
+        created_at: time_at(row, 18)?,
+        updated_at: time_at(row, 19)?,
     })
 }
 
 /// A run from a row of [`RUN_COLUMNS`].
 pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunInfo> {
-    let status: String = row.get(8)?;
     Ok(RunInfo {
         id: row.get(0)?,
-        started_at: row.get(1)?,
-        finished_at: row.get(2)?,
+        started_at: time_at(row, 1)?,
+        finished_at: opt_time_at(row, 2)?,
         as_of: date_at(row, 3)?,
         mail_date: date_at(row, 4)?,
         config_sha256: row.get(5)?,
         accounts: row.get(6)?,
         out_dir: row.get(7)?,
-        status: RunStatus::parse(&status)
-            .ok_or_else(|| decode_err(8, format!("`{status}` is not a run status")))?,
+        status: row.get(8)?,
         failure: row.get(9)?,
     })
 }
@@ -137,12 +173,9 @@ pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         id: row.get(0)?,
         key: key_at(row, 1)?,
         run_id: row.get(2)?,
-        from_state: match row.get::<_, Option<String>>(3)? {
-            None => None,
-            Some(_) => Some(state_at(row, 3)?),
-        },
-        to_state: state_at(row, 4)?,
-        at: row.get(5)?,
+        from_state: row.get(3)?,
+        to_state: row.get(4)?,
+        at: time_at(row, 5)?,
         detail: row.get(6)?,
     })
 }
@@ -156,7 +189,7 @@ pub(super) fn referral_from_row(row: &Row<'_>) -> rusqlite::Result<ReferralRecor
         amount: money_at(row, 3)?,
         deadline_passed: date_at(row, 4)?,
         run_id: row.get(5)?,
-        at: row.get(6)?,
+        at: time_at(row, 6)?,
     })
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::LedgerError;
+use crate::ledger::LedgerError;
 
 /// `PRAGMA application_id` of a missive ledger ("msve").
 pub const APPLICATION_ID: i64 = 0x6D73_7665;

@@ -1,7 +1,7 @@
 //! Mail pieces, batches and release.
 
-use super::tests::{file_of, intent, ledger, start};
-use super::*;
+use super::{Backend, file_of, intent, start};
+use crate::ledger::*;
 use crate::letter::MailClass;
 
 fn request(letter: &PlannedLetter) -> PieceRequest {
@@ -26,7 +26,7 @@ const RANGES: PieceRanges = PieceRanges {
 };
 
 /// Plans and renders `letters` in a new run; returns the run id.
-fn rendered(ledger: &mut SqliteLedger, letters: &[PlannedLetter]) -> i64 {
+fn rendered(ledger: &mut impl Ledger, letters: &[PlannedLetter]) -> i64 {
     let run = start(ledger);
     ledger.record_planned(run.id, letters).expect("plan");
     let files: Vec<RenderedFile> = letters.iter().map(file_of).collect();
@@ -34,9 +34,8 @@ fn rendered(ledger: &mut SqliteLedger, letters: &[PlannedLetter]) -> i64 {
     run.id
 }
 
-#[test]
-fn serials_are_allocated_once_and_kept_until_batched() {
-    let (_dir, mut ledger) = ledger();
+pub(super) fn serials_are_allocated_once_and_kept_until_batched<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
     let letters = [intent("A1"), intent("A2")];
     let run = rendered(&mut ledger, &letters);
     let requests: Vec<PieceRequest> = letters.iter().map(request).collect();
@@ -88,7 +87,7 @@ fn serials_are_allocated_once_and_kept_until_batched() {
     let released = ledger
         .release_batch(&batch.name, "printed")
         .expect("release");
-    assert_eq!(released.state, "released");
+    assert_eq!(released.state.as_str(), "released");
     for letter in &letters {
         let record = ledger.letter(&letter.key).expect("read").expect("letter");
         assert_eq!(record.state, LetterState::Released);
@@ -105,7 +104,8 @@ fn serials_are_allocated_once_and_kept_until_batched() {
         ledger
             .release_batch(&batch.name, "again")
             .expect("again")
-            .state,
+            .state
+            .as_str(),
         "released"
     );
     assert!(matches!(
@@ -134,9 +134,8 @@ fn serials_are_allocated_once_and_kept_until_batched() {
     );
 }
 
-#[test]
-fn an_exhausted_range_allocates_nothing() {
-    let (_dir, mut ledger) = ledger();
+pub(super) fn an_exhausted_range_allocates_nothing<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
     let letters = [intent("B1"), intent("B2"), intent("B3"), intent("B4")];
     let run = rendered(&mut ledger, &letters);
     let requests: Vec<PieceRequest> = letters.iter().map(request).collect();
@@ -173,4 +172,62 @@ fn an_exhausted_range_allocates_nothing() {
         .allocate_pieces(run, &requests, tight, &make)
         .expect_err("serials exhausted");
     assert!(err.to_string().contains("IMb serial"), "{err}");
+}
+
+pub(super) fn a_piece_goes_into_one_batch_once<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
+    let letters = [intent("C1"), intent("C2")];
+    let run = rendered(&mut ledger, &letters);
+    let requests: Vec<PieceRequest> = letters.iter().map(request).collect();
+    let pieces = ledger
+        .allocate_pieces(run, &requests, RANGES, &make)
+        .expect("allocate");
+    let batch = |name: &str, seq: u32, ids: &[i64]| NewBatch {
+        name: name.to_owned(),
+        run_id: run,
+        mail_class: MailClass::Certified,
+        seq,
+        file: format!("{name}.pdf"),
+        file_sha256: "s".to_owned(),
+        pieces: ids.iter().map(|id| (*id, 2)).collect(),
+        pages: 2 * ids.len() as u32,
+        sheets: ids.len() as u32,
+        amount_due: crate::money::Money::ZERO,
+    };
+    let first = ledger
+        .record_batch(&batch("b-1", 1, &[pieces[0].id]))
+        .expect("first batch");
+    assert_eq!(first.state, BatchState::Written);
+    // A second batch claiming a batched piece is refused as a whole.
+    let both = [pieces[1].id, pieces[0].id];
+    ledger
+        .record_batch(&batch("b-2", 2, &both))
+        .expect_err("piece already batched");
+    assert_eq!(ledger.batch("b-2").expect("read"), None);
+    assert!(ledger.pieces_open(&[pieces[1].id]).expect("open"));
+    // The same name again is refused too.
+    ledger
+        .record_batch(&batch("b-1", 3, &[pieces[1].id]))
+        .expect_err("name taken");
+    let second = ledger
+        .record_batch(&batch("b-2", 2, &[pieces[1].id]))
+        .expect("second batch");
+    assert_eq!(
+        ledger
+            .batches_of_run(run)
+            .expect("batches")
+            .iter()
+            .map(|b| b.name.as_str())
+            .collect::<Vec<_>>(),
+        ["b-1", "b-2"]
+    );
+    assert_eq!(ledger.batch("b-2").expect("read"), Some(second.clone()));
+    let in_second = ledger.pieces_of_batch(second.id).expect("pieces");
+    assert_eq!(
+        in_second
+            .iter()
+            .map(|p| (p.id, p.sequence, p.pages))
+            .collect::<Vec<_>>(),
+        [(pieces[1].id, Some(1), Some(2))]
+    );
 }

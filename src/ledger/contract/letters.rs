@@ -1,11 +1,11 @@
-//! Ledger tests: planning, rendering, state changes, events and the notices decide sees.
+//! Letters: planning, rendering, state changes, events and the notices decide sees.
 
-use super::tests::{file_of, intent, ledger, letter, start};
-use super::*;
-use crate::account::NoticeSubject;
-use crate::letter::{LetterKind, Variant};
+use super::{Backend, file_of, intent, letter, start};
+use crate::account::{Notice, NoticeSubject};
+use crate::ledger::*;
+use crate::letter::{LetterKey, LetterKind, Variant};
 
-fn events(ledger: &SqliteLedger, key: &LetterKey) -> Vec<(Option<LetterState>, LetterState)> {
+fn events(ledger: &impl Ledger, key: &LetterKey) -> Vec<(Option<LetterState>, LetterState)> {
     ledger
         .events_of(key)
         .expect("events")
@@ -14,7 +14,7 @@ fn events(ledger: &SqliteLedger, key: &LetterKey) -> Vec<(Option<LetterState>, L
         .collect()
 }
 
-fn state(ledger: &SqliteLedger, key: &LetterKey) -> LetterState {
+fn state(ledger: &impl Ledger, key: &LetterKey) -> LetterState {
     ledger
         .letter(key)
         .expect("read")
@@ -22,50 +22,8 @@ fn state(ledger: &SqliteLedger, key: &LetterKey) -> LetterState {
         .expect("recorded")
 }
 
-#[test]
-fn states_round_trip_and_the_transitions_are_the_documented_ones() {
-    use LetterState::*;
-    for s in LetterState::ALL {
-        assert_eq!(LetterState::parse(s.as_str()), Some(s));
-        assert!(!s.can_move_to(s), "{s} → {s} is no change");
-    }
-    assert_eq!(LetterState::parse("mailed"), None);
-    let sent: Vec<LetterState> = LetterState::ALL
-        .into_iter()
-        .filter(|s| s.counts_as_sent())
-        .collect();
-    assert_eq!(sent, [Rendered, Released, Sending, Sent, Uncertain]);
-    let moves: Vec<(LetterState, Vec<LetterState>)> = LetterState::ALL
-        .into_iter()
-        .map(|from| {
-            let to = LetterState::ALL
-                .into_iter()
-                .filter(|to| from.can_move_to(*to))
-                .collect();
-            (from, to)
-        })
-        .collect();
-    let expected = vec![
-        (Planned, vec![Rendered, Failed, Cancelled]),
-        (
-            Rendered,
-            vec![Released, Sending, Failed, Returned, Cancelled],
-        ),
-        (Released, vec![Returned, Cancelled]),
-        (Sending, vec![Rendered, Sent, Failed, Uncertain]),
-        (Sent, vec![Returned]),
-        (Failed, vec![Planned, Cancelled]),
-        (Uncertain, vec![Sending, Sent, Failed]),
-        (Returned, vec![Planned]),
-        (Cancelled, vec![Planned]),
-    ];
-    assert_eq!(moves, expected);
-    assert_eq!(allowed_moves(Released), "returned or cancelled");
-}
-
-#[test]
-fn record_planned_inserts_and_is_idempotent() {
-    let (_dir, mut ledger) = ledger();
+pub(super) fn record_planned_inserts_and_is_idempotent<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
     let run = start(&mut ledger);
     let letters = [intent("CT-1"), intent("CT-2"), intent("CT-3")];
     let keys: Vec<LetterKey> = letters.iter().map(|l| l.key.clone()).collect();
@@ -107,9 +65,8 @@ fn record_planned_inserts_and_is_idempotent() {
     );
 }
 
-#[test]
-fn record_planned_reissues_a_returned_key_and_skips_a_rendered_one() {
-    let (_dir, mut ledger) = ledger();
+pub(super) fn record_planned_reissues_a_returned_key_and_skips_a_rendered_one<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
     let run = start(&mut ledger);
     let returned = intent("CT-1");
     let rendered = intent("CT-2");
@@ -176,9 +133,8 @@ fn record_planned_reissues_a_returned_key_and_skips_a_rendered_one() {
     assert_eq!(events(&ledger, &rendered.key).len(), 2);
 }
 
-#[test]
-fn record_rendered_only_moves_planned_letters() {
-    let (_dir, mut ledger) = ledger();
+pub(super) fn record_rendered_only_moves_planned_letters<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
     let run = start(&mut ledger);
     let [a, b] = [intent("CT-1"), intent("CT-2")];
     ledger
@@ -239,9 +195,8 @@ fn record_rendered_only_moves_planned_letters() {
     ));
 }
 
-#[test]
-fn set_state_refuses_impossible_changes_and_records_one_event_per_change() {
-    let (_dir, mut ledger) = ledger();
+pub(super) fn set_state_refuses_impossible_changes_and_records_one_event_per_change<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
     let run = start(&mut ledger);
     let mut email = intent("CT-1");
     email.channel = crate::letter::Channel::Email;
@@ -314,36 +269,9 @@ fn set_state_refuses_impossible_changes_and_records_one_event_per_change() {
     ));
 }
 
-#[test]
-fn events_cannot_be_updated_or_deleted() {
-    let (_dir, mut ledger) = ledger();
-    let run = start(&mut ledger);
-    ledger
-        .record_planned(run.id, &[intent("CT-1")])
-        .expect("plan");
-    let conn = ledger.connection();
-    for sql in [
-        "UPDATE events SET detail = 'rewritten'",
-        "DELETE FROM events",
-        "DELETE FROM letters",
-    ] {
-        let err = conn.execute(sql, []).expect_err(sql);
-        let message = err.to_string();
-        assert!(
-            message.contains("append-only") || message.contains("forever"),
-            "{sql}: {message}"
-        );
-    }
-    assert_eq!(
-        ledger.events_of(&intent("CT-1").key).expect("events").len(),
-        1
-    );
-}
-
-#[test]
-fn prior_notices_map_every_kind_and_variant() {
+pub(super) fn prior_notices_map_every_kind_and_variant<L: Backend>() {
     use LetterKind::*;
-    let (_dir, mut ledger) = ledger();
+    let (_home, mut ledger) = L::fresh();
     let run = start(&mut ledger);
     let letters = [
         letter("A", IntentToOffset, None, "L1+L10+L2"),
@@ -363,7 +291,7 @@ fn prior_notices_map_every_kind_and_variant() {
     ledger.record_planned(run.id, &all).expect("plan");
     let files: Vec<RenderedFile> = letters.iter().map(file_of).collect();
     ledger.record_rendered(run.id, &files).expect("render");
-    let mark = |ledger: &mut SqliteLedger, l: &PlannedLetter, to: &[LetterState]| {
+    let mark = |ledger: &mut L, l: &PlannedLetter, to: &[LetterState]| {
         for s in to {
             ledger.set_state(&l.key, *s, None, "test").expect("mark");
         }
@@ -429,4 +357,25 @@ fn prior_notices_map_every_kind_and_variant() {
             l.key
         );
     }
+}
+
+pub(super) fn ten_thousand_letters_plan_and_render_in_chunks<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
+    let run = start(&mut ledger);
+    let letters: Vec<PlannedLetter> = (0..10_000).map(|i| intent(&format!("CT-{i:05}"))).collect();
+    let keys = ledger.record_planned(run.id, &letters).expect("plan");
+    assert_eq!(keys.len(), letters.len());
+    for chunk in letters.chunks(64) {
+        let files: Vec<RenderedFile> = chunk.iter().map(file_of).collect();
+        ledger.record_rendered(run.id, &files).expect("render");
+    }
+    let rendered = ledger
+        .letters_of_run(run.id, Some(LetterState::Rendered))
+        .expect("read");
+    assert_eq!(rendered.len(), letters.len());
+    assert!(rendered.windows(2).all(|w| w[0].key < w[1].key));
+    assert_eq!(
+        ledger.prior_notices().expect("notices").len(),
+        letters.len()
+    );
 }
