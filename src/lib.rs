@@ -28,8 +28,9 @@
 //!
 //! Supporting modules: [`config`] (agency facts, policy numbers, calendar), [`calendar`]
 //! (business days, deadlines, month arithmetic), [`money`] (exact dollars and cents),
-//! [`letter`] (kinds, variants, channels, keys) and [`template_tags`] (the tags of a Tera
-//! template, for the checks that read templates as text).
+//! [`letter`] (kinds, variants, channels, keys), [`view`] (what a letter's or email's
+//! template sees), [`typst_literal`] (values quoted for Typst) and [`template_tags`] (the
+//! tags of a Tera template, for the checks that read templates as text).
 
 #![warn(missing_docs)]
 
@@ -54,3 +55,5 @@ pub mod runner;
 pub mod template_tags;
 pub mod translations;
 pub mod treasury_file;
+pub mod typst_literal;
+pub mod view;

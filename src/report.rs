@@ -419,3 +419,15 @@ pub fn write_treasury_history(out: &mut impl Write, records: &[TreasuryRecord]) 
     }
     write_columns(out, &rows)
 }
+
+/// An error and its causes on one line, joined by `: ` ("Failed to render 'x': Variable
+/// `y` not found"): how template errors are reported by letters and emails alike.
+pub fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    parts.join(": ")
+}

@@ -14,29 +14,10 @@ use crate::language::Language;
 use crate::load::parse_iso_date;
 use crate::money::Money;
 use crate::template_tags::{TagKind, final_filter, tags};
+pub use crate::typst_literal::typst_string;
 
 /// The filters whose output is safe inside Typst source; every `{{ … }}` must end in one.
 pub const SAFE_FILTERS: [&str; 5] = ["str", "money", "date", "tin", "int"];
-
-/// Quotes text as a Typst string literal: only `\`, `"` and control characters need
-/// escaping inside one.
-pub fn typst_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 fn text_of(value: &Value, filter: &str) -> Result<String> {
     match value {

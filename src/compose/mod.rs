@@ -11,9 +11,9 @@
 //! (and its content hash, including the layout files) made it.
 
 pub mod filters;
-mod view;
 
-pub(crate) use view::letter_view;
+use crate::view;
+pub use crate::view::MailMarks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -89,17 +89,6 @@ pub struct ComposedLetter {
     pub date: NaiveDate,
     /// Document language.
     pub lang: String,
-}
-
-/// What a printed piece carries in its address block besides the address: the
-/// Intelligent Mail barcode and, for certified mail, the article number. Plain data: the
-/// template passes it through a Typst-safe filter and the layout draws it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailMarks {
-    /// The 65 IMb bar letters (`F`, `A`, `D`, `T`).
-    pub imb: String,
-    /// The certified article number as printed (groups of four digits).
-    pub article: Option<String>,
 }
 
 /// Loaded templates, ready to compose any letter.
@@ -208,7 +197,7 @@ impl Composer {
             tera.add_raw_templates(letters.iter().map(|(n, t)| (n.as_str(), t.as_str())))
                 .map_err(|err| ComposeError::Template {
                     template: sub.clone(),
-                    message: error_chain(&err),
+                    message: crate::report::cause_chain(&err),
                 })?;
             for kind in LetterKind::ALL {
                 let name = template_name_in(kind, lang);
@@ -335,7 +324,7 @@ impl Composer {
         let context = view::context(account, letter, config, marks).map_err(fail)?;
         let source = self.teras[&lang]
             .render(&template, &context)
-            .map_err(|err| fail(error_chain(&err)))?;
+            .map_err(|err| fail(crate::report::cause_chain(&err)))?;
         let template_sha256 = self.hashes.get(&template).cloned().unwrap_or_default();
         Ok(ComposedLetter {
             key: letter.key.clone(),
@@ -374,15 +363,4 @@ pub fn template_language(template: &str) -> Language {
                 && template.starts_with(&format!("letters/{}", l.template_dir()))
         })
         .unwrap_or(Language::En)
-}
-
-/// Tera's error and its causes on one line ("Failed to render 'x': Variable `y` not found").
-pub(crate) fn error_chain(err: &tera::Error) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        parts.push(cause.to_string());
-        source = cause.source();
-    }
-    parts.join(": ")
 }

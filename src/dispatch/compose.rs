@@ -113,7 +113,7 @@ impl EmailComposer {
             tera.add_raw_templates(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
                 .map_err(|err| DispatchError::Template {
                     template: format!("{sub}/"),
-                    message: crate::compose::error_chain(&err),
+                    message: crate::report::cause_chain(&err),
                 })?;
             for kind in LetterKind::ALL {
                 for part in PARTS {
@@ -159,7 +159,7 @@ impl EmailComposer {
         let lang = Language::of(account);
         let config = &self.configs[&lang];
         let attach = config.email.attach_pdf;
-        let mut view = crate::compose::letter_view(account, letter, config, None)
+        let mut view = crate::view::letter_view(account, letter, config, None)
             .map_err(|message| fail(String::new(), message))?;
         if !attach {
             view = without_amounts(view);
@@ -180,7 +180,7 @@ impl EmailComposer {
             let name = template_name(letter.kind, part, lang);
             self.teras[&lang]
                 .render(&name, &context)
-                .map_err(|err| fail(name, crate::compose::error_chain(&err)))
+                .map_err(|err| fail(name, crate::report::cause_chain(&err)))
         };
         let subject = render("subject")?
             .split_whitespace()

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use crate::compose::filters::typst_string;
+use crate::typst_literal::typst_string;
 
 /// The label of the mark on each letter's first page.
 pub const LETTER_START: &str = "missive-letter-start";

@@ -12,10 +12,10 @@
 
 use serde_json::Value;
 
-use crate::compose::filters::typst_string;
 use crate::language::Language;
 use crate::letter::{LetterKind, Variant};
 use crate::money::Money;
+use crate::typst_literal::typst_string;
 
 use super::vars::lookup;
 

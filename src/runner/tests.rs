@@ -13,7 +13,7 @@ use crate::compose::Composer;
 use crate::config::{BUILT_IN, Config};
 use crate::dispatch::SendFailure;
 use crate::ledger::prelude::*;
-use crate::ledger::{EmailState, LetterState, SqliteLedger};
+use crate::ledger::{EmailState, Ledger, LetterState, MemoryLedger, SqliteLedger};
 use crate::load::parse_iso_date;
 use crate::render::Renderer;
 
@@ -175,7 +175,7 @@ fn a_run_records_every_letter_planned_before_rendering_any() {
 #[test]
 fn a_resumed_run_keeps_its_dates_and_paths() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut ledger = SqliteLedger::open(&dir.path().join("missive.db")).expect("ledger");
+    let mut ledger = MemoryLedger::new();
     let assets = Assets::load();
     assets.with_run(&no_mailer, &NoProgress, |run| {
         let first = run.run(&mut ledger, &new_run(&dir)).expect("run");
@@ -293,4 +293,75 @@ fn the_send_step_records_sending_before_the_transport_is_called() {
         assert_eq!(email.state, EmailState::Sent);
     }
     assert!(report.is_clean());
+}
+
+/// What a ledger holds after runs, without ids and times (which differ between backends
+/// only in when things happened): each letter's key, state, file and hashes, and each
+/// batch with its pieces.
+fn holdings(ledger: &dyn Ledger, runs: &[i64]) -> Vec<String> {
+    let mut out = Vec::new();
+    for &run in runs {
+        for l in ledger.letters_of_run(run, None).expect("letters") {
+            out.push(format!(
+                "{} {} {:?} {:?} {:?}",
+                l.key, l.state, l.file, l.file_sha256, l.template_sha256
+            ));
+        }
+        for b in ledger.batches_of_run(run).expect("batches") {
+            let pieces: Vec<String> = ledger
+                .pieces_of_batch(b.id)
+                .expect("pieces")
+                .into_iter()
+                .map(|p| format!("{} {} {:?}", p.key, p.imb_serial, p.article_number))
+                .collect();
+            out.push(format!(
+                "{} {} {} {} {:?}",
+                b.name, b.file_sha256, b.pages, b.amount_due, pieces
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_in_memory_ledger_and_sqlite_end_a_run_the_same() {
+    let assets = Assets::load();
+    let mut seen = Vec::new();
+    for backend in ["memory", "sqlite"] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut ledger: Box<dyn Ledger> = match backend {
+            "memory" => Box::new(MemoryLedger::new()),
+            _ => Box::new(SqliteLedger::open(&dir.path().join("missive.db")).expect("ledger")),
+        };
+        let options = RunOptions {
+            batches: Some(BatchOptions { release: false }),
+            ..new_run(&dir)
+        };
+        let (first, second) = assets.with_run(&no_mailer, &NoProgress, |run| {
+            let first = run.run(ledger.as_mut(), &options).expect("run");
+            // The same accounts again: everything is already sent, nothing is produced.
+            let second = run.run(ledger.as_mut(), &options).expect("second run");
+            (first, second)
+        });
+        assert!(first.planned > 0, "{backend}");
+        assert!(first.is_clean(), "{backend}: {:?}", first.failed);
+        assert_eq!(second.planned, 0, "{backend}: nothing is planned twice");
+        assert!(second.written.is_empty(), "{backend}");
+        // Files are named by key and the output directory differs: compare relative.
+        let out = dir.path().join("out").display().to_string();
+        let held: Vec<String> = holdings(ledger.as_ref(), &[first.run.id, second.run.id])
+            .into_iter()
+            .map(|line| line.replace(&out, "OUT"))
+            .collect();
+        seen.push(held);
+    }
+    assert!(
+        seen[0].iter().any(|l| l.contains(" rendered "))
+            && seen[0]
+                .iter()
+                .any(|l| l.starts_with("1-certified-1 ") || l.starts_with("1-first_class-1 ")),
+        "letters rendered and a batch made: {:?}",
+        seen[0]
+    );
+    assert_eq!(seen[0], seen[1], "the two backends disagree");
 }

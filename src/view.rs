@@ -1,4 +1,5 @@
-//! What a template sees: a plain JSON view of the letter, its account and configuration.
+//! What a template sees: a plain JSON view of the letter, its account and configuration,
+//! for letters (`compose`) and emails (`dispatch`) alike, so both show the same facts.
 //!
 //! Amounts are strings (`"1234.50"`, for the `money` filter), dates are `YYYY-MM-DD`
 //! strings (for the `date` filter). Only the last four digits of the taxpayer id are in
@@ -11,12 +12,23 @@ use crate::config::Config;
 use crate::decide::{DueLetter, Facts};
 use crate::letter::LetterKind;
 
+/// What a printed piece carries in its address block besides the address: the
+/// Intelligent Mail barcode and, for certified mail, the article number. Plain data: the
+/// template passes it through a Typst-safe filter and the layout draws it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailMarks {
+    /// The 65 IMb bar letters (`F`, `A`, `D`, `T`).
+    pub imb: String,
+    /// The certified article number as printed (groups of four digits).
+    pub article: Option<String>,
+}
+
 /// Builds the template context for one letter; `Err` names what the account lacks.
-pub(super) fn context(
+pub(crate) fn context(
     account: &Account,
     letter: &DueLetter,
     config: &Config,
-    piece: Option<&super::MailMarks>,
+    piece: Option<&MailMarks>,
 ) -> Result<tera::Context, String> {
     tera::Context::from_value(letter_view(account, letter, config, piece)?)
         .map_err(|err| err.to_string())
@@ -28,7 +40,7 @@ pub(crate) fn letter_view(
     account: &Account,
     letter: &DueLetter,
     config: &Config,
-    piece: Option<&super::MailMarks>,
+    piece: Option<&MailMarks>,
 ) -> Result<Value, String> {
     let subject = letter.subject.clone();
     let mut view = json!({
