@@ -22,6 +22,23 @@ use std::collections::BTreeSet;
 
 use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
 
+/// Parses a date written strictly as `YYYY-MM-DD` (four-digit year, two-digit month and
+/// day): the only date form missive accepts, in account files, templates' data and on the
+/// command line alike.
+pub fn parse_iso_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    let shape_ok = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape_ok {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
 /// First year whose holidays are precomputed into the lookup bitmap.
 const FIRST_CACHED_YEAR: i32 = 1900;
 /// Last year whose holidays are precomputed into the lookup bitmap.

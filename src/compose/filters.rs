@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use tera::{Result, Value};
 
+use crate::calendar::parse_iso_date;
 use crate::language::Language;
-use crate::load::parse_iso_date;
 use crate::money::Money;
 use crate::template_tags::{TagKind, final_filter, tags};
 pub use crate::typst_literal::typst_string;

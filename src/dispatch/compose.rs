@@ -17,11 +17,11 @@ use tera::Tera;
 
 use super::DispatchError;
 use crate::account::Account;
+use crate::calendar::parse_iso_date;
 use crate::config::Config;
 use crate::decide::DueLetter;
 use crate::language::Language;
 use crate::letter::{LetterKey, LetterKind};
-use crate::load::parse_iso_date;
 use crate::money::Money;
 use crate::template_tags::{filter_names, tags};
 

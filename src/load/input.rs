@@ -18,19 +18,9 @@ use crate::money::Money;
 pub struct IsoDate(pub NaiveDate);
 
 impl IsoDate {
-    /// Parses exactly `YYYY-MM-DD` (four-digit year, two-digit month and day).
+    /// Parses exactly `YYYY-MM-DD` ([`crate::calendar::parse_iso_date`]).
     pub fn parse(text: &str) -> Option<NaiveDate> {
-        let b = text.as_bytes();
-        let shape_ok = b.len() == 10
-            && b[4] == b'-'
-            && b[7] == b'-'
-            && b.iter()
-                .enumerate()
-                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-        if !shape_ok {
-            return None;
-        }
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+        crate::calendar::parse_iso_date(text)
     }
 }
 

@@ -25,11 +25,7 @@ use serde::Serialize;
 
 use crate::account::Account;
 
-/// Parses a date written strictly as `YYYY-MM-DD` (the only date form missive accepts,
-/// in account files and on the command line alike).
-pub fn parse_iso_date(text: &str) -> Option<chrono::NaiveDate> {
-    input::IsoDate::parse(text)
-}
+pub use crate::calendar::parse_iso_date;
 
 /// Largest account record accepted, in bytes: a real account is a few kilobytes, and a cap
 /// keeps one corrupt multi-gigabyte line from exhausting memory.
