@@ -16,6 +16,7 @@
 //! same serials and article numbers, under the same batch name.
 
 pub mod article;
+pub mod assemble;
 pub mod files;
 pub mod imb;
 pub mod source;
