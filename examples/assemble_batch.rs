@@ -4,7 +4,7 @@
 //! `cargo run --release --example assemble_batch -- LETTERS_DIR OUT_DIR [BATCH_SIZE=500]`,
 //! from the crate root (it reads `fonts/` and `templates/typst/` for the blank back page).
 //! LETTERS_DIR holds the PDFs and `render.json`; batches go to `OUT_DIR/batch-N.pdf`, in
-//! `render.json` order.
+//! `render.json` order, and the measurements also to `OUT_DIR/assemble.json`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -54,18 +54,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batches += 1;
     }
     let wall = start.elapsed().as_secs_f64();
-    println!(
-        "{}",
-        serde_json::json!({
-            "letters": files.len(),
-            "batches": batches,
-            "pages": pages,
-            "bytes": bytes,
-            "shared_streams": shared,
-            "shared_bytes": saved,
-            "setup_s": setup,
-            "assemble_s": wall,
-        })
-    );
+    let report = serde_json::json!({
+        "letters": files.len(),
+        "batches": batches,
+        "pages": pages,
+        "bytes": bytes,
+        "shared_streams": shared,
+        "shared_bytes": saved,
+        "setup_s": setup,
+        "assemble_s": wall,
+    });
+    std::fs::write(out_dir.join("assemble.json"), report.to_string())?;
+    println!("{report}");
     Ok(())
 }

@@ -58,6 +58,9 @@ pub(super) struct PdfOut<W: Write> {
     shared: HashMap<[u8; 32], u32>,
     /// Streams shared instead of written again, and the bytes that saved.
     pub(super) deduped: (usize, u64),
+    /// One object serialized before it goes out in one write (lopdf writes token by
+    /// token; each of those through the hashing writer would cost more than the copy).
+    scratch: Vec<u8>,
 }
 
 impl<W: Write> PdfOut<W> {
@@ -74,6 +77,7 @@ impl<W: Write> PdfOut<W> {
             offsets: Vec::new(),
             shared: HashMap::new(),
             deduped: (0, 0),
+            scratch: Vec::with_capacity(1 << 16),
         })
     }
 
@@ -119,19 +123,26 @@ impl<W: Write> PdfOut<W> {
             .filter(|slot| slot.is_none())
             .ok_or_else(|| io::Error::other(format!("object {number} written twice")))?;
         *slot = Some(self.out.written);
-        writeln!(self.out, "{number} 0 obj")?;
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        writeln!(buf, "{number} 0 obj")?;
         match object {
             Object::Stream(stream) => {
                 let mut dict = stream.dict.clone();
                 dict.set("Length", stream.content.len() as i64);
-                Writer::write_object(&mut self.out, &Object::Dictionary(dict))?;
-                self.out.write_all(b"\nstream\n")?;
+                Writer::write_object(&mut buf, &Object::Dictionary(dict))?;
+                buf.extend_from_slice(b"\nstream\n");
+                self.out.write_all(&buf)?;
                 self.out.write_all(&stream.content)?;
-                self.out.write_all(b"\nendstream")?;
+                buf.clear();
+                buf.extend_from_slice(b"\nendstream");
             }
-            other => Writer::write_object(&mut self.out, other)?,
+            other => Writer::write_object(&mut buf, other)?,
         }
-        self.out.write_all(b"\nendobj\n")
+        buf.extend_from_slice(b"\nendobj\n");
+        let written = self.out.write_all(&buf);
+        self.scratch = buf;
+        written
     }
 
     /// Writes the cross-reference table and the trailer, and flushes. The trailer `/ID` is

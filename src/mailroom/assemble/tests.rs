@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use lopdf::{Document, Object};
+use lopdf::{Document, Object, ObjectId};
 use serde_json::Value;
 
 use super::*;
@@ -234,6 +234,26 @@ fn letters_are_copied_whole_in_order_with_blank_back_pages() {
 
     let doc = Document::load_mem(&bytes).expect("lopdf reads the batch");
     assert_eq!(doc.get_pages().len() as u32, done.pages);
+    // Each letter page paints exactly what the archival page paints: the same bytes.
+    let contents = |doc: &Document, page: ObjectId| {
+        let page = doc.get_dictionary(page).expect("page");
+        let stream = deref(doc, page.get(b"Contents").expect("contents"));
+        stream.as_stream().expect("one stream").content.clone()
+    };
+    let batch_pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+    let mut at = 0;
+    for letter in &letters {
+        let own = Document::load_mem(&letter.bytes).expect("letter");
+        for (i, page) in own.get_pages().into_values().enumerate() {
+            assert!(
+                contents(&own, page) == contents(&doc, batch_pages[at + i]),
+                "{} page {}: contents differ",
+                letter.file,
+                i + 1
+            );
+        }
+        at += letter.pages + letter.pages % 2;
+    }
     if have("pdfinfo") {
         let out = Command::new("pdfinfo")
             .arg(&batch)
