@@ -17,6 +17,7 @@
 //! records each batch in the ledger, in the order that keeps a crash harmless.
 
 pub mod article;
+pub mod assemble;
 pub mod files;
 pub mod imb;
 pub mod source;
