@@ -170,7 +170,7 @@ impl Run<'_, '_> {
     }
 
     /// Gives every item its mail piece in one ledger transaction, in item order.
-    fn allocate(
+    pub(super) fn allocate(
         &self,
         ledger: &mut dyn Ledger,
         run_id: i64,
@@ -233,10 +233,7 @@ impl Run<'_, '_> {
         let name = mailroom::batch_name(run.id, class, seq);
         let mut sources = Vec::with_capacity(items.len());
         for (item, piece) in items.iter().zip(pieces) {
-            let marks = MailMarks {
-                imb: piece.imb.clone(),
-                article: piece.article_number.as_deref().map(article::grouped),
-            };
+            let marks = marks_of(piece);
             let composed = self
                 .producer
                 .composer
@@ -414,4 +411,12 @@ pub fn write_control(ledger: &dyn Ledger, run: &RunInfo) -> Result<Option<PathBu
         .join(format!("{}-control.json", run.id));
     write_atomically(&path, &json)?;
     Ok(Some(path))
+}
+
+/// A letter's marks as its file prints them.
+pub(super) fn marks_of(piece: &MailPiece) -> MailMarks {
+    MailMarks {
+        imb: piece.imb.clone(),
+        article: piece.article_number.as_deref().map(article::grouped),
+    }
 }
