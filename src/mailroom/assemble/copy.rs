@@ -136,6 +136,21 @@ impl<'p> Copier<'p> {
         }
     }
 
+    /// The stream `dict[key]` is or refers to; `what` names it in the error.
+    pub(super) fn stream_at<'a>(
+        &'a self,
+        dict: &'a Dictionary,
+        key: &[u8],
+        what: &str,
+    ) -> Result<&'a lopdf::Stream, AssembleError> {
+        let object = dict
+            .get(key)
+            .map_err(|_| bad(self.path, format!("it has no {what}")))?;
+        self.resolve(object)?
+            .as_stream()
+            .map_err(|_| bad(self.path, format!("its {what} is not a stream")))
+    }
+
     pub(super) fn dict<'a>(
         &'a self,
         object: &'a Object,

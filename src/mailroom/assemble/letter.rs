@@ -379,13 +379,7 @@ impl Copier<'_> {
             dict.remove(key);
         }
         // Without its structure, the page may hold nothing tagged as content.
-        let contents = dict
-            .get(b"Contents")
-            .map_err(|_| bad(self.path, "its page has no contents"))?;
-        let contents = self
-            .resolve(contents)?
-            .as_stream()
-            .map_err(|_| bad(self.path, "its contents are not one stream"))?;
+        let contents = self.stream_at(&dict, b"Contents", "page contents (as one stream)")?;
         let data = contents
             .decompressed_content()
             .map_err(|e| bad(self.path, format!("its contents do not decompress: {e}")))?;
@@ -419,13 +413,7 @@ impl Copier<'_> {
         };
         let Some(first) = first else { return Ok(None) };
         let intent = self.dict(first, "output intent")?;
-        let profile = intent
-            .get(b"DestOutputProfile")
-            .map_err(|_| bad(self.path, "its output intent has no ICC profile"))?;
-        let stream = self
-            .resolve(profile)?
-            .as_stream()
-            .map_err(|_| bad(self.path, "its output intent's ICC profile is not a stream"))?;
+        let stream = self.stream_at(intent, b"DestOutputProfile", "output intent ICC profile")?;
         Ok(Some(Sha256::digest(&stream.content).into()))
     }
 

@@ -329,19 +329,10 @@ impl Xmp<'_> {
     }
 }
 
-/// `text` escaped for XML character data and attribute values.
+/// `text` escaped for XML character data and attribute values (Tera's HTML escaping:
+/// its character references are XML's too).
 fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
+    tera::escape_html(text)
 }
 
 #[cfg(test)]
