@@ -3,9 +3,9 @@
 //! out, then dropped from the source document.
 //!
 //! Objects the batch replaces (page tree nodes, the structure tree root, the outline root)
-//! are never copied: [`Copier::special`] sends a reference to them to the batch's own. A
-//! reference to anything else that is not copied (the catalog, the document info, a
-//! missing object) is an error naming the letter.
+//! are never copied: they are numbered up front with the batch's own, so a reference to
+//! them lands there. A reference to anything else that is not copied (the catalog, the
+//! document info, a missing object) is an error naming the letter.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -44,16 +44,20 @@ pub(super) fn bad(path: &Path, what: impl Into<String>) -> AssembleError {
     }
 }
 
+/// The largest object number a PDF may have (ISO 32000-1, annex C).
+const MAX_OBJECT: usize = 8_388_607;
+
 /// A letter being copied.
 pub(super) struct Copier<'p> {
     pub(super) path: &'p Path,
     pub(super) doc: Document,
-    /// Letter objects the batch replaces, and by what.
-    pub(super) special: HashMap<ObjectId, u32>,
-    /// Letter objects copied (or shared), and their number in the batch.
-    pub(super) map: HashMap<ObjectId, u32>,
+    /// By letter object number: its generation and its number in the batch (0: none
+    /// yet). Objects the batch replaces (page tree nodes, the structure tree root, the
+    /// outline root) are numbered up front with the batch's own; copied (or shared) ones
+    /// as they are found.
+    numbers: Vec<(u16, u32)>,
     /// Objects to write, in the order found.
-    order: Vec<ObjectId>,
+    order: Vec<(ObjectId, u32)>,
     /// Streams never worth hashing for sharing (page contents).
     pub(super) unshared: HashSet<ObjectId>,
     /// Pages and what each inherits.
@@ -74,8 +78,7 @@ impl<'p> Copier<'p> {
         Self {
             path,
             doc,
-            special: HashMap::new(),
-            map: HashMap::new(),
+            numbers: Vec::new(),
             order: Vec::new(),
             unshared: HashSet::new(),
             pages: HashMap::new(),
@@ -84,6 +87,40 @@ impl<'p> Copier<'p> {
             prefix: Vec::new(),
             lang: None,
         }
+    }
+
+    /// The batch number of letter object `id`, if it has one.
+    pub(super) fn number_of(&self, id: ObjectId) -> Option<u32> {
+        match self.numbers.get(id.0 as usize) {
+            Some(&(generation, number)) if number != 0 && generation == id.1 => Some(number),
+            _ => None,
+        }
+    }
+
+    /// The batch number of letter object `id`, which must have one by now.
+    pub(super) fn number(&self, id: ObjectId) -> Result<u32, AssembleError> {
+        self.number_of(id).ok_or_else(|| {
+            bad(
+                self.path,
+                format!("object {} {} was not copied", id.0, id.1),
+            )
+        })
+    }
+
+    /// Gives letter object `id` batch number `number`.
+    pub(super) fn set_number(&mut self, id: ObjectId, number: u32) -> Result<(), AssembleError> {
+        let index = id.0 as usize;
+        if index > MAX_OBJECT {
+            return Err(bad(
+                self.path,
+                format!("object number {} is too large", id.0),
+            ));
+        }
+        if self.numbers.len() <= index {
+            self.numbers.resize(index + 1, (0, 0));
+        }
+        self.numbers[index] = (id.1, number);
+        Ok(())
     }
 
     /// `object`, or the object it refers to.
@@ -97,6 +134,21 @@ impl<'p> Copier<'p> {
             }),
             other => Ok(other),
         }
+    }
+
+    /// The stream `dict[key]` is or refers to; `what` names it in the error.
+    pub(super) fn stream_at<'a>(
+        &'a self,
+        dict: &'a Dictionary,
+        key: &[u8],
+        what: &str,
+    ) -> Result<&'a lopdf::Stream, AssembleError> {
+        let object = dict
+            .get(key)
+            .map_err(|_| bad(self.path, format!("it has no {what}")))?;
+        self.resolve(object)?
+            .as_stream()
+            .map_err(|_| bad(self.path, format!("its {what} is not a stream")))
     }
 
     pub(super) fn dict<'a>(
@@ -119,7 +171,7 @@ impl<'p> Copier<'p> {
         let mut stack = Vec::new();
         push_refs(start, &mut stack);
         while let Some(id) = stack.pop() {
-            if self.special.contains_key(&id) || self.map.contains_key(&id) {
+            if self.number_of(id).is_some() {
                 continue;
             }
             let object = self.doc.objects.get(&id).ok_or_else(|| {
@@ -136,7 +188,7 @@ impl<'p> Copier<'p> {
                 Object::Stream(stream) if leaf && !self.unshared.contains(&id) => {
                     match out.find_shared(stream) {
                         Ok(existing) => {
-                            self.map.insert(id, existing);
+                            self.set_number(id, existing)?;
                             continue;
                         }
                         Err(key) => Some(key),
@@ -148,21 +200,21 @@ impl<'p> Copier<'p> {
             if let Some(key) = shared {
                 out.remember(key, number);
             }
-            self.map.insert(id, number);
-            self.order.push(id);
+            self.set_number(id, number)?;
+            self.order.push((id, number));
         }
         Ok(())
     }
 
     /// Writes every numbered object, fixed up and renumbered, taking it out of the letter.
     pub(super) fn write_all<W: Write>(&mut self, out: &mut PdfOut<W>) -> Result<(), AssembleError> {
-        for id in std::mem::take(&mut self.order) {
+        for (id, number) in std::mem::take(&mut self.order) {
             let Some(mut object) = self.doc.objects.remove(&id) else {
                 return Err(bad(self.path, format!("object {} {} vanished", id.0, id.1)));
             };
             self.fix(id, &mut object);
-            let object = self.rewritten(object)?;
-            out.write(self.map[&id], &object)
+            self.renumber(&mut object)?;
+            out.write(number, &mut object)
                 .map_err(AssembleError::Write)?;
         }
         Ok(())
@@ -218,44 +270,43 @@ impl<'p> Copier<'p> {
     }
 
     /// `object` with every reference renumbered.
-    pub(super) fn rewritten(&self, object: Object) -> Result<Object, AssembleError> {
-        Ok(match object {
-            Object::Reference(id) => {
-                let number = self
-                    .special
-                    .get(&id)
-                    .or_else(|| self.map.get(&id))
-                    .ok_or_else(|| {
-                        bad(
-                            self.path,
-                            format!("object {} {} cannot be carried into a batch", id.0, id.1),
-                        )
-                    })?;
-                Object::Reference((*number, 0))
-            }
-            Object::Array(items) => Object::Array(
-                items
-                    .into_iter()
-                    .map(|i| self.rewritten(i))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Object::Dictionary(dict) => Object::Dictionary(self.rewritten_dict(dict)?),
-            Object::Stream(mut stream) => {
-                stream.dict.remove(b"Length");
-                let dict = std::mem::take(&mut stream.dict);
-                stream.dict = self.rewritten_dict(dict)?;
-                Object::Stream(stream)
-            }
-            other => other,
-        })
+    pub(super) fn rewritten(&self, mut object: Object) -> Result<Object, AssembleError> {
+        self.renumber(&mut object)?;
+        Ok(object)
     }
 
-    fn rewritten_dict(&self, dict: Dictionary) -> Result<Dictionary, AssembleError> {
-        let mut out = Dictionary::new();
-        for (key, value) in dict.into_iter() {
-            out.set(key, self.rewritten(value)?);
+    /// Renumbers every reference inside `object`, in place; drops a stream's `/Length`
+    /// (the writer sets it).
+    fn renumber(&self, object: &mut Object) -> Result<(), AssembleError> {
+        match object {
+            Object::Reference(id) => {
+                let number = self.number_of(*id).ok_or_else(|| {
+                    bad(
+                        self.path,
+                        format!("object {} {} cannot be carried into a batch", id.0, id.1),
+                    )
+                })?;
+                *id = (number, 0);
+            }
+            Object::Array(items) => {
+                for item in items {
+                    self.renumber(item)?;
+                }
+            }
+            Object::Dictionary(dict) => {
+                for (_, value) in dict.iter_mut() {
+                    self.renumber(value)?;
+                }
+            }
+            Object::Stream(stream) => {
+                stream.dict.remove(b"Length");
+                for (_, value) in stream.dict.iter_mut() {
+                    self.renumber(value)?;
+                }
+            }
+            _ => {}
         }
-        Ok(out)
+        Ok(())
     }
 }
 

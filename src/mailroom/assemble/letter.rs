@@ -134,15 +134,18 @@ impl Copier<'_> {
             let Object::Reference(id) = node else {
                 return Err(bad(self.path, "a page tree node is not an indirect object"));
             };
-            if depth > MAX_DEPTH || self.special.contains_key(&id) {
+            if depth > MAX_DEPTH || self.number_of(id).is_some() {
                 return Err(bad(self.path, "its page tree loops or is too deep"));
             }
             let dict = self.dict(&node, "page tree node")?.clone();
             if dict.has_type(b"Page") {
+                if pages.iter().any(|p: &PageRef| p.id == id) {
+                    return Err(bad(self.path, "a page appears twice in its page tree"));
+                }
                 pages.push(PageRef { id, inherited });
                 continue;
             }
-            self.special.insert(id, targets.pages);
+            self.set_number(id, targets.pages)?;
             let mut passed = inherited;
             for key in INHERITED {
                 if let Ok(value) = dict.get(key) {
@@ -202,7 +205,7 @@ impl Copier<'_> {
             .get(b"StructTreeRoot")
             .map_err(|_| bad(path, "it has no structure tree (not tagged)"))?;
         if let Object::Reference(id) = root_ref {
-            self.special.insert(*id, targets.struct_parent);
+            self.set_number(*id, targets.struct_parent)?;
         }
         let root = self.dict(root_ref, "structure tree root")?.clone();
         if let Some((key, _)) = root
@@ -252,7 +255,7 @@ impl Copier<'_> {
         let mut outline_root = None;
         if let Ok(outlines) = catalog.get(b"Outlines") {
             if let Object::Reference(id) = outlines {
-                self.special.insert(*id, targets.outline);
+                self.set_number(*id, targets.outline)?;
             }
             let dict = self.dict(outlines, "outline")?.clone();
             if let (Ok(first), Ok(last)) = (dict.get(b"First"), dict.get(b"Last")) {
@@ -313,8 +316,14 @@ impl Copier<'_> {
                 .collect::<Result<Vec<_>, _>>()
         };
         Ok(Copied {
-            pages: pages.iter().map(|p| self.map[&p.id]).collect(),
-            tops: tops.iter().map(|t| self.map[t]).collect(),
+            pages: pages
+                .iter()
+                .map(|p| self.number(p.id))
+                .collect::<Result<_, _>>()?,
+            tops: tops
+                .iter()
+                .map(|t| self.number(*t))
+                .collect::<Result<_, _>>()?,
             parent_tree: parent_tree
                 .into_iter()
                 .map(|(k, v)| self.rewritten(v).map(|v| (k + key_offset, v)))
@@ -341,15 +350,17 @@ impl Copier<'_> {
     pub(super) fn copy_bare_page<W: Write>(
         mut self,
         out: &mut PdfOut<W>,
+        pages_root: u32,
     ) -> Result<Dictionary, AssembleError> {
         let catalog = self.catalog()?;
         let root = catalog
             .get(b"Pages")
             .map_err(|_| bad(self.path, "it has no page tree"))?;
+        // Only the page tree is read here.
         let targets = Targets {
-            pages: 0,
-            struct_parent: 0,
-            outline: 0,
+            pages: pages_root,
+            struct_parent: pages_root,
+            outline: pages_root,
         };
         let pages = self.collect_pages(root, targets)?;
         let [page] = pages.as_slice() else {
@@ -368,13 +379,7 @@ impl Copier<'_> {
             dict.remove(key);
         }
         // Without its structure, the page may hold nothing tagged as content.
-        let contents = dict
-            .get(b"Contents")
-            .map_err(|_| bad(self.path, "its page has no contents"))?;
-        let contents = self
-            .resolve(contents)?
-            .as_stream()
-            .map_err(|_| bad(self.path, "its contents are not one stream"))?;
+        let contents = self.stream_at(&dict, b"Contents", "page contents (as one stream)")?;
         let data = contents
             .decompressed_content()
             .map_err(|e| bad(self.path, format!("its contents do not decompress: {e}")))?;
@@ -408,13 +413,7 @@ impl Copier<'_> {
         };
         let Some(first) = first else { return Ok(None) };
         let intent = self.dict(first, "output intent")?;
-        let profile = intent
-            .get(b"DestOutputProfile")
-            .map_err(|_| bad(self.path, "its output intent has no ICC profile"))?;
-        let stream = self
-            .resolve(profile)?
-            .as_stream()
-            .map_err(|_| bad(self.path, "its output intent's ICC profile is not a stream"))?;
+        let stream = self.stream_at(intent, b"DestOutputProfile", "output intent ICC profile")?;
         Ok(Some(Sha256::digest(&stream.content).into()))
     }
 

@@ -249,7 +249,7 @@ impl Assembler {
                     Some(page) => page.clone(),
                     None => {
                         let pdf = self.blank(&primary, info.date)?;
-                        let page = copy_blank(&mut out, &primary, &pdf)?;
+                        let page = copy_blank(&mut out, pages_root, &primary, &pdf)?;
                         batch.blank_pages.insert(primary, page.clone());
                         page
                     }
@@ -257,7 +257,7 @@ impl Assembler {
                 let mut page = page;
                 page.set("Parent", Object::Reference((pages_root, 0)));
                 let number = out.reserve();
-                out.write(number, &Object::Dictionary(page))
+                out.write(number, &mut Object::Dictionary(page))
                     .map_err(AssembleError::Write)?;
                 batch.pages.push(number);
             }
@@ -326,6 +326,7 @@ fn primary_subtag(lang: &str) -> String {
 /// Copies the blank back page's contents into the batch; returns its page dictionary.
 fn copy_blank<W: Write>(
     out: &mut PdfOut<W>,
+    pages_root: u32,
     lang: &str,
     pdf: &[u8],
 ) -> Result<Dictionary, AssembleError> {
@@ -342,7 +343,9 @@ fn copy_blank<W: Write>(
         other => other,
     };
     let doc = copy::load(path, pdf).map_err(as_blank)?;
-    Copier::new(path, doc).copy_bare_page(out).map_err(as_blank)
+    Copier::new(path, doc)
+        .copy_bare_page(out, pages_root)
+        .map_err(as_blank)
 }
 
 /// The batch so far: what stays from each letter until the end.
@@ -423,7 +426,7 @@ impl Batch {
             "Kids",
             Object::Array(self.pages.iter().map(|&p| r(p)).collect()),
         );
-        out.write(pages_root, &Object::Dictionary(pages))?;
+        out.write(pages_root, &mut Object::Dictionary(pages))?;
 
         let mut tree = Dictionary::new();
         tree.set("Type", Object::Name(b"StructTreeRoot".to_vec()));
@@ -454,7 +457,7 @@ impl Batch {
             let map = std::mem::take(&mut self.class_map);
             tree.set("ClassMap", Object::Dictionary(map.into_iter().collect()));
         }
-        out.write(struct_root, &Object::Dictionary(tree))?;
+        out.write(struct_root, &mut Object::Dictionary(tree))?;
 
         self.write_outline(&mut out, outlines)?;
 
@@ -497,7 +500,7 @@ impl Batch {
         let metadata = out.reserve();
         out.write(
             metadata,
-            &Object::Stream(Stream::new(meta, xmp.into_bytes())),
+            &mut Object::Stream(Stream::new(meta, xmp.into_bytes())),
         )?;
 
         let pdf_date = Object::string_literal(format!("D:{}000000Z", date.replace('-', "")));
@@ -510,7 +513,7 @@ impl Batch {
         doc_info.set("CreationDate", pdf_date.clone());
         doc_info.set("ModDate", pdf_date);
         let info_number = out.reserve();
-        out.write(info_number, &Object::Dictionary(doc_info))?;
+        out.write(info_number, &mut Object::Dictionary(doc_info))?;
 
         let mut root = Dictionary::new();
         root.set("Type", Object::Name(b"Catalog".to_vec()));
@@ -530,7 +533,7 @@ impl Batch {
         prefs.set("Direction", Object::Name(b"L2R".to_vec()));
         prefs.set("DisplayDocTitle", true);
         root.set("ViewerPreferences", Object::Dictionary(prefs));
-        out.write(catalog, &Object::Dictionary(root))?;
+        out.write(catalog, &mut Object::Dictionary(root))?;
         out.finish(catalog, info_number, document_id)
     }
 
@@ -562,7 +565,7 @@ impl Batch {
                 "Dest",
                 Object::Array(vec![r(*first_page), Object::Name(b"Fit".to_vec())]),
             );
-            out.write(*item, &Object::Dictionary(dict))?;
+            out.write(*item, &mut Object::Dictionary(dict))?;
         }
         let mut dict = Dictionary::new();
         dict.set("Type", Object::Name(b"Outlines".to_vec()));
@@ -571,7 +574,7 @@ impl Batch {
             dict.set("Last", r(last.0));
             dict.set("Count", items.len() as i64);
         }
-        out.write(root, &Object::Dictionary(dict))
+        out.write(root, &mut Object::Dictionary(dict))
     }
 }
 

@@ -116,7 +116,7 @@ impl<W: Write> PdfOut<W> {
     }
 
     /// Writes object `number` (reserved before). A stream's `/Length` is set to its data.
-    pub(super) fn write(&mut self, number: u32, object: &Object) -> io::Result<()> {
+    pub(super) fn write(&mut self, number: u32, object: &mut Object) -> io::Result<()> {
         let slot = number
             .checked_sub(1)
             .and_then(|i| self.offsets.get_mut(i as usize))
@@ -128,9 +128,14 @@ impl<W: Write> PdfOut<W> {
         writeln!(buf, "{number} 0 obj")?;
         match object {
             Object::Stream(stream) => {
-                let mut dict = stream.dict.clone();
-                dict.set("Length", stream.content.len() as i64);
-                Writer::write_object(&mut buf, &Object::Dictionary(dict))?;
+                stream.dict.set("Length", stream.content.len() as i64);
+                let dict = std::mem::take(&mut stream.dict);
+                let dict = Object::Dictionary(dict);
+                let written = Writer::write_object(&mut buf, &dict);
+                if let Object::Dictionary(dict) = dict {
+                    stream.dict = dict;
+                }
+                written?;
                 buf.extend_from_slice(b"\nstream\n");
                 self.out.write_all(&buf)?;
                 self.out.write_all(&stream.content)?;
@@ -214,7 +219,7 @@ pub(super) fn write_tree<W: Write>(
     let mut dict = Dictionary::new();
     if entries.len() <= TREE_LEAF {
         dict.set(kind, pairs(&entries));
-        out.write(root, &Object::Dictionary(dict))?;
+        out.write(root, &mut Object::Dictionary(dict))?;
         return Ok(root);
     }
     let mut kids = Vec::new();
@@ -228,11 +233,11 @@ pub(super) fn write_tree<W: Write>(
             );
         }
         leaf_dict.set(kind, pairs(chunk));
-        out.write(leaf, &Object::Dictionary(leaf_dict))?;
+        out.write(leaf, &mut Object::Dictionary(leaf_dict))?;
         kids.push(Object::Reference((leaf, 0)));
     }
     dict.set("Kids", Object::Array(kids));
-    out.write(root, &Object::Dictionary(dict))?;
+    out.write(root, &mut Object::Dictionary(dict))?;
     Ok(root)
 }
 
@@ -324,19 +329,10 @@ impl Xmp<'_> {
     }
 }
 
-/// `text` escaped for XML character data and attribute values.
+/// `text` escaped for XML character data and attribute values (Tera's HTML escaping:
+/// its character references are XML's too).
 fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
+    tera::escape_html(text)
 }
 
 #[cfg(test)]
@@ -391,7 +387,7 @@ mod tests {
         let root = write_tree(&mut out, "Nums", entries).expect("tree");
         assert_eq!(root, 1);
         let catalog = out.reserve();
-        out.write(catalog, &Object::Null).expect("write");
+        out.write(catalog, &mut Object::Null).expect("write");
         let done = out.finish(catalog, catalog, [0; 16]).expect("finish");
         assert_eq!(done.bytes, buf.len() as u64);
         let text = String::from_utf8_lossy(&buf);
@@ -409,8 +405,8 @@ mod tests {
         let mut out = PdfOut::new(Vec::new()).expect("header");
         let a = out.reserve();
         let _b = out.reserve();
-        out.write(a, &Object::Null).expect("write");
-        assert!(out.write(a, &Object::Null).is_err(), "twice");
+        out.write(a, &mut Object::Null).expect("write");
+        assert!(out.write(a, &mut Object::Null).is_err(), "twice");
         assert!(out.finish(a, a, [0; 16]).is_err());
     }
 }

@@ -210,16 +210,41 @@ fn deref<'a>(doc: &'a Document, object: &'a Object) -> &'a Object {
     }
 }
 
-#[test]
-fn letters_are_copied_whole_in_order_with_blank_back_pages() {
+/// The mix assembled into `batch.pdf` in a fresh directory.
+struct MixBatch {
+    dir: tempfile::TempDir,
+    letters: Vec<&'static Rendered>,
+    paths: Vec<PathBuf>,
+    batch: PathBuf,
+    done: Assembled,
+}
+
+fn assembled_mix() -> MixBatch {
     let dir = tempfile::tempdir().expect("temp");
     let letters = mix();
     let paths = files(dir.path(), &letters);
     let batch = dir.path().join("batch.pdf");
-    let assembler = Assembler::new(renderer());
-    let done = assembler
+    let done = Assembler::new(renderer())
         .assemble_file(&info(), &paths, &batch)
         .expect("assembled");
+    MixBatch {
+        dir,
+        letters,
+        paths,
+        batch,
+        done,
+    }
+}
+
+#[test]
+fn letters_are_copied_whole_in_order_with_blank_back_pages() {
+    let MixBatch {
+        dir,
+        letters,
+        paths,
+        batch,
+        done,
+    } = assembled_mix();
 
     let expected: Vec<u32> = letters
         .iter()
@@ -292,13 +317,12 @@ fn letters_are_copied_whole_in_order_with_blank_back_pages() {
 
 #[test]
 fn the_batch_is_one_pdfa_and_pdfua_document() {
-    let dir = tempfile::tempdir().expect("temp");
-    let letters = mix();
-    let paths = files(dir.path(), &letters);
-    let batch = dir.path().join("batch.pdf");
-    Assembler::new(renderer())
-        .assemble_file(&info(), &paths, &batch)
-        .expect("assembled");
+    let MixBatch {
+        dir: _dir,
+        letters,
+        batch,
+        ..
+    } = assembled_mix();
     let bytes = std::fs::read(&batch).expect("batch");
     assert!(bytes.starts_with(b"%PDF-1.7\n%\x80\x80\x80\x80\n"));
     let doc = Document::load_mem(&bytes).expect("lopdf");
