@@ -196,6 +196,7 @@ impl Run<'_, '_> {
                     &dir,
                 )?;
                 report.written.push(batch);
+                self.progress.advance(chunk.len());
             }
         }
         report.control_file = write_control(ledger, run)?;
