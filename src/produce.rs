@@ -19,7 +19,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::account::Account;
-use crate::compose::Composer;
+use crate::compose::{Composer, MailMarks};
 use crate::config::hex;
 use crate::decide::DueLetter;
 use crate::letter::LetterKey;
@@ -126,6 +126,21 @@ impl Producer<'_> {
         accounts: &HashMap<String, Account>,
         out_dir: &Path,
         summary_file: Option<&str>,
+        on_chunk: impl FnMut(&[WrittenLetter], &[FailedLetter]) -> Result<(), E>,
+    ) -> Result<ProduceSummary, E> {
+        self.produce_marked(letters, accounts, |_| None, out_dir, summary_file, on_chunk)
+    }
+
+    /// Like [`Producer::produce`], composing each letter with the mail marks `marks` gives
+    /// it (its IMb and article number: the run's print letters), so that its file is the
+    /// printed letter; a letter without marks is composed as `render` composes it.
+    pub fn produce_marked<'m, E: From<ProduceError>>(
+        &self,
+        letters: &[DueLetter],
+        accounts: &HashMap<String, Account>,
+        marks: impl Fn(&LetterKey) -> Option<&'m MailMarks>,
+        out_dir: &Path,
+        summary_file: Option<&str>,
         mut on_chunk: impl FnMut(&[WrittenLetter], &[FailedLetter]) -> Result<(), E>,
     ) -> Result<ProduceSummary, E> {
         std::fs::create_dir_all(out_dir).map_err(|source| ProduceError::Write {
@@ -145,7 +160,10 @@ impl Producer<'_> {
                     });
                     continue;
                 };
-                match self.composer.compose(account, letter) {
+                match self
+                    .composer
+                    .compose_piece(account, letter, marks(&letter.key))
+                {
                     Ok(c) => {
                         jobs.push(LetterSource {
                             main: c.source.clone(),

@@ -10,16 +10,22 @@
 //!    sent is `already_sent` and never produced again; what TOP holds by the ledger goes
 //!    into decide, so no referral or update is sent twice;
 //! 2. **record**: every due letter is recorded as `planned` in one transaction before
-//!    anything is written, so a crash leaves a complete list of what is owed; the emails of
+//!    anything is written, so a crash leaves a complete list of what is owed; then the
+//!    print letters with an address get their mail pieces (IMb serial, certified article
+//!    number) in one transaction, in print order (a range too short fails the run here,
+//!    before anything is rendered; a letter that has an open piece keeps it, so a killed
+//!    run taken up again renders the same marks); the emails of
 //!    letters that go by email (and the email copies of intents to offset) are composed
 //!    and recorded right after, before anything is rendered, so a rendered email letter
 //!    always has its email in the ledger;
 //! 3. **produce**: each PDF is written under a temporary name and renamed; the ledger marks
 //!    a chunk `rendered` only after its files are complete (see [`crate::produce`], part of
-//!    this layer);
+//!    this layer). A print letter is composed with its piece's barcode and article number,
+//!    and the ledger records which piece its file carries;
 //! 4. **batch** (unless `--no-batches`): every rendered print letter in no batch is batched,
 //!    this run's and any earlier run's (see [`waiting`]): pieces are allocated in one
-//!    transaction before anything is written; a batch's files are written under temporary
+//!    transaction before anything is written (the run's own letters have theirs from step
+//!    2); a batch's files are written under temporary
 //!    names, and the batch is recorded (with its pieces' places) only after they are
 //!    complete and its pieces are checked still open. A crash before that leaves the
 //!    pieces open: the next attempt batches them again with the same serials and article
@@ -332,7 +338,14 @@ impl Run<'_, '_> {
         self.progress.finish();
 
         self.progress.start(Step::Produce, recorded.to_render.len());
-        let summary = self.produce(ledger, run.id, &recorded.to_render, &planned, &spec.out_dir)?;
+        let summary = self.produce(
+            ledger,
+            run.id,
+            &recorded.to_render,
+            &recorded.pieces,
+            &planned,
+            &spec.out_dir,
+        )?;
         self.progress.finish();
 
         let batches = if batching {

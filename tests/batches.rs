@@ -519,3 +519,77 @@ fn one_plain_rerun_after_a_kill_batches_every_rendered_letter() {
         rerun.stderr
     );
 }
+
+/// Text of page `page` of `pdf` (pdftotext).
+fn page_text(pdf: &Path, page: usize) -> String {
+    let page = page.to_string();
+    let out = Command::new("pdftotext")
+        .args(["-f", &page, "-l", &page, "-layout"])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Letters rendered by a version of missive that allocated mail pieces only when batching
+/// (their files carry no barcode or article number): the batch prints a copy rendered
+/// with the pieces' marks, leaves the archival files as they are, and no copy behind.
+#[test]
+fn letters_rendered_without_marks_are_batched_from_a_marked_print_copy() {
+    if !have("pdftotext") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp");
+    let r = run(dir.path(), &gate_off_config(), &["--no-batches"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.path().join("out");
+    let ledger = out.join("missive.db");
+    // What an earlier version left: rendered print letters without a piece, files unmarked.
+    let changed = rusqlite::Connection::open(&ledger)
+        .and_then(|c| {
+            c.execute(
+                "UPDATE letters SET piece_id = NULL, marked_piece_id = NULL",
+                [],
+            )
+        })
+        .expect("forget the pieces");
+    assert!(changed > 0);
+    let archival: HashMap<String, Vec<u8>> = std::fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("read"))
+        })
+        .collect();
+
+    let r = run(dir.path(), &gate_off_config(), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let batches = out.join("batches");
+    let pdf = batches.join("1-certified-1.pdf");
+    let rows = csv(&batches.join("1-certified-1.manifest.csv"));
+    assert!(!rows.is_empty());
+    let mut page = 1;
+    for row in &rows {
+        let grouped = missive::mailroom::article::grouped(&row["article_number"]);
+        let text = page_text(&pdf, page);
+        assert!(text.contains(&format!("No. {grouped}")), "{text}");
+        page += row["pages"].parse::<usize>().expect("pages");
+    }
+    // The archival files are untouched (the second run rendered nothing).
+    for (name, bytes) in &archival {
+        assert_eq!(
+            std::fs::read(out.join(name)).expect("archival"),
+            *bytes,
+            "{name} changed"
+        );
+    }
+    let left: Vec<String> = std::fs::read_dir(&batches)
+        .expect("batches")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "print copies left behind");
+}

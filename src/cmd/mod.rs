@@ -108,34 +108,74 @@ impl Assets {
     }
 }
 
-/// The progress of a run or send as the user sees it: one bar while letters are rendered
-/// and one while emails are sent; the other steps show none.
+/// The progress of a run or send as the user sees it: one bar per step that takes time
+/// (planning, rendering, batching, sending), named by the step; the other steps show none.
+/// Bars are drawn on standard error only when it is a terminal, and never when `quiet`.
 #[derive(Default)]
-pub(crate) struct Bars(std::cell::RefCell<Option<ProgressBar>>);
+pub(crate) struct Bars {
+    quiet: bool,
+    bar: std::cell::RefCell<Option<ProgressBar>>,
+}
+
+impl Bars {
+    /// Bars, or none at all with `quiet` (`--quiet`).
+    pub(crate) fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            bar: std::cell::RefCell::new(None),
+        }
+    }
+}
 
 impl Progress for Bars {
     fn start(&self, step: Step, total: usize) {
-        if matches!(step, Step::Produce | Step::Send) {
-            *self.0.borrow_mut() = Some(progress_bar(total as u64));
-        }
+        let name = match step {
+            Step::Plan => "planning",
+            Step::Produce => "rendering",
+            Step::Batch => "batching",
+            Step::Send => "sending",
+            Step::Record | Step::Refer | Step::Finish | Step::Release => return,
+        };
+        *self.bar.borrow_mut() = Some(progress_bar(name, total as u64, self.quiet));
     }
     fn advance(&self, n: usize) {
-        if let Some(bar) = self.0.borrow().as_ref() {
+        if let Some(bar) = self.bar.borrow().as_ref() {
             bar.inc(n as u64);
         }
     }
     fn finish(&self) {
-        if let Some(bar) = self.0.borrow_mut().take() {
+        if let Some(bar) = self.bar.borrow_mut().take() {
             bar.finish_and_clear();
         }
     }
 }
 
-pub(crate) fn progress_bar(len: u64) -> ProgressBar {
-    ProgressBar::new(len).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} letters {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    )
+/// A bar named `step` over `len` units on standard error (a spinner when `len` is 0: the
+/// work is not counted ahead); hidden when `quiet` or when standard error is not a
+/// terminal.
+pub(crate) fn progress_bar(step: &str, len: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let (bar, template) = if len == 0 {
+        (
+            ProgressBar::new_spinner(),
+            "{prefix:>9} {spinner} {pos} {elapsed}",
+        )
+    } else {
+        (
+            ProgressBar::new(len),
+            "{prefix:>9} {bar:40} {pos}/{len} {elapsed}",
+        )
+    };
+    let bar = bar.with_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(step.to_owned());
+    if len == 0 {
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    }
+    bar
 }
 
 /// `name` in the working directory if it exists there, else beside the crate's sources.

@@ -26,6 +26,9 @@ pub(crate) struct RenderArgs {
     /// Render only letters of this kind.
     #[arg(long, value_name = "KIND")]
     pub(crate) only: Option<LetterKind>,
+    /// Show no progress bar (one shows only when standard error is a terminal).
+    #[arg(long)]
+    pub(crate) quiet: bool,
     #[command(flatten)]
     pub(crate) assets: AssetArgs,
 }
@@ -51,7 +54,7 @@ pub(crate) fn render(config: &Config, args: RenderArgs) -> Result<ExitCode> {
         .filter(|l| args.only.is_none_or(|kind| l.kind == kind))
         .collect();
     let producer = assets.producer(config, false);
-    let bar = progress_bar(letters.len() as u64);
+    let bar = progress_bar("rendering", letters.len() as u64, args.quiet);
     let summary = producer.produce(
         &letters,
         &accounts,

@@ -42,7 +42,7 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         emails: &emails,
         mailroom: &Mailroom::from_config(config, batch_size),
         mailer: &make_mailer,
-        progress: &Bars::default(),
+        progress: &Bars::new(args.quiet),
     };
     let report = run.run(&mut ledger, &options)?;
     super::run_report::print(report, &ledger_path)

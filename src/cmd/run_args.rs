@@ -54,6 +54,9 @@ pub(crate) struct RunArgs {
     /// mail by the next run.
     #[arg(long, requires = "send")]
     pub(crate) fallback_print: bool,
+    /// Show no progress bars (they show only when standard error is a terminal).
+    #[arg(long)]
+    pub(crate) quiet: bool,
     #[command(flatten)]
     pub(crate) assets: AssetArgs,
 }

@@ -34,6 +34,9 @@ pub(crate) struct SendArgs {
     /// changed.
     #[arg(long, value_name = "DIR")]
     pub(crate) to_dir: Option<PathBuf>,
+    /// Show no progress bar (one shows only when standard error is a terminal).
+    #[arg(long)]
+    pub(crate) quiet: bool,
 }
 
 /// Sends (or writes) the queued emails of the ledger: the library's send step, printed.
@@ -71,7 +74,13 @@ pub(crate) fn send(config: &Config, args: SendArgs) -> Result<ExitCode> {
     let recovered = runner::recover_sends(&mut ledger)?;
     print_recovered(&recovered);
     let mailer = SmtpMailer::from_env(&config.email, &dispatch::agency_host(config))?;
-    let summary = runner::send(&mut ledger, config, &mailer, options, &Bars::default())?;
+    let summary = runner::send(
+        &mut ledger,
+        config,
+        &mailer,
+        options,
+        &Bars::new(args.quiet),
+    )?;
     print_summary(&summary, &recovered);
     Ok(if summary.all_sent() && recovered.is_empty() {
         ExitCode::SUCCESS

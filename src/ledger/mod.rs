@@ -207,6 +207,9 @@ pub struct RenderedFile {
     pub template: String,
     /// Content hash of that template.
     pub template_sha256: String,
+    /// The mail piece whose IMb and article number the file carries (a run's print
+    /// letters), none for a file without them: a batch prints a marked file as it is.
+    pub marks: Option<i64>,
 }
 
 /// A letter as the ledger holds it.

@@ -222,8 +222,9 @@ pub trait Outbox {
 /// the print batches they go in, with their release.
 pub trait BatchLog {
     /// Gives each requested letter a mail piece, in ONE transaction: a letter whose
-    /// current copy already has a piece not yet in a batch keeps it (a crash before its
-    /// batch was recorded); the others get the next IMb serial and, if certified, the next
+    /// current copy already has a piece not yet in a batch, of the requested class and
+    /// routing code, keeps it (a crash before its batch was recorded, a run killed before
+    /// rendering it: a letter planned again while only planned keeps its piece); the others get the next IMb serial and, if certified, the next
     /// article serial, and `make` turns those numbers into the piece's codes. Counters
     /// only move forward. If a range has too few numbers left for all of them, fails with
     /// [`LedgerError::RangeExhausted`] and allocates nothing. Returns the pieces in request
@@ -235,6 +236,11 @@ pub trait BatchLog {
         ranges: PieceRanges,
         make: &MakePiece<'_>,
     ) -> Result<Vec<MailPiece>, LedgerError>;
+
+    /// True when the letter's current file carries the IMb and article number of its
+    /// current piece (recorded with [`RenderedFile::marks`](crate::ledger::RenderedFile)):
+    /// a batch prints such a file as it is, and renders a print copy of any other.
+    fn file_is_marked(&self, key: &LetterKey) -> Result<bool, LedgerError>;
 
     /// True when every one of `pieces` is in no batch and is still its letter's current
     /// piece: the mailroom asks right before writing a batch under its final name.

@@ -174,6 +174,12 @@ pub(super) fn reviewer_problem(reviewer: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether a letter's open piece still serves `request`: same mail class and routing code
+/// (a letter planned again with another address or class gets a new piece).
+pub(super) fn piece_fits(piece: &MailPiece, request: &PieceRequest) -> bool {
+    piece.mail_class == request.mail_class && piece.routing_code == request.routing_code
+}
+
 /// The next number of a counter whose last given number is `last`, within `range`, and
 /// how many are left from it.
 pub(super) fn next_in(last: Option<u64>, range: (u64, u64)) -> (u64, u64) {

@@ -4,19 +4,22 @@
 //! to offset, first class for the rest), sorted by ZIP+4 then account, and cut into
 //! batches of at most `batch_size` letters ([`sort_for_print`]). Each letter's mail piece
 //! (an IMb serial, and for certified mail an article number) is numbered by the ledger and
-//! coded here ([`piece_codes`]). A batch is ONE Typst document of the composed letters
-//! with their pieces' barcodes and article numbers in the address blocks (see [`source`]),
-//! every letter padded to an even page count for duplex ([`page_counts`] checks that).
+//! coded here ([`piece_codes`]). Each print letter's own PDF carries its piece's barcode
+//! and article number in the address block, and a batch is assembled from those files at
+//! object level ([`assemble`]), every letter padded to an even page count for duplex.
 //! Beside each batch PDF: its `manifest.csv` ([`manifest`]) and, for certified mail, a firm
 //! mailing book ([`mailing_book`], `.csv` and `.pdf`); `control.json` holds the run's
 //! totals ([`files::control`]).
 //!
 //! This module reads nothing and writes nothing: it takes letters, accounts and pieces as
-//! values and returns sources, rows and file contents. The run's `batch` step
-//! ([`crate::runner`]) allocates the pieces, composes and renders, writes the files and
-//! records each batch in the ledger, in the order that keeps a crash harmless.
+//! values and returns sources, rows and file contents ([`assemble`] reads the letters'
+//! files and writes the batch file it is given). The run ([`crate::runner`]) allocates the
+//! pieces when it records its letters, renders them with their marks, assembles and writes
+//! the batch files and records each batch in the ledger, in the order that keeps a crash
+//! harmless.
 
 pub mod article;
+pub mod assemble;
 pub mod files;
 pub mod imb;
 pub mod source;

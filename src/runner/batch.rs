@@ -2,33 +2,36 @@
 //! that keeps a crash harmless.
 //!
 //! 1. every batchable letter gets its mail piece in ONE ledger transaction before anything
-//!    is written (a range too short for all fails here, with nothing batched);
-//! 2. per batch: its letters are composed again with their pieces' barcodes and article
-//!    numbers, compiled as one document and checked (one start per letter, even page
-//!    counts); the ledger is asked whether the pieces are still open; the PDF, manifest and
-//!    (certified) mailing book are written under temporary names and renamed;
+//!    is written (the run's own letters got theirs when they were recorded and keep them;
+//!    a range too short for all fails here, with nothing batched);
+//! 2. per batch: the ledger is asked whether the pieces are still open; the batch PDF is
+//!    assembled at object level from its letters' own files ([`Assembler`], no second
+//!    typesetting: the file of a letter IS its printed copy, marks included), each letter
+//!    padded to an even page count, under a temporary name and renamed; a letter whose file
+//!    does not carry its piece's marks (rendered by a version that allocated pieces only
+//!    here) is rendered alone with them as a temporary print copy, removed afterwards; the
+//!    manifest and (certified) mailing book are written under temporary names and renamed;
 //! 3. only then is the batch recorded with its pieces' places, in ONE transaction.
 //!
-//! A crash before 3 leaves the pieces open: the next attempt batches them again with the
-//! same serials and article numbers, under the same batch name. `control.json` is always
-//! rewritten from the ledger's batches of the run, after recording and after a release.
+//! Only one letter's parsed PDF is held at a time. A crash before 3 leaves the pieces
+//! open: the next attempt batches them again with the same serials and article numbers,
+//! under the same batch name. `control.json` is always rewritten from the ledger's batches
+//! of the run, after recording and after a release.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::{Run, RunError};
 use crate::account::Account;
 use crate::compose::{ComposeError, MailMarks};
-use crate::config::hex;
 use crate::decide::DueLetter;
 use crate::ledger::{
     BatchRecord, Ledger, LedgerError, MailPiece, NewBatch, PieceCodes, PieceRanges, PieceRequest,
     RunInfo,
 };
 use crate::letter::MailClass;
-use crate::mailroom::{self, Item, Piece, article, source};
+use crate::mailroom::assemble::{AssembleError, Assembler, BatchInfo};
+use crate::mailroom::{self, Item, Piece, article};
 use crate::produce::{ProduceError, write_atomically};
 use crate::render::{LetterSource, RenderError};
 
@@ -55,6 +58,26 @@ pub enum BatchError {
         /// Why.
         #[source]
         source: ComposeError,
+    },
+    /// A letter's print copy (its file carries no marks) could not be rendered.
+    #[error("batch {batch}: the print copy of letter `{key}` could not be rendered")]
+    PrintCopy {
+        /// The batch.
+        batch: String,
+        /// The letter.
+        key: String,
+        /// Why.
+        #[source]
+        source: Box<RenderError>,
+    },
+    /// The batch PDF could not be assembled from its letters' files.
+    #[error("batch {batch}: the batch PDF could not be assembled")]
+    Assemble {
+        /// The batch.
+        batch: String,
+        /// Why.
+        #[source]
+        source: Box<AssembleError>,
     },
     /// Typst failed on a batch or mailing book.
     #[error("batch {batch}: {what} could not be rendered")]
@@ -145,6 +168,7 @@ impl Run<'_, '_> {
             source,
         })?;
         let existing = ledger.batches_of_run(run.id)?;
+        let assembler = Assembler::new(self.producer.renderer);
         for class in [MailClass::Certified, MailClass::FirstClass] {
             let (of_class, class_pieces): (Vec<Item<'_>>, Vec<&MailPiece>) = items
                 .iter()
@@ -161,8 +185,18 @@ impl Run<'_, '_> {
             let size = self.mailroom.batch_size.max(1);
             for (chunk, chunk_pieces) in of_class.chunks(size).zip(class_pieces.chunks(size)) {
                 seq += 1;
-                let batch = self.write_batch(ledger, run, class, seq, chunk, chunk_pieces, &dir)?;
+                let batch = self.write_batch(
+                    ledger,
+                    &assembler,
+                    run,
+                    (class, seq),
+                    chunk,
+                    chunk_pieces,
+                    out_dir,
+                    &dir,
+                )?;
                 report.written.push(batch);
+                self.progress.advance(chunk.len());
             }
         }
         report.control_file = write_control(ledger, run)?;
@@ -170,7 +204,7 @@ impl Run<'_, '_> {
     }
 
     /// Gives every item its mail piece in one ledger transaction, in item order.
-    fn allocate(
+    pub(super) fn allocate(
         &self,
         ledger: &mut dyn Ledger,
         run_id: i64,
@@ -217,63 +251,26 @@ impl Run<'_, '_> {
         Ok(pieces)
     }
 
-    /// Composes, renders, checks and writes one batch with its manifest (and mailing
-    /// book), then records it.
+    /// Assembles, checks and writes one batch with its manifest (and mailing book), then
+    /// records it. `letters_dir` holds the letters' files (the output directory of the
+    /// run that rendered them), `dir` the batches.
     #[allow(clippy::too_many_arguments)]
     fn write_batch(
         &self,
         ledger: &mut dyn Ledger,
+        assembler: &Assembler,
         run: &RunInfo,
-        class: MailClass,
-        seq: u32,
+        (class, seq): (MailClass, u32),
         items: &[Item<'_>],
         pieces: &[&MailPiece],
+        letters_dir: &Path,
         dir: &Path,
     ) -> Result<BatchRecord, BatchError> {
         let name = mailroom::batch_name(run.id, class, seq);
-        let mut sources = Vec::with_capacity(items.len());
-        for (item, piece) in items.iter().zip(pieces) {
-            let marks = MailMarks {
-                imb: piece.imb.clone(),
-                article: piece.article_number.as_deref().map(article::grouped),
-            };
-            let composed = self
-                .producer
-                .composer
-                .compose_piece(item.account, item.letter, Some(&marks))
-                .map_err(|source| BatchError::Compose {
-                    batch: name.clone(),
-                    key: item.letter.key.to_string(),
-                    source,
-                })?;
-            sources.push(composed.source);
-        }
-        let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
-        let job = LetterSource {
-            main: source::batch_source(&refs),
-            date: run.mail_date,
-            title: mailroom::batch_title(run.id, class, seq),
-            author: self.mailroom.author.clone(),
-            lang: "en".to_owned(),
-        };
-        drop(sources);
-        let (pdf, starts) = self
-            .producer
-            .renderer
-            .render_pdf_marked(&job, source::LETTER_START)
-            .map_err(|source| BatchError::Render {
-                batch: name.clone(),
-                what: "the batch PDF",
-                source,
-            })?;
         let check = |message: String| BatchError::Check {
             batch: name.clone(),
             message,
         };
-        let page_counts = mailroom::page_counts(items.len(), &starts, pdf.pages, |i| {
-            items[i].letter.key.to_string()
-        })
-        .map_err(check)?;
         // The lock keeps other runs out; this makes sure of it before anything carries the
         // batch's final name: the pieces must still be open and their letters' own.
         let ids: Vec<i64> = pieces.iter().map(|p| p.id).collect();
@@ -282,9 +279,57 @@ impl Run<'_, '_> {
                 "its mail pieces are no longer open in the ledger (another run batched them); nothing written".to_owned(),
             ));
         }
+        let mut files = Vec::with_capacity(items.len());
+        let mut letter_sha256 = Vec::with_capacity(items.len());
+        let mut recorded_pages = Vec::with_capacity(items.len());
+        let mut copies = PrintCopies::default();
+        for (item, piece) in items.iter().zip(pieces) {
+            let key = &item.letter.key;
+            let record = ledger.letter(key)?;
+            // Only rendered letters are batched, and a rendered letter has its file.
+            let Some((file, sha, pages)) =
+                record.and_then(|r| Some((r.file?, r.file_sha256?, r.pages)))
+            else {
+                return Err(check(format!(
+                    "letter `{key}` has no file on record in the ledger"
+                )));
+            };
+            letter_sha256.push(sha);
+            if ledger.file_is_marked(key)? {
+                files.push(letters_dir.join(file));
+                recorded_pages.push(pages);
+            } else {
+                files.push(copies.render(self, item, piece, &name, dir)?);
+                recorded_pages.push(None);
+            }
+        }
+        let info = BatchInfo {
+            title: mailroom::batch_title(run.id, class, seq),
+            author: self.mailroom.author.clone(),
+            lang: "en".to_owned(),
+            date: run.mail_date,
+        };
         let file = format!("{name}.pdf");
-        write_atomically(&dir.join(&file), &pdf.bytes)?;
-        let file_sha256 = hex(&Sha256::digest(&pdf.bytes));
+        let assembled = assembler.assemble_file(&info, &files, &dir.join(&file));
+        drop(copies);
+        let assembled = assembled.map_err(|source| BatchError::Assemble {
+            batch: name.clone(),
+            source: Box::new(source),
+        })?;
+        for ((item, recorded), in_batch) in items
+            .iter()
+            .zip(&recorded_pages)
+            .zip(&assembled.letter_pages)
+        {
+            if let Some(pages) = recorded
+                && pages + pages % 2 != *in_batch
+            {
+                return Err(check(format!(
+                    "letter `{}` has {in_batch} pages in the batch but {pages} on record",
+                    item.letter.key
+                )));
+            }
+        }
 
         let codes: Vec<Piece> = pieces
             .iter()
@@ -294,35 +339,22 @@ impl Run<'_, '_> {
                 article_number: p.article_number.clone(),
             })
             .collect();
-        let mut letter_sha256 = Vec::with_capacity(items.len());
-        for item in items {
-            let recorded = ledger.letter(&item.letter.key)?.and_then(|r| r.file_sha256);
-            // Only rendered letters are batched, and a rendered letter has its file's hash.
-            let sha = recorded.ok_or_else(|| {
-                check(format!(
-                    "letter `{}` has no file on record in the ledger",
-                    item.letter.key
-                ))
-            })?;
-            letter_sha256.push(sha);
-        }
         let (manifest, amount_due) =
-            mailroom::manifest(items, &codes, &page_counts, &letter_sha256)?;
+            mailroom::manifest(items, &codes, &assembled.letter_pages, &letter_sha256)?;
         write_atomically(&dir.join(format!("{name}.manifest.csv")), &manifest)?;
         if class == MailClass::Certified {
             self.write_mailing_book(run, &name, items, &codes, dir)?;
         }
-        let pages = u32::try_from(pdf.pages).unwrap_or(u32::MAX);
         let batch = NewBatch {
             name,
             run_id: run.id,
             mail_class: class,
             seq,
             file,
-            file_sha256,
-            pieces: ids.into_iter().zip(page_counts).collect(),
-            pages,
-            sheets: pages / 2,
+            file_sha256: assembled.sha256,
+            pieces: ids.into_iter().zip(assembled.letter_pages).collect(),
+            pages: assembled.pages,
+            sheets: assembled.pages / 2,
             amount_due,
         };
         Ok(ledger.record_batch(&batch)?)
@@ -414,4 +446,74 @@ pub fn write_control(ledger: &dyn Ledger, run: &RunInfo) -> Result<Option<PathBu
         .join(format!("{}-control.json", run.id));
     write_atomically(&path, &json)?;
     Ok(Some(path))
+}
+
+/// A letter's marks as its file prints them.
+pub(super) fn marks_of(piece: &MailPiece) -> MailMarks {
+    MailMarks {
+        imb: piece.imb.clone(),
+        article: piece.article_number.as_deref().map(article::grouped),
+    }
+}
+
+/// Print copies of letters whose file carries no marks (rendered by a version of missive
+/// that allocated pieces only when batching): each is composed and rendered alone with its
+/// piece's marks under a temporary name in the batch directory, and removed once the batch
+/// is assembled (or failed). A crash leaves at most these files; the next attempt
+/// overwrites them under the same names.
+#[derive(Default)]
+struct PrintCopies {
+    paths: Vec<PathBuf>,
+}
+
+impl PrintCopies {
+    /// Renders `item`'s print copy with `piece`'s marks; returns its path.
+    fn render(
+        &mut self,
+        run: &Run<'_, '_>,
+        item: &Item<'_>,
+        piece: &MailPiece,
+        batch: &str,
+        dir: &Path,
+    ) -> Result<PathBuf, BatchError> {
+        let key = &item.letter.key;
+        let composed = run
+            .producer
+            .composer
+            .compose_piece(item.account, item.letter, Some(&marks_of(piece)))
+            .map_err(|source| BatchError::Compose {
+                batch: batch.to_owned(),
+                key: key.to_string(),
+                source,
+            })?;
+        let job = LetterSource {
+            main: composed.source,
+            date: composed.date,
+            title: composed.title,
+            author: run.producer.author.clone(),
+            lang: composed.lang,
+        };
+        let pdf =
+            run.producer
+                .renderer
+                .render_pdf(&job)
+                .map_err(|source| BatchError::PrintCopy {
+                    batch: batch.to_owned(),
+                    key: key.to_string(),
+                    source: Box::new(source),
+                })?;
+        let path = dir.join(format!(".{batch}.{}.print.pdf", key.file_stem()));
+        write_atomically(&path, &pdf.bytes)?;
+        self.paths.push(path.clone());
+        Ok(path)
+    }
+}
+
+impl Drop for PrintCopies {
+    fn drop(&mut self) {
+        for path in &self.paths {
+            // A copy left behind is overwritten by the next attempt; nothing depends on it.
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The run's first steps: **plan** (the accounts against the ledger's notices and what TOP
 //! holds, less what the approval gate holds back) and **record** (every due letter
-//! `planned` in one transaction, then the emails composed and recorded), then **produce**
+//! `planned` in one transaction, then the mail pieces of its print letters allocated in
+//! one transaction, then the emails composed and recorded), then **produce**
 //! (each chunk recorded `rendered` once its files are complete).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -8,7 +9,7 @@ use std::path::Path;
 
 use super::{HeldTemplate, Run, RunError, waiting};
 use crate::account::Account;
-use crate::compose::template_name_in;
+use crate::compose::{MailMarks, template_name_in};
 use crate::config::LoadedConfig;
 use crate::decide::{DecideContext, DueLetter};
 use crate::dispatch::{ComposedEmail, EmailComposer, Role};
@@ -16,6 +17,7 @@ use crate::language::Language;
 use crate::ledger::{EmailRole, Ledger, LetterState, NewEmail, PlannedLetter, RenderedFile};
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::load;
+use crate::mailroom;
 use crate::plan::{Plan, PriorHoldings, PriorNotices, plan_batch_with};
 use crate::produce::{FailedLetter, ProduceSummary, WrittenLetter};
 
@@ -43,6 +45,16 @@ pub(super) struct Recorded {
     pub(super) email_failed: Vec<FailedLetter>,
     /// Email copies that could not be composed (the letters go on).
     pub(super) email_errors: Vec<FailedLetter>,
+    /// The mail piece of every print letter planned now that has an address, by key.
+    pub(super) pieces: HashMap<LetterKey, Marked>,
+}
+
+/// A print letter's mail piece and the marks its file is composed with.
+pub(super) struct Marked {
+    /// The piece's id in the ledger.
+    pub(super) piece: i64,
+    /// Its IMb and article number as printed.
+    pub(super) marks: MailMarks,
 }
 
 impl Run<'_, '_> {
@@ -103,6 +115,7 @@ impl Run<'_, '_> {
             .map(super::records::planned_letter)
             .collect::<Result<_, _>>()?;
         let keys = ledger.record_planned(run_id, &letters)?;
+        let pieces = self.allocate_planned(ledger, run_id, &keys, planned)?;
         let keys_set: HashSet<_> = keys.iter().collect();
         let (composed, email_failed, email_errors) = compose_emails(
             self.emails,
@@ -125,7 +138,37 @@ impl Run<'_, '_> {
             to_render,
             email_failed,
             email_errors,
+            pieces,
         })
+    }
+
+    /// The mail pieces of the print letters with an address among `keys` (planned now), in
+    /// ONE ledger transaction and in print order, before anything is rendered: a letter
+    /// that has an open piece keeps it, so a resumed run renders the same marks, and a
+    /// range too short fails the run here.
+    fn allocate_planned(
+        &self,
+        ledger: &mut dyn Ledger,
+        run_id: i64,
+        keys: &[LetterKey],
+        planned: &PlannedAccounts,
+    ) -> Result<HashMap<LetterKey, Marked>, RunError> {
+        let open: Vec<(LetterKey, i64)> = keys.iter().map(|k| (k.clone(), run_id)).collect();
+        let items = mailroom::sort_for_print(&open, &planned.plan.letters, &planned.accounts).items;
+        if items.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let pieces = self.allocate(ledger, run_id, &items)?;
+        Ok(pieces
+            .into_iter()
+            .map(|piece| {
+                let marked = Marked {
+                    piece: piece.id,
+                    marks: super::batch::marks_of(&piece),
+                };
+                (piece.key, marked)
+            })
+            .collect())
     }
 
     /// **produce**: renders `letters` into `out_dir`, recording each chunk `rendered` (and
@@ -135,18 +178,22 @@ impl Run<'_, '_> {
         ledger: &mut dyn Ledger,
         run_id: i64,
         letters: &[DueLetter],
+        pieces: &HashMap<LetterKey, Marked>,
         planned: &PlannedAccounts,
         out_dir: &Path,
     ) -> Result<ProduceSummary, RunError> {
         let progress = self.progress;
-        self.producer.produce(
+        self.producer.produce_marked(
             letters,
             &planned.accounts,
+            |key| pieces.get(key).map(|m| &m.marks),
             out_dir,
             None,
             |written: &[WrittenLetter], failed: &[FailedLetter]| -> Result<(), RunError> {
-                let files: Vec<RenderedFile> =
-                    written.iter().map(super::records::rendered_file).collect();
+                let files: Vec<RenderedFile> = written
+                    .iter()
+                    .map(|w| super::records::rendered_file(w, pieces.get(&w.key).map(|m| m.piece)))
+                    .collect();
                 ledger.record_rendered(run_id, &files)?;
                 for f in failed {
                     ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;

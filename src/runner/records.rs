@@ -59,8 +59,9 @@ pub(crate) fn planned_letter(due: &DueLetter) -> Result<PlannedLetter, RecordErr
     })
 }
 
-/// The file a letter was written to, as the ledger records it.
-pub(crate) fn rendered_file(written: &WrittenLetter) -> RenderedFile {
+/// The file a letter was written to, as the ledger records it; `marks` is the mail piece
+/// whose IMb and article number it was composed with, if any.
+pub(crate) fn rendered_file(written: &WrittenLetter, marks: Option<i64>) -> RenderedFile {
     RenderedFile {
         key: written.key.clone(),
         file: written.file.clone(),
@@ -69,6 +70,7 @@ pub(crate) fn rendered_file(written: &WrittenLetter) -> RenderedFile {
         pages: u32::try_from(written.pages).unwrap_or(u32::MAX),
         template: written.template.clone(),
         template_sha256: written.template_sha256.clone(),
+        marks,
     }
 }
 

@@ -134,6 +134,7 @@ fn ledger_with_emails(config: &Config) -> (TempDir, SqliteLedger, Vec<DueLetter>
                 pages: 1,
                 template: "t".to_owned(),
                 template_sha256: "h".to_owned(),
+                marks: None,
             }
         })
         .collect();

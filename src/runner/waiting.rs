@@ -14,9 +14,10 @@ use crate::letter::LetterKey;
 use crate::load;
 
 /// The letters of `letters` that run `run_id` rendered exactly as they stand: same plan
-/// data and same template version as recorded. A batch composes its letters again, so a
-/// letter whose data or template changed since its PDF was made is never batched (it
-/// would print something else than the PDF on record); it waits, named by the run.
+/// data and same template version as recorded. A batch prints a letter's own file, but a
+/// file without marks is composed again for its print copy, so a letter whose data or
+/// template changed since its PDF was made is never batched (its manifest row would not
+/// describe the PDF on record); it waits, named by the run.
 pub(super) fn as_rendered(
     ledger: &dyn Ledger,
     hashes: &BTreeMap<String, String>,

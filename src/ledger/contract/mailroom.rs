@@ -231,3 +231,54 @@ pub(super) fn a_piece_goes_into_one_batch_once<L: Backend>() {
         [(pieces[1].id, Some(1), Some(2))]
     );
 }
+
+pub(super) fn a_letter_planned_again_before_rendering_keeps_its_piece_and_marks<L: Backend>() {
+    const WIDE: PieceRanges = PieceRanges {
+        serial: (10, 99),
+        article: (1, 99),
+    };
+    let (_home, mut ledger) = L::fresh();
+    let letters = [intent("M1"), intent("M2")];
+    let run = start(&mut ledger);
+    ledger.record_planned(run.id, &letters).expect("plan");
+    let requests: Vec<PieceRequest> = letters.iter().map(request).collect();
+    let pieces = ledger
+        .allocate_pieces(run.id, &requests, WIDE, &make)
+        .expect("allocate");
+    // The run dies before rendering; the next run plans the letters again: same pieces,
+    // except for a letter whose routing code changed.
+    let run2 = start(&mut ledger);
+    ledger.record_planned(run2.id, &letters).expect("replan");
+    let mut moved = requests.clone();
+    moved[1].routing_code = "10001".to_owned();
+    let again = ledger
+        .allocate_pieces(run2.id, &moved, WIDE, &make)
+        .expect("allocate again");
+    assert_eq!(again[0], pieces[0]);
+    assert_ne!(again[1].imb_serial, pieces[1].imb_serial);
+    assert_eq!(again[1].routing_code, "10001");
+    assert!(!ledger.pieces_open(&[pieces[1].id]).expect("old piece"));
+    // A file rendered with its piece's marks is marked; one rendered without is not.
+    let marked = RenderedFile {
+        marks: Some(again[0].id),
+        ..file_of(&letters[0])
+    };
+    ledger
+        .record_rendered(run2.id, &[marked, file_of(&letters[1])])
+        .expect("render");
+    assert!(ledger.file_is_marked(&letters[0].key).expect("marked"));
+    assert!(!ledger.file_is_marked(&letters[1].key).expect("not marked"));
+    // A reissue is a new piece: the old file no longer carries the current marks.
+    ledger
+        .set_state(&letters[0].key, LetterState::Returned, None, "moved")
+        .expect("returned");
+    let run3 = start(&mut ledger);
+    ledger
+        .record_planned(run3.id, &letters[..1])
+        .expect("reissue");
+    let reissued = ledger
+        .allocate_pieces(run3.id, &requests[..1], WIDE, &make)
+        .expect("allocate reissue");
+    assert_ne!(reissued[0].id, again[0].id);
+    assert!(!ledger.file_is_marked(&letters[0].key).expect("reissued"));
+}

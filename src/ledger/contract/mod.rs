@@ -92,6 +92,7 @@ contract! {
     mailroom::serials_are_allocated_once_and_kept_until_batched,
     mailroom::an_exhausted_range_allocates_nothing,
     mailroom::a_piece_goes_into_one_batch_once,
+    mailroom::a_letter_planned_again_before_rendering_keeps_its_piece_and_marks,
     outbox::an_email_is_sent_once_and_an_interrupted_send_waits_for_a_person,
     outbox::a_replanned_letter_replaces_its_pending_email_but_never_one_in_flight,
 }
@@ -158,6 +159,7 @@ pub(in crate::ledger) fn file_of(letter: &PlannedLetter) -> RenderedFile {
         pages: 2,
         template: format!("{}.typ", letter.kind),
         template_sha256: "t1".to_owned(),
+        marks: None,
     }
 }
 

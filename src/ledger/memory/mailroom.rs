@@ -50,7 +50,11 @@ impl BatchLog for MemoryLedger {
             t.require_run(run_id)?;
             let existing: Vec<Option<MailPiece>> = requests
                 .iter()
-                .map(|r| t.open_piece(&r.key).cloned())
+                .map(|r| {
+                    t.open_piece(&r.key)
+                        .filter(|p| rules::piece_fits(p, r))
+                        .cloned()
+                })
                 .collect();
             let new: Vec<&PieceRequest> = requests
                 .iter()
@@ -176,6 +180,14 @@ impl BatchLog for MemoryLedger {
 
     fn batch(&self, name: &str) -> Result<Option<BatchRecord>, LedgerError> {
         Ok(self.tables.batch_named(name).cloned())
+    }
+
+    fn file_is_marked(&self, key: &LetterKey) -> Result<bool, LedgerError> {
+        Ok(self
+            .tables
+            .letters
+            .get(key)
+            .is_some_and(|row| row.marked.is_some() && row.marked == row.piece))
     }
 
     fn pieces_of_batch(&self, batch_id: i64) -> Result<Vec<MailPiece>, LedgerError> {

@@ -39,6 +39,8 @@ pub struct MemoryLedger {
 struct LetterRow {
     record: LetterRecord,
     piece: Option<i64>,
+    /// The piece whose marks the current file carries (`letters.marked_piece_id`).
+    marked: Option<i64>,
 }
 
 /// An email as composed, with its once-only state.
@@ -177,7 +179,8 @@ impl Tables {
     }
 
     /// Moves a letter as `set_state` does: the same state is a no-op without an event, a
-    /// forbidden move is refused; `planned` clears the file and the mail piece. Returns
+    /// forbidden move is refused; `planned` (from another state) clears the file and the mail
+    /// piece. Returns
     /// whether it moved.
     fn move_letter(
         &mut self,
@@ -222,6 +225,12 @@ impl Tables {
             Some(row) => row.record.created_at,
             None => at,
         };
+        // Planned again before it was rendered: no copy went anywhere, so it keeps its
+        // piece (allocation still gives a new one if the class or routing code changed).
+        let piece = match self.letters.get(&letter.key) {
+            Some(row) if *from == Some(LetterState::Planned) => row.piece,
+            _ => None,
+        };
         let record = LetterRecord {
             key: letter.key.clone(),
             run_id,
@@ -248,7 +257,8 @@ impl Tables {
             letter.key.clone(),
             Arc::new(LetterRow {
                 record,
-                piece: None,
+                piece,
+                marked: None,
             }),
         );
         self.append_event(
@@ -279,7 +289,9 @@ impl Tables {
         if outcome != rules::RenderOutcome::Done {
             return Ok(());
         }
-        let letter = &mut self.letter_mut(&file.key)?.record;
+        let row = self.letter_mut(&file.key)?;
+        row.marked = file.marks;
+        let letter = &mut row.record;
         letter.run_id = run_id;
         letter.template = Some(file.template.clone());
         letter.template_sha256 = Some(file.template_sha256.clone());

@@ -124,7 +124,8 @@ pub(super) fn allocate(
         .map_err(failed)?;
     let mut existing = Vec::with_capacity(requests.len());
     for request in requests {
-        existing.push(open_piece(&tx, &request.key).map_err(failed)?);
+        let piece = open_piece(&tx, &request.key).map_err(failed)?;
+        existing.push(piece.filter(|p| rules::piece_fits(p, request)));
     }
     let new: Vec<&PieceRequest> = requests
         .iter()
@@ -419,6 +420,20 @@ impl BatchLog for SqliteLedger {
             what: format!("the pieces of batch {batch_id}"),
             source,
         })
+    }
+
+    fn file_is_marked(&self, key: &LetterKey) -> Result<bool, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*) FROM letters
+                 WHERE key = ?1 AND marked_piece_id IS NOT NULL AND marked_piece_id = piece_id",
+            )
+            .and_then(|mut stmt| stmt.query_row([key.as_str()], |r| r.get::<_, i64>(0)))
+            .map(|n| n == 1)
+            .map_err(|source| LedgerError::Read {
+                what: format!("whether the file of `{key}` carries its mail piece's marks"),
+                source,
+            })
     }
 
     fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError> {

@@ -222,6 +222,19 @@ pub const MIGRATIONS: &[&str] = &[
     // (hardening) Why a run failed (exit 2: disk full, read-only file system, …), shown by
     // `history --runs`; NULL for runs that did not fail.
     "ALTER TABLE runs ADD COLUMN failure TEXT;",
+    // (issue 15) The mail piece whose IMb and article number the letter's current file
+    // carries: a run allocates pieces before it renders, so its print letters are rendered
+    // once, with their marks, and batches are assembled from those files. NULL for a file
+    // rendered without marks (by an earlier version, or with no piece): its batch renders
+    // a print copy with the marks instead.
+    // A letter planned again while still only planned (a run killed before rendering it,
+    // taken over by the next) keeps its piece, so its file is rendered with the same
+    // marks; allocation gives a new piece if the class or routing code changed.
+    "ALTER TABLE letters ADD COLUMN marked_piece_id INTEGER REFERENCES mail_pieces (id);
+    DROP TRIGGER letters_replanned_new_piece;
+    CREATE TRIGGER letters_replanned_new_piece AFTER UPDATE OF state ON letters
+    WHEN NEW.state = 'planned' AND OLD.state <> 'planned' AND NEW.piece_id IS NOT NULL
+    BEGIN UPDATE letters SET piece_id = NULL WHERE key = NEW.key; END;",
 ];
 
 /// The schema version this build writes.

@@ -154,7 +154,8 @@ pub(super) fn render_one(
     }
     conn.prepare_cached(
         "UPDATE letters SET run_id = ?2, template = ?3, template_sha256 = ?4, file = ?5,
-             file_sha256 = ?6, pages = ?7, state = 'rendered', updated_at = ?8
+             file_sha256 = ?6, pages = ?7, state = 'rendered', updated_at = ?8,
+             marked_piece_id = ?9
          WHERE key = ?1",
     )?
     .execute(params![
@@ -166,6 +167,7 @@ pub(super) fn render_one(
         file.file_sha256,
         file.pages,
         at,
+        file.marks,
     ])?;
     let detail = rules::rendered_detail(run_id, file);
     append_event(
