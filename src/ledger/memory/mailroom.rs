@@ -110,8 +110,12 @@ impl BatchLog for MemoryLedger {
     fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError> {
         let t = &self.tables;
         Ok(pieces.iter().all(|id| {
-            t.piece(*id).is_some_and(|p| p.batch_id.is_none())
-                && t.letters.values().any(|row| row.piece == Some(*id))
+            t.piece(*id).is_some_and(|p| {
+                p.batch_id.is_none()
+                    && t.letters
+                        .get(&p.key)
+                        .is_some_and(|row| row.piece == Some(*id))
+            })
         }))
     }
 

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""The nightly run against plain rendering: `render --jobs 2` and `run --batch-size 500`.
+
+Issue 15's targets, in one invocation on the same accounts (bench/gen_accounts.py): `run`
+(plan, ledger, every letter rendered once with its marks, print batches assembled from the
+letters' files, Treasury file) at >= 0.9x `render`'s letters/s, and at most 250 MiB peak
+RSS, flat from 1k to 10k (and 100k) letters. The approval gate is off; letters/s counts
+the PDFs each command wrote. Each command runs --repeat times into fresh directories; the
+best wall time (and its peak RSS) is reported.
+
+    python3 bench/run_vs_render.py --binary target/release/missive --letters 1000 10000
+"""
+import argparse
+import datetime
+import glob
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from measure import measure  # noqa: E402
+
+LETTERS_PER_ACCOUNT = 1.06
+
+
+def commands(binary, config, accounts, out, root, batch_size):
+    """The two commands, by name."""
+    assets = ["--templates", os.path.join(root, "templates"), "--fonts", os.path.join(root, "fonts")]
+    common = [binary, "--config", config]
+    base = ["--accounts", accounts, "--as-of", "2026-12-01", "--out", out, *assets]
+    return {
+        "render --jobs 2": [*common, "render", *base, "--jobs", "2"],
+        f"run --batch-size {batch_size}": [
+            *common, "run", *base, "--jobs", "2", "--allow-past-mail-date",
+            "--batch-size", str(batch_size),
+        ],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--letters", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    root = os.path.dirname(HERE)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
+          f"{datetime.date.today()}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        shipped = open(os.path.join(root, "missive.toml"), encoding="utf-8").read()
+        config = os.path.join(tmp, "missive.toml")
+        open(config, "w", encoding="utf-8").write(
+            shipped.replace("require_approval = true", "require_approval = false"))
+        for letters in args.letters:
+            accounts = os.path.join(tmp, f"accounts-{letters}.jsonl")
+            count = int(letters / LETTERS_PER_ACCOUNT) + 1
+            subprocess.run([sys.executable, os.path.join(HERE, "gen_accounts.py"), "--count",
+                            str(count), "--out", accounts], check=True)
+            speeds = {}
+            for i in range(args.repeat):
+                outs = {}
+                for name, cmd in commands(args.binary, config, accounts, "", root,
+                                          args.batch_size).items():
+                    out = os.path.join(tmp, f"{letters}-{i}-{name.split()[0]}")
+                    cmd[cmd.index("--out") + 1] = out
+                    code, wall, rss = measure(cmd)
+                    # run exits 1 when a letter or account needs a person (bad data in
+                    # the synthetic mix); render likewise. Anything else is a failure.
+                    if code not in (0, 1):
+                        sys.exit(f"{name} exited {code}")
+                    pdfs = len(glob.glob(os.path.join(out, "*.pdf")))
+                    batches = len(glob.glob(os.path.join(out, "batches", "*-[0-9]*.pdf")))
+                    best = speeds.get(name)
+                    if best is None or wall < best[1]:
+                        speeds[name] = (pdfs, wall, rss, batches)
+                    outs[name] = out
+                for out in outs.values():
+                    subprocess.run(["rm", "-rf", out], check=True)
+            for name, (pdfs, wall, rss, batches) in speeds.items():
+                rows.append((name, letters, pdfs, wall, pdfs / wall, rss / 1024, batches))
+    print()
+    print("| command | N | letters | batches | wall (s) | letters/s | peak RSS (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, n, pdfs, wall, speed, rss, batches in rows:
+        print(f"| `{name}` | {n} | {pdfs} | {batches} | {wall:.1f} | {speed:.0f} | {rss:.0f} |")
+    print()
+    for n in args.letters:
+        by = {r[0].split()[0]: r for r in rows if r[1] == n}
+        ratio = by["run"][4] / by["render"][4]
+        print(f"N={n}: run / render letters/s = {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
