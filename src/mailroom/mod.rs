@@ -158,37 +158,6 @@ pub struct PieceCodes {
     pub article_number: Option<String>,
 }
 
-/// The pages of each of `count` letters in a batch PDF of `pages` pages whose letters start
-/// on the pages `starts`: a letter runs from its first page to the page before the next
-/// letter's first, and must have an even, non-zero count. `Err` says what does not add
-/// up (naming the letter by `key_of` its position).
-pub fn page_counts(
-    count: usize,
-    starts: &[usize],
-    pages: usize,
-    key_of: impl Fn(usize) -> String,
-) -> Result<Vec<u32>, String> {
-    if starts.len() != count || starts.first() != Some(&1) {
-        return Err(format!(
-            "{count} letters went in but {} letter starts were found",
-            starts.len(),
-        ));
-    }
-    let mut counts = Vec::with_capacity(starts.len());
-    let ends = starts.iter().skip(1).map(|s| s - 1).chain([pages]);
-    for (i, (start, end)) in starts.iter().zip(ends).enumerate() {
-        let letter_pages = (end + 1).saturating_sub(*start);
-        if letter_pages == 0 || letter_pages % 2 != 0 {
-            return Err(format!(
-                "letter `{}` has {letter_pages} pages in the batch, not an even number",
-                key_of(i)
-            ));
-        }
-        counts.push(u32::try_from(letter_pages).unwrap_or(u32::MAX));
-    }
-    Ok(counts)
-}
-
 /// A batch's `manifest.csv` and the total amount due on its intent-to-offset letters.
 /// `pieces`, `pages` and `file_sha256` (each letter's own PDF, as recorded) go with
 /// `items`, in print order.

@@ -1,46 +1,11 @@
-//! The Typst sources of the mailroom's documents: a print batch (many composed letters
-//! in one document) and a firm mailing book.
-//!
-//! A batch is ONE Typst document, so it is exported once as PDF/A-2b + PDF/UA-1 (merging
-//! conformant files with a generic tool would break conformance). Each composed letter is
-//! wrapped in its own content block `#[ … ]`: its `#import` and `#show: letter.with(..)`
-//! stay inside that block, so every letter sets up its own pages; the layout marks each
-//! letter's first page (`<missive-letter-start>`) and, here, its last
-//! (`<missive-letter-end>`), which number its pages on their own. Between letters,
-//! `pagebreak(to: "odd")` makes every letter start on an odd (front) page: a letter with
-//! an odd page count gets a blank back page in the batch's own page style, which says
-//! "This page intentionally left blank"; the last letter gets one too if it needs it.
+//! The Typst source of the mailroom's one typeset document, the firm mailing book of a
+//! certified batch. Print batches are not typeset: they are assembled from the letters'
+//! own files ([`super::assemble`]). Every value enters the source as a Typst string
+//! literal ([`typst_string`]).
 
 use std::fmt::Write as _;
 
 use crate::typst_literal::typst_string;
-
-/// The label of the mark on each letter's first page.
-pub const LETTER_START: &str = "missive-letter-start";
-
-/// One Typst document holding `letters` (composed sources) one after another, each
-/// padded to an even number of pages.
-pub fn batch_source(letters: &[&str]) -> String {
-    let size = letters.iter().map(|l| l.len() + 40).sum::<usize>() + 200;
-    let mut out = String::with_capacity(size);
-    out.push_str("#import \"/lib/letter.typ\": batch-setup\n#show: batch-setup\n");
-    for (i, letter) in letters.iter().enumerate() {
-        if i > 0 {
-            out.push_str("#pagebreak(to: \"odd\", weak: true)\n");
-        }
-        out.push_str("#[\n");
-        out.push_str(letter);
-        // A letter source may end in a line comment: the closing bracket goes on a line
-        // of its own.
-        out.push_str("\n#letter-end()\n]\n");
-    }
-    // The last letter's end mark, not `here()`: a context after its own page break would
-    // see the page it created.
-    out.push_str(
-        "#context if calc.odd(query(<missive-letter-end>).last().location().page()) { pagebreak() }\n",
-    );
-    out
-}
 
 /// One row of a firm mailing book.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,14 +94,6 @@ pub fn mailing_book_source(heading: &BookHeading, rows: &[BookRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn letters_are_wrapped_and_padded() {
-        let source = batch_source(&["A // ends in a comment", "B"]);
-        assert!(source.contains(
-            "#[\nA // ends in a comment\n#letter-end()\n]\n#pagebreak(to: \"odd\", weak: true)\n#[\nB\n#letter-end()\n]\n"
-        ));
-    }
 
     #[test]
     fn the_mailing_book_quotes_every_value() {

@@ -54,10 +54,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::Datelike;
 use typst::diag::Warned;
-use typst::foundations::{Datetime, Label, Selector, Smart};
-use typst::introspection::Introspector as _;
+use typst::foundations::{Datetime, Smart};
 use typst::text::{Lang, Locale, Region};
-use typst::utils::PicoStr;
 use typst::utils::Scalar;
 use typst_layout::PagedDocument;
 use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
@@ -145,33 +143,6 @@ impl Renderer {
     /// panic inside Typst comes back as [`RenderError::Panicked`].
     pub fn render_pdf(&self, job: &LetterSource) -> Result<RenderedPdf, RenderError> {
         guarded(|| self.render_pdf_impl(job))
-    }
-
-    /// Like [`Renderer::render_pdf`], and also returns the (1-based) page number of every
-    /// element labelled `<label>` (e.g. `#metadata(..) <missive-piece-end>`), in document
-    /// order: how a batch of letters compiled as one document knows where each letter ends.
-    pub fn render_pdf_marked(
-        &self,
-        job: &LetterSource,
-        label: &str,
-    ) -> Result<(RenderedPdf, Vec<usize>), RenderError> {
-        guarded(|| {
-            let (pdf, document) = self.render_pdf_document(job)?;
-            let marks = match Label::new(PicoStr::intern(label)) {
-                Some(label) => {
-                    let introspector = document.introspector();
-                    introspector
-                        .query(&Selector::Label(label))
-                        .iter()
-                        .filter_map(|element| element.location())
-                        .filter_map(|location| introspector.page(location))
-                        .map(|page| page.get())
-                        .collect()
-                }
-                None => Vec::new(),
-            };
-            Ok((pdf, marks))
-        })
     }
 
     /// Compiles `job` and renders each page as a PNG at `pixel_per_pt` pixels per point
