@@ -68,6 +68,15 @@ use self::world::{Base, LetterWorld};
 /// letter and so stay; a letter's own results age out after a few more letters.
 pub const EVICT_MAX_AGE: usize = 4;
 
+/// Drops every memoized Typst result, shared ones included. For after a one-off document
+/// (a certified batch's mailing book, hundreds of rows) whose results no later render
+/// reuses: [`EVICT_MAX_AGE`] would keep them through the next few renders, and in the
+/// batch step the next few renders are the next batches' mailing books, so each batch's
+/// would pile onto the last. The next render parses the layout library again (a few ms).
+pub fn forget_memoized() {
+    comemo::evict(0);
+}
+
 /// The largest PNG scale accepted, in pixels per point (32 ≈ 2300 dpi).
 const MAX_PIXEL_PER_PT: f32 = 32.0;
 

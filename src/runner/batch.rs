@@ -310,12 +310,41 @@ impl Run<'_, '_> {
             date: run.mail_date,
         };
         let file = format!("{name}.pdf");
-        let assembled = assembler.assemble_file(&info, &files, &dir.join(&file));
+        let codes: Vec<Piece> = pieces
+            .iter()
+            .map(|p| Piece {
+                imb_serial: p.imb_serial,
+                imb: p.imb.clone(),
+                article_number: p.article_number.clone(),
+            })
+            .collect();
+        // The mailing book is typeset on a second thread while the batch is assembled on
+        // this one: both are single-threaded, and both files are complete before the batch
+        // is recorded, whichever finishes first.
+        let (assembled, book) = std::thread::scope(|scope| {
+            let book = (class == MailClass::Certified).then(|| {
+                let book = MailingBook {
+                    renderer: self.producer.renderer,
+                    sender: &self.mailroom.sender,
+                    author: &self.mailroom.author,
+                };
+                let (name, codes) = (&name, &codes);
+                scope.spawn(move || book.write(run, name, items, codes, dir))
+            });
+            let assembled = assembler.assemble_file(&info, &files, &dir.join(&file));
+            let book = book.map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err(check("the mailing book's thread panicked".to_owned())))
+            });
+            (assembled, book)
+        });
         drop(copies);
         let assembled = assembled.map_err(|source| BatchError::Assemble {
             batch: name.clone(),
             source: Box::new(source),
         })?;
+        book.transpose()?;
         for ((item, recorded), in_batch) in items
             .iter()
             .zip(&recorded_pages)
@@ -331,20 +360,9 @@ impl Run<'_, '_> {
             }
         }
 
-        let codes: Vec<Piece> = pieces
-            .iter()
-            .map(|p| Piece {
-                imb_serial: p.imb_serial,
-                imb: p.imb.clone(),
-                article_number: p.article_number.clone(),
-            })
-            .collect();
         let (manifest, amount_due) =
             mailroom::manifest(items, &codes, &assembled.letter_pages, &letter_sha256)?;
         write_atomically(&dir.join(format!("{name}.manifest.csv")), &manifest)?;
-        if class == MailClass::Certified {
-            self.write_mailing_book(run, &name, items, &codes, dir)?;
-        }
         let batch = NewBatch {
             name,
             run_id: run.id,
@@ -359,9 +377,19 @@ impl Run<'_, '_> {
         };
         Ok(ledger.record_batch(&batch)?)
     }
+}
 
-    /// The firm mailing book of a certified batch, as CSV and as PDF.
-    fn write_mailing_book(
+/// What typesets a certified batch's firm mailing book: borrowed from the run, so it can
+/// work on its own thread while the batch is assembled.
+struct MailingBook<'a> {
+    renderer: &'a crate::render::Renderer,
+    sender: &'a (String, Vec<String>),
+    author: &'a str,
+}
+
+impl MailingBook<'_> {
+    /// Writes the mailing book of batch `name` as CSV and as PDF.
+    fn write(
         &self,
         run: &RunInfo,
         name: &str,
@@ -370,18 +398,16 @@ impl Run<'_, '_> {
         dir: &Path,
     ) -> Result<(), BatchError> {
         let mail_date = crate::compose::filters::long_date(run.mail_date);
-        let (source, csv) =
-            mailroom::mailing_book(&self.mailroom.sender, name, mail_date, items, pieces)?;
+        let (source, csv) = mailroom::mailing_book(self.sender, name, mail_date, items, pieces)?;
         write_atomically(&dir.join(format!("{name}.mailing-book.csv")), &csv)?;
         let job = LetterSource {
             main: source,
             date: run.mail_date,
             title: format!("Firm mailing book, certified batch {name}"),
-            author: self.mailroom.author.clone(),
+            author: self.author.to_owned(),
             lang: "en".to_owned(),
         };
         let pdf = self
-            .producer
             .renderer
             .render_pdf(&job)
             .map_err(|source| BatchError::Render {
@@ -389,6 +415,8 @@ impl Run<'_, '_> {
                 what: "the mailing book",
                 source,
             })?;
+        // A mailing book is typeset once and its memoized layout never reused.
+        crate::render::forget_memoized();
         write_atomically(&dir.join(format!("{name}.mailing-book.pdf")), &pdf.bytes)?;
         Ok(())
     }
