@@ -213,13 +213,6 @@ impl Renderer {
     }
 
     fn render_pdf_impl(&self, job: &LetterSource) -> Result<RenderedPdf, RenderError> {
-        self.render_pdf_document(job).map(|(pdf, _)| pdf)
-    }
-
-    fn render_pdf_document(
-        &self,
-        job: &LetterSource,
-    ) -> Result<(RenderedPdf, PagedDocument), RenderError> {
         let prepared = Prepared::new(job)?;
         let world = LetterWorld::new(
             &self.base,
@@ -240,12 +233,11 @@ impl Renderer {
         let bytes = typst_pdf::pdf(&document, &options).map_err(|errors| RenderError::Export {
             errors: Diagnostic::from_typst_all(&world, &errors),
         })?;
-        let pdf = RenderedPdf {
+        Ok(RenderedPdf {
             bytes,
             pages: document.pages().len(),
             warnings,
-        };
-        Ok((pdf, document))
+        })
     }
 
     fn render_png_impl(
