@@ -1,14 +1,48 @@
-//! The ledger's error type.
+//! The ledger's error type, and [`DbError`], the reason a database gave, whichever backend.
+//!
+//! Messages name the ledger (its file, or for PostgreSQL its server as `host:port/db`,
+//! never the password), the run or letter key and the operation; the database's own words
+//! follow as the error's source.
 
 use std::path::{Path, PathBuf};
 
 use crate::letter::LetterKey;
 
-use super::{EmailState, LetterState};
+use super::{EmailState, LetterState, PgServer};
 
 /// An error of the ledger. Each names the ledger file, run or letter key and the operation.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// The PostgreSQL server could not be reached, refused the connection, or failed while
+    /// the ledger was being set up (connected, migrated).
+    #[error("Failed to open the ledger on `{server}`: could not {action}")]
+    Server {
+        /// The server (`host:port/db`).
+        server: Box<PgServer>,
+        /// What was being done.
+        action: &'static str,
+        /// The server's (or the network's) reason.
+        #[source]
+        source: DbError,
+    },
+    /// The PostgreSQL ledger was written by a newer missive.
+    #[error(
+        "The ledger on `{server}` has schema version {found}, newer than this missive understands ({supported}); use a newer missive"
+    )]
+    ServerNewerSchema {
+        /// The server (`host:port/db`).
+        server: Box<PgServer>,
+        /// The database's schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// Another process holds the run lock of a PostgreSQL ledger.
+    #[error("another missive run is using `{server}` (PostgreSQL advisory lock)")]
+    ServerLocked {
+        /// The server (`host:port/db`).
+        server: Box<PgServer>,
+    },
     /// The ledger's directory does not exist (or is not a directory).
     #[error("Failed to open the ledger `{}`: directory `{}` does not exist", path.display(), dir.display())]
     NoDirectory {
@@ -24,9 +58,9 @@ pub enum LedgerError {
         path: PathBuf,
         /// What was being done.
         action: &'static str,
-        /// SQLite's reason.
+        /// The database's reason.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     /// The file (or its directory) may not be written.
     #[error("Failed to open the ledger `{}`: it is read-only (check the file's and its directory's permissions)", path.display())]
@@ -75,9 +109,9 @@ pub enum LedgerError {
     Run {
         /// What was being done ("start a run", "finish run 4 as failed", "read run 4").
         action: String,
-        /// SQLite's reason.
+        /// The database's reason.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     /// The run id is not in the ledger.
     #[error("run {run_id} is not in the ledger")]
@@ -92,18 +126,18 @@ pub enum LedgerError {
         key: LetterKey,
         /// The state being recorded.
         state: LetterState,
-        /// SQLite's reason.
+        /// The database's reason.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     /// Reading letters, events or referrals failed.
     #[error("Failed to read {what} from the ledger")]
     Read {
         /// What ("letter `K`", "letters of account `A`", "events of `K`", …).
         what: String,
-        /// SQLite's reason (a stored value that does not decode is reported here too).
+        /// The database's reason (a stored value that does not decode is reported here too).
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     /// The letter key is not in the ledger.
     #[error("`{key}` is not in the ledger")]
@@ -164,18 +198,18 @@ pub enum LedgerError {
         action: &'static str,
         /// The template.
         template: String,
-        /// SQLite's reason.
+        /// The database's reason.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     /// Recording referrals failed.
     #[error("Failed to record the referral for `{key}`")]
     Referral {
         /// The notice key of the referral.
         key: LetterKey,
-        /// SQLite's reason.
+        /// The database's reason.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     /// An IMb serial or certified article range has too few numbers left.
     #[error(
@@ -201,14 +235,14 @@ pub enum LedgerError {
         /// Why.
         message: String,
     },
-    /// A batch operation failed in SQLite.
+    /// A batch operation failed in the database.
     #[error("Failed to {action}")]
     Batch {
         /// What was being done.
         action: String,
-        /// SQLite's reason.
+        /// The database's reason.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     /// A write that would break an invariant the store keeps (a batch name already
     /// recorded, a piece already in a batch, an email of a letter not in the ledger).
@@ -232,4 +266,55 @@ pub fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     PathBuf::from(name)
+}
+
+/// What a database said when an operation failed: SQLite's error, PostgreSQL's, or a
+/// stored value that does not decode. Displayed as the database's own words, so a
+/// message reads the same whichever backend the ledger is on.
+#[derive(Debug)]
+pub enum DbError {
+    /// SQLite's error, displayed exactly as SQLite words it.
+    Sqlite(rusqlite::Error),
+    /// PostgreSQL's error (the server's message, or why the connection failed).
+    Postgres(postgres::Error),
+    /// A value stored in PostgreSQL that does not decode (column and why).
+    Stored(String),
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbError::Sqlite(err) => err.fmt(f),
+            DbError::Postgres(err) => match err.as_db_error() {
+                Some(db) => write!(f, "PostgreSQL said: {}: {}", db.severity(), db.message()),
+                None if err.is_closed() => f.write_str("the connection to the server is closed"),
+                // The driver's own words, with its cause (I/O, TLS, …) inline.
+                None => err.fmt(f),
+            },
+            DbError::Stored(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // As transparent as before: the chain continues with SQLite's own source.
+            DbError::Sqlite(err) => err.source(),
+            // The driver's Display already includes its cause.
+            DbError::Postgres(_) | DbError::Stored(_) => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(err: rusqlite::Error) -> DbError {
+        DbError::Sqlite(err)
+    }
+}
+
+impl From<postgres::Error> for DbError {
+    fn from(err: postgres::Error) -> DbError {
+        DbError::Postgres(err)
+    }
 }

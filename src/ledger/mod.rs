@@ -57,8 +57,10 @@
 //!
 //! Two backends implement every role with the same invariants, decided by the shared rules
 //! (`state.rs`, `rules.rs`) and checked by one contract suite run against each
-//! (`contract/`): [`SqliteLedger`], one file beside the output (the one the commands use),
-//! and [`MemoryLedger`], for unit-testing a run without files. Timestamps are
+//! (`contract/`): [`SqliteLedger`], one file beside the output (the default),
+//! [`PgLedger`], a database on a PostgreSQL server several machines share, and
+//! [`MemoryLedger`], for unit-testing a run without files. Commands open the one their
+//! [`Location`] names with [`open`] / [`open_locked`]. Timestamps are
 //! `chrono::DateTime<Utc>` in the records and RFC 3339 text with milliseconds wherever they
 //! are stored, printed or serialized ([`stamp`]).
 
@@ -66,9 +68,12 @@
 mod contract;
 mod emails;
 mod error;
+mod location;
 mod lock;
 mod mailroom;
 mod memory;
+mod open;
+mod postgres;
 mod roles;
 mod rules;
 mod sqlite;
@@ -82,13 +87,16 @@ use serde::Serialize;
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass, Variant};
 use crate::money::Money;
 
+pub use self::postgres::PgLedger;
 pub use emails::{EmailRecord, NewEmail, QueuedEmail, SendRecord};
-pub use error::{LedgerError, lock_path};
+pub use error::{DbError, LedgerError, lock_path};
+pub use location::{Location, LocationError, PgLocation, PgServer};
 pub use lock::RunLock;
 pub use mailroom::{
     BatchRecord, MailPiece, MakePiece, NewBatch, PieceCodes, PieceRanges, PieceRequest,
 };
 pub use memory::MemoryLedger;
+pub use open::{AnyLedger, RunGuard, open, open_locked};
 pub use roles::{ApprovalLog, BatchLog, Ledger, LetterStore, Outbox, RunLog, TreasuryLog};
 pub use sqlite::SqliteLedger;
 pub use state::{

@@ -1,5 +1,6 @@
 //! The ledger's contract: every test here is written once and runs against each backend
-//! (`contract::sqlite::…`, `contract::memory::…`), so a backend that passes them keeps the
+//! (`contract::sqlite::…`, `contract::memory::…`, `contract::postgres::…`: a real
+//! server, see `postgres/server`, skipped with a visible line when none can start), so a backend that passes them keeps the
 //! invariants the module docs of `crate::ledger` state. What only one backend can check
 //! (SQLite's triggers, migrations, the lock file) is in that backend's own tests.
 //!
@@ -45,6 +46,25 @@ impl Backend for SqliteLedger {
     }
 }
 
+impl Backend for PgLedger {
+    type Home = PgLocation;
+
+    fn fresh() -> (PgLocation, PgLedger) {
+        let db = crate::ledger::postgres::server::fresh_database("contract")
+            .expect("a PostgreSQL server");
+        let Ok(Location::Postgres(location)) = Location::parse(&db.url, None) else {
+            panic!("`{}` is a PostgreSQL URL", db.url);
+        };
+        let ledger = PgLedger::open(&location).expect("open ledger");
+        (location, ledger)
+    }
+
+    fn reopen(home: &PgLocation, ledger: PgLedger) -> PgLedger {
+        drop(ledger);
+        PgLedger::open(home).expect("reopen")
+    }
+}
+
 impl Backend for MemoryLedger {
     type Home = ();
 
@@ -71,6 +91,15 @@ macro_rules! contract {
             $(#[test]
             fn $test() {
                 super::$group::$test::<crate::ledger::MemoryLedger>();
+            })+
+        }
+
+        mod postgres {
+            $(#[test]
+            fn $test() {
+                if crate::ledger::postgres::server::available(stringify!($test)) {
+                    super::$group::$test::<crate::ledger::PgLedger>();
+                }
             })+
         }
     };

@@ -1,5 +1,6 @@
 //! Template approvals in SQLite: the append-only `approvals` table.
 
+use crate::ledger::DbError;
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -38,7 +39,7 @@ pub(super) fn record(conn: &Connection, approval: &NewApproval) -> Result<Approv
     let failed = |source| LedgerError::Approval {
         action: "record",
         template: approval.template.clone(),
-        source,
+        source: DbError::from(source),
     };
     let sources = serde_json::to_string(&approval.sources)
         .map_err(|err| failed(rusqlite::Error::ToSqlConversionFailure(Box::new(err))))?;
@@ -83,7 +84,7 @@ pub(super) fn list(
     read().map_err(|source| LedgerError::Approval {
         action: "read",
         template: template.unwrap_or("any template").to_owned(),
-        source,
+        source: DbError::from(source),
     })
 }
 
@@ -104,7 +105,7 @@ pub(super) fn of(
     .map_err(|source| LedgerError::Approval {
         action: "read",
         template: template.to_owned(),
-        source,
+        source: DbError::from(source),
     })
 }
 

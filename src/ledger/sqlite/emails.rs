@@ -4,6 +4,7 @@
 //! Each function here runs inside the caller's transaction; [`super::SqliteLedger`]'s
 //! [`crate::ledger::Outbox`] methods open it.
 
+use crate::ledger::DbError;
 use std::path::PathBuf;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -124,7 +125,7 @@ fn move_letter(
     let failed = |source| LedgerError::Record {
         key: key.clone(),
         state: to,
-        source,
+        source: DbError::from(source),
     };
     let current = load_letter(conn, key)
         .map_err(failed)?
@@ -161,7 +162,7 @@ pub(super) fn begin(
         let failed = |source| LedgerError::Record {
             key: key.clone(),
             state: LetterState::Sending,
-            source,
+            source: DbError::from(source),
         };
         let (role, to) = role_and_address(conn, key)
             .map_err(failed)?
@@ -200,7 +201,7 @@ pub(super) fn finish(
         let failed = |source| LedgerError::Record {
             key: key.clone(),
             state: letter_state,
-            source,
+            source: DbError::from(source),
         };
         let (role, _) = role_and_address(conn, key)
             .map_err(failed)?
@@ -242,7 +243,7 @@ pub(super) fn recover(conn: &Connection, at: &str) -> Result<Vec<LetterKey>, Led
     let keys: Vec<LetterKey> = read()
         .map_err(|source| LedgerError::Read {
             what: "the emails being sent".to_owned(),
-            source,
+            source: DbError::from(source),
         })?
         .iter()
         .map(|k| LetterKey::from_text(k))
@@ -289,7 +290,7 @@ pub(super) fn resolve(
     let failed = |source| LedgerError::Record {
         key: key.clone(),
         state: to,
-        source,
+        source: DbError::from(source),
     };
     let email = load(conn, key)
         .map_err(failed)?
@@ -371,7 +372,7 @@ impl Outbox for SqliteLedger {
     ) -> Result<(), LedgerError> {
         let failed = |source| LedgerError::Run {
             action: format!("record the emails of run {run_id}"),
-            source,
+            source: DbError::from(source),
         };
         let at = now();
         let tx = self.write_tx().map_err(failed)?;
@@ -387,7 +388,7 @@ impl Outbox for SqliteLedger {
     ) -> Result<Vec<QueuedEmail>, LedgerError> {
         queue(&self.conn, run_id, resend_uncertain).map_err(|source| LedgerError::Read {
             what: "the emails to send".to_owned(),
-            source,
+            source: DbError::from(source),
         })
     }
 
@@ -398,7 +399,7 @@ impl Outbox for SqliteLedger {
     ) -> Result<(), LedgerError> {
         let failed = |source| LedgerError::Run {
             action: "record emails as sending".to_owned(),
-            source,
+            source: DbError::from(source),
         };
         let at = now();
         let tx = self.write_tx().map_err(failed)?;
@@ -413,7 +414,7 @@ impl Outbox for SqliteLedger {
     ) -> Result<(), LedgerError> {
         let failed = |source| LedgerError::Run {
             action: "record the outcome of sending emails".to_owned(),
-            source,
+            source: DbError::from(source),
         };
         let at = now();
         let tx = self.write_tx().map_err(failed)?;
@@ -424,7 +425,7 @@ impl Outbox for SqliteLedger {
     fn recover_interrupted_sends(&mut self) -> Result<Vec<LetterKey>, LedgerError> {
         let failed = |source| LedgerError::Run {
             action: "mark interrupted sends uncertain".to_owned(),
-            source,
+            source: DbError::from(source),
         };
         let at = now();
         let tx = self.write_tx().map_err(failed)?;
@@ -436,21 +437,21 @@ impl Outbox for SqliteLedger {
     fn print_fallbacks(&self) -> Result<Vec<LetterKey>, LedgerError> {
         print_fallbacks(&self.conn).map_err(|source| LedgerError::Read {
             what: "the letters to fall back to print".to_owned(),
-            source,
+            source: DbError::from(source),
         })
     }
 
     fn email(&self, key: &LetterKey) -> Result<Option<EmailRecord>, LedgerError> {
         load(&self.conn, key).map_err(|source| LedgerError::Read {
             what: format!("the email of `{key}`"),
-            source,
+            source: DbError::from(source),
         })
     }
 
     fn uncertain_emails(&self) -> Result<Vec<LetterKey>, LedgerError> {
         uncertain(&self.conn).map_err(|source| LedgerError::Read {
             what: "the uncertain emails".to_owned(),
-            source,
+            source: DbError::from(source),
         })
     }
 
@@ -467,7 +468,7 @@ impl Outbox for SqliteLedger {
             } else {
                 LetterState::Failed
             },
-            source,
+            source: DbError::from(source),
         };
         let tx = self.write_tx().map_err(failed)?;
         let record = resolve(&tx, key, sent, detail, &now())?;

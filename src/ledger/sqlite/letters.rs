@@ -1,5 +1,6 @@
 //! The letters and their events in SQLite.
 
+use crate::ledger::DbError;
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::params;
@@ -22,7 +23,7 @@ impl LetterStore for SqliteLedger {
     ) -> Result<Vec<LetterKey>, LedgerError> {
         let begin_failed = |source| LedgerError::Run {
             action: format!("record the planned letters of run {run_id}"),
-            source,
+            source: DbError::from(source),
         };
         let at = now();
         let tx = self.write_tx().map_err(begin_failed)?;
@@ -33,7 +34,7 @@ impl LetterStore for SqliteLedger {
             let failed = |source| LedgerError::Record {
                 key: letter.key.clone(),
                 state: LetterState::Planned,
-                source,
+                source: DbError::from(source),
             };
             match plan_one(&tx, run_id, letter, &at).map_err(failed)? {
                 Planned::Skipped => continue,
@@ -62,7 +63,7 @@ impl LetterStore for SqliteLedger {
     fn record_rendered(&mut self, run_id: i64, files: &[RenderedFile]) -> Result<(), LedgerError> {
         let begin_failed = |source| LedgerError::Run {
             action: format!("record the rendered letters of run {run_id}"),
-            source,
+            source: DbError::from(source),
         };
         let at = now();
         let tx = self.write_tx().map_err(begin_failed)?;
@@ -72,7 +73,7 @@ impl LetterStore for SqliteLedger {
                 render_one(&tx, run_id, file, &at).map_err(|source| LedgerError::Record {
                     key: file.key.clone(),
                     state: LetterState::Rendered,
-                    source,
+                    source: DbError::from(source),
                 })?;
             if let Some(refused) = rules::render_refusal(outcome, &file.key) {
                 return Err(refused);
@@ -91,7 +92,7 @@ impl LetterStore for SqliteLedger {
         let failed = |source| LedgerError::Record {
             key: key.clone(),
             state: to,
-            source,
+            source: DbError::from(source),
         };
         let at = now();
         let tx = self.write_tx().map_err(failed)?;
@@ -126,7 +127,7 @@ impl LetterStore for SqliteLedger {
     fn letter(&self, key: &LetterKey) -> Result<Option<LetterRecord>, LedgerError> {
         load_letter(&self.conn, key).map_err(|source| LedgerError::Read {
             what: format!("letter `{key}`"),
-            source,
+            source: DbError::from(source),
         })
     }
 
@@ -167,7 +168,7 @@ impl LetterStore for SqliteLedger {
         };
         read().map_err(|source| LedgerError::Read {
             what: format!("the events of `{key}`"),
-            source,
+            source: DbError::from(source),
         })
     }
 

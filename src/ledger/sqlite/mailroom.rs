@@ -2,6 +2,7 @@
 //! `mail_counters`, which only move forward, inside the transaction that records the
 //! pieces, so a number is never given out twice, even after a crash.
 
+use crate::ledger::DbError;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteLedger;
@@ -116,7 +117,7 @@ pub(super) fn allocate(
 ) -> Result<Vec<MailPiece>, LedgerError> {
     let failed = |source| LedgerError::Batch {
         action: format!("allocate the mail pieces of run {run_id}"),
-        source,
+        source: DbError::from(source),
     };
     let at = now();
     let tx = conn
@@ -152,7 +153,7 @@ pub(super) fn allocate(
         let record = |source| LedgerError::Record {
             key: request.key.clone(),
             state: LetterState::Rendered,
-            source,
+            source: DbError::from(source),
         };
         tx.prepare_cached(
             "INSERT INTO mail_pieces (key, run_id, mail_class, imb_serial, tracking_code,
@@ -211,7 +212,7 @@ pub(super) fn record_batch(
 ) -> Result<BatchRecord, LedgerError> {
     let failed = |source| LedgerError::Batch {
         action: format!("record batch {}", batch.name),
-        source,
+        source: DbError::from(source),
     };
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -328,7 +329,7 @@ pub(super) fn release(
 ) -> Result<BatchRecord, LedgerError> {
     let failed = |source| LedgerError::Batch {
         action: format!("release batch {name}"),
-        source,
+        source: DbError::from(source),
     };
     let at = now();
     let tx = conn
@@ -404,21 +405,21 @@ impl BatchLog for SqliteLedger {
     fn batches_of_run(&self, run_id: i64) -> Result<Vec<BatchRecord>, LedgerError> {
         batches_of_run(&self.conn, run_id).map_err(|source| LedgerError::Read {
             what: format!("the batches of run {run_id}"),
-            source,
+            source: DbError::from(source),
         })
     }
 
     fn batch(&self, name: &str) -> Result<Option<BatchRecord>, LedgerError> {
         load_batch(&self.conn, name).map_err(|source| LedgerError::Read {
             what: format!("batch `{name}`"),
-            source,
+            source: DbError::from(source),
         })
     }
 
     fn pieces_of_batch(&self, batch_id: i64) -> Result<Vec<MailPiece>, LedgerError> {
         pieces_of_batch(&self.conn, batch_id).map_err(|source| LedgerError::Read {
             what: format!("the pieces of batch {batch_id}"),
-            source,
+            source: DbError::from(source),
         })
     }
 
@@ -432,21 +433,21 @@ impl BatchLog for SqliteLedger {
             .map(|n| n == 1)
             .map_err(|source| LedgerError::Read {
                 what: format!("whether the file of `{key}` carries its mail piece's marks"),
-                source,
+                source: DbError::from(source),
             })
     }
 
     fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError> {
         pieces_open(&self.conn, pieces).map_err(|source| LedgerError::Read {
             what: "the mail pieces of a batch".to_owned(),
-            source,
+            source: DbError::from(source),
         })
     }
 
     fn unbatched_letters(&self) -> Result<Vec<(LetterKey, i64)>, LedgerError> {
         unbatched(&self.conn).map_err(|source| LedgerError::Read {
             what: "the letters in no batch".to_owned(),
-            source,
+            source: DbError::from(source),
         })
     }
 

@@ -20,6 +20,7 @@ mod tests;
 mod treasury;
 mod writes;
 
+use crate::ledger::DbError;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -95,7 +96,7 @@ impl SqliteLedger {
         };
         read().map_err(|source| LedgerError::Read {
             what: what(),
-            source,
+            source: DbError::from(source),
         })
     }
 }
@@ -115,6 +116,9 @@ impl SqliteLedger {
             let rows = stmt.query_map(args, referral_from_row)?;
             rows.collect()
         };
-        read().map_err(|source| LedgerError::Read { what, source })
+        read().map_err(|source| LedgerError::Read {
+            what,
+            source: source.into(),
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! The runs in SQLite.
 
+use crate::ledger::DbError;
 use rusqlite::params;
 
 use super::SqliteLedger;
@@ -12,7 +13,7 @@ impl RunLog for SqliteLedger {
     fn begin_run(&mut self, run: &NewRun) -> Result<RunInfo, LedgerError> {
         let failed = |source| LedgerError::Run {
             action: "start a run".to_owned(),
-            source,
+            source: DbError::from(source),
         };
         let started_at = stamp::now();
         let at = stamp::text(&started_at);
@@ -40,7 +41,7 @@ impl RunLog for SqliteLedger {
     fn resume_run(&mut self, run_id: i64) -> Result<RunInfo, LedgerError> {
         let failed = |source| LedgerError::Run {
             action: format!("resume run {run_id}"),
-            source,
+            source: DbError::from(source),
         };
         let at = now();
         let tx = self.write_tx().map_err(failed)?;
@@ -66,7 +67,7 @@ impl RunLog for SqliteLedger {
             )
             .map_err(|source| LedgerError::Run {
                 action: format!("record run {run_id} as {status}"),
-                source,
+                source: DbError::from(source),
             })?;
         if changed == 0 {
             return Err(LedgerError::UnknownRun { run_id });
@@ -83,7 +84,7 @@ impl RunLog for SqliteLedger {
             )
             .map_err(|source| LedgerError::Run {
                 action: format!("record run {run_id} as failed"),
-                source,
+                source: DbError::from(source),
             })?;
         if changed == 0 {
             return Err(LedgerError::UnknownRun { run_id });
@@ -94,7 +95,7 @@ impl RunLog for SqliteLedger {
     fn run(&self, run_id: i64) -> Result<Option<RunInfo>, LedgerError> {
         load_run(&self.conn, run_id).map_err(|source| LedgerError::Run {
             action: format!("read run {run_id}"),
-            source,
+            source: DbError::from(source),
         })
     }
 
@@ -107,7 +108,7 @@ impl RunLog for SqliteLedger {
         };
         read().map_err(|source| LedgerError::Run {
             action: "list the runs".to_owned(),
-            source,
+            source: DbError::from(source),
         })
     }
 }

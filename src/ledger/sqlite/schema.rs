@@ -6,6 +6,7 @@
 //! marked with `PRAGMA application_id` so that another application's SQLite database is
 //! refused too.
 
+use crate::ledger::DbError;
 use std::path::Path;
 use std::time::Duration;
 
@@ -362,7 +363,7 @@ fn classify(path: &Path, action: &'static str, source: rusqlite::Error) -> Ledge
         _ => LedgerError::Open {
             path: path.to_owned(),
             action,
-            source,
+            source: DbError::from(source),
         },
     }
 }

@@ -3,6 +3,7 @@
 //! Each run records its referrals (`add`) and updates (`decrease`, `delete`) in one
 //! transaction, together with the compatible `referrals` row of an add.
 
+use crate::ledger::DbError;
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
@@ -53,7 +54,7 @@ pub(super) fn record(
 ) -> Result<usize, LedgerError> {
     let failed = |source| LedgerError::Run {
         action: format!("record the Treasury actions of run {run_id}"),
-        source,
+        source: DbError::from(source),
     };
     let at = now();
     let tx = conn
@@ -97,7 +98,7 @@ pub(super) fn record(
         };
         new += write().map_err(|source| LedgerError::Referral {
             key: a.notice_key.clone(),
-            source,
+            source: DbError::from(source),
         })?;
     }
     tx.commit().map_err(failed)?;
@@ -166,7 +167,7 @@ impl TreasuryLog for SqliteLedger {
     ) -> Result<Vec<NewReferral>, LedgerError> {
         let begin_failed = |source| LedgerError::Run {
             action: format!("record the referrals of run {run_id}"),
-            source,
+            source: DbError::from(source),
         };
         let at = now();
         let tx = self.write_tx().map_err(begin_failed)?;
@@ -184,7 +185,7 @@ impl TreasuryLog for SqliteLedger {
             };
             let inserted = insert().map_err(|source| LedgerError::Referral {
                 key: referral.notice_key.clone(),
-                source,
+                source: DbError::from(source),
             })?;
             if inserted == 1 {
                 new.push(referral.clone());
@@ -210,14 +211,14 @@ impl TreasuryLog for SqliteLedger {
     ) -> Result<Vec<TreasuryRecord>, LedgerError> {
         list(&self.conn, run_id, account_id).map_err(|source| LedgerError::Read {
             what: "the Treasury actions".to_owned(),
-            source,
+            source: DbError::from(source),
         })
     }
 
     fn treasury_runs(&self) -> Result<Vec<i64>, LedgerError> {
         runs_with_actions(&self.conn).map_err(|source| LedgerError::Read {
             what: "the runs with Treasury actions".to_owned(),
-            source,
+            source: DbError::from(source),
         })
     }
 
@@ -227,7 +228,7 @@ impl TreasuryLog for SqliteLedger {
     {
         holdings(&self.conn).map_err(|source| LedgerError::Read {
             what: "what the Treasury Offset Program holds".to_owned(),
-            source,
+            source: DbError::from(source),
         })
     }
 

@@ -1,5 +1,6 @@
 //! The writes of one letter or run, each inside the caller's transaction.
 
+use crate::ledger::DbError;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{ids_json, load_run};
@@ -47,7 +48,7 @@ pub(super) fn require_run(
     load_run(conn, run_id)
         .map_err(|source| LedgerError::Run {
             action: format!("{action} (reading run {run_id})"),
-            source,
+            source: DbError::from(source),
         })?
         .ok_or(LedgerError::UnknownRun { run_id })
 }

@@ -1,0 +1,193 @@
+//! The letters and their events in PostgreSQL.
+
+use std::collections::{HashMap, HashSet};
+
+use postgres::types::ToSql;
+
+use super::PgLedger;
+use super::rows::{Db, LETTER_COLUMNS, all, event_from_row, letter_from_row, load_letter};
+use super::writes::{append_event, move_letter, now, plan_one, render_one, require_run};
+use crate::account::Notice;
+use crate::ledger::rules::{self, Planned};
+use crate::ledger::{
+    DbError, Event, LedgerError, LetterRecord, LetterState, LetterStore, PlannedLetter,
+    RenderedFile,
+};
+use crate::letter::LetterKey;
+
+impl PgLedger {
+    /// The letters a query returns, or a read error naming `what`.
+    pub(super) fn read_letters(
+        &self,
+        what: impl Fn() -> String,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<LetterRecord>, LedgerError> {
+        self.client
+            .borrow_mut()
+            .query(sql, args)
+            .map_err(DbError::from)
+            .and_then(|rows| all(rows, letter_from_row))
+            .map_err(|source| LedgerError::Read {
+                what: what(),
+                source,
+            })
+    }
+}
+
+impl LetterStore for PgLedger {
+    fn record_planned(
+        &mut self,
+        run_id: i64,
+        letters: &[PlannedLetter],
+    ) -> Result<Vec<LetterKey>, LedgerError> {
+        let begin_failed = |source: postgres::Error| LedgerError::Run {
+            action: format!("record the planned letters of run {run_id}"),
+            source: source.into(),
+        };
+        let at = now();
+        let mut tx = self.client.get_mut().transaction().map_err(begin_failed)?;
+        require_run(&mut tx, run_id, "record planned letters")?;
+        let mut planned = Vec::with_capacity(letters.len());
+        let mut seen = HashSet::with_capacity(letters.len());
+        for letter in letters {
+            let mut plan = || -> Db<bool> {
+                match plan_one(&mut tx, run_id, letter, &at)? {
+                    Planned::Skipped => return Ok(false),
+                    Planned::Unchanged => {}
+                    Planned::Changed(from, detail) => {
+                        let to = LetterState::Planned;
+                        append_event(&mut tx, &letter.key, Some(run_id), from, to, &at, &detail)?;
+                    }
+                }
+                Ok(true)
+            };
+            let kept = plan().map_err(|source| LedgerError::Record {
+                key: letter.key.clone(),
+                state: LetterState::Planned,
+                source,
+            })?;
+            if kept && seen.insert(&letter.key) {
+                planned.push(letter.key.clone());
+            }
+        }
+        tx.commit().map_err(begin_failed)?;
+        Ok(planned)
+    }
+
+    fn record_rendered(&mut self, run_id: i64, files: &[RenderedFile]) -> Result<(), LedgerError> {
+        let begin_failed = |source: postgres::Error| LedgerError::Run {
+            action: format!("record the rendered letters of run {run_id}"),
+            source: source.into(),
+        };
+        let at = now();
+        let mut tx = self.client.get_mut().transaction().map_err(begin_failed)?;
+        require_run(&mut tx, run_id, "record rendered letters")?;
+        for file in files {
+            let outcome =
+                render_one(&mut tx, run_id, file, &at).map_err(|source| LedgerError::Record {
+                    key: file.key.clone(),
+                    state: LetterState::Rendered,
+                    source,
+                })?;
+            if let Some(refused) = rules::render_refusal(outcome, &file.key) {
+                return Err(refused);
+            }
+        }
+        tx.commit().map_err(begin_failed)
+    }
+
+    fn set_state(
+        &mut self,
+        key: &LetterKey,
+        to: LetterState,
+        run_id: Option<i64>,
+        detail: &str,
+    ) -> Result<LetterRecord, LedgerError> {
+        let failed = |source: DbError| LedgerError::Record {
+            key: key.clone(),
+            state: to,
+            source,
+        };
+        let at = now();
+        let mut tx = self
+            .client
+            .get_mut()
+            .transaction()
+            .map_err(|e| failed(e.into()))?;
+        move_letter(&mut tx, key, to, run_id, &at, detail)?;
+        let updated = load_letter(&mut tx, key, false)
+            .map_err(failed)?
+            .ok_or_else(|| LedgerError::UnknownLetter { key: key.clone() })?;
+        tx.commit().map_err(|e| failed(e.into()))?;
+        Ok(updated)
+    }
+
+    fn letter(&self, key: &LetterKey) -> Result<Option<LetterRecord>, LedgerError> {
+        load_letter(&mut *self.client.borrow_mut(), key, false).map_err(|source| {
+            LedgerError::Read {
+                what: format!("letter `{key}`"),
+                source,
+            }
+        })
+    }
+
+    fn letters_of_account(&self, account_id: &str) -> Result<Vec<LetterRecord>, LedgerError> {
+        self.read_letters(
+            || format!("the letters of account `{account_id}`"),
+            &format!("SELECT {LETTER_COLUMNS} FROM letters WHERE account_id = $1 ORDER BY key"),
+            &[&account_id],
+        )
+    }
+
+    fn letters_of_run(
+        &self,
+        run_id: i64,
+        state: Option<LetterState>,
+    ) -> Result<Vec<LetterRecord>, LedgerError> {
+        self.read_letters(
+            || match state {
+                Some(state) => format!("the {state} letters of run {run_id}"),
+                None => format!("the letters of run {run_id}"),
+            },
+            &format!(
+                "SELECT {LETTER_COLUMNS} FROM letters
+                 WHERE run_id = $1 AND ($2::TEXT IS NULL OR state = $2) ORDER BY key"
+            ),
+            &[&run_id, &state.map(LetterState::as_str)],
+        )
+    }
+
+    fn events_of(&self, key: &LetterKey) -> Result<Vec<Event>, LedgerError> {
+        self.client
+            .borrow_mut()
+            .query(
+                "SELECT id, key, run_id, from_state, to_state, at, detail
+                 FROM events WHERE key = $1 ORDER BY id",
+                &[&key.as_str()],
+            )
+            .map_err(DbError::from)
+            .and_then(|rows| all(rows, event_from_row))
+            .map_err(|source| LedgerError::Read {
+                what: format!("the events of `{key}`"),
+                source,
+            })
+    }
+
+    fn prior_notices(&self) -> Result<HashMap<String, Vec<Notice>>, LedgerError> {
+        let states: Vec<&str> = LetterState::ALL
+            .into_iter()
+            .filter(|s| s.counts_as_sent() || *s == LetterState::Returned)
+            .map(LetterState::as_str)
+            .collect();
+        let letters = self.read_letters(
+            || "the letters already produced".to_owned(),
+            &format!(
+                "SELECT {LETTER_COLUMNS} FROM letters WHERE state = ANY($1)
+                 ORDER BY account_id, letter_date, key"
+            ),
+            &[&states],
+        )?;
+        rules::notices_by_account(&letters)
+    }
+}
