@@ -50,6 +50,59 @@ pub struct Config {
     pub email: EmailConfig,
     /// Mailroom: Intelligent Mail barcode, certified article numbers, batch size.
     pub mail: MailConfig,
+    /// Where the ledger is (`[ledger]`; absent: SQLite beside the output, as always).
+    #[serde(default, skip_serializing_if = "LedgerConfig::is_unset")]
+    pub ledger: LedgerConfig,
+}
+
+/// Where the ledger is kept, when not the SQLite file beside the output.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// A `postgres://user@host:port/db` URL (no password) or a SQLite file path; `--ledger`
+    /// overrides it.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The NAME of the environment variable holding the PostgreSQL password (never the
+    /// password itself); absent: connect without one (trust, peer or a `.pgpass` file).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Only so that a password put here is refused with a clear message.
+    #[serde(default, skip_serializing)]
+    password: Option<toml::Value>,
+}
+
+impl LedgerConfig {
+    /// True when the table is absent or empty.
+    pub fn is_unset(&self) -> bool {
+        self == &LedgerConfig::default()
+    }
+
+    /// Meaning checks of `[ledger]`: no password anywhere, a URL that parses.
+    fn check(&self) -> Result<(), (String, String)> {
+        let fail = |key: &str, message: String| Err((key.to_owned(), message));
+        if self.password.is_some() {
+            return fail(
+                "ledger.password",
+                "a password is never kept in the configuration: put it in an environment \
+                 variable and name that variable in `ledger.password_env`"
+                    .to_owned(),
+            );
+        }
+        if self.password_env.as_deref() == Some("") {
+            return fail(
+                "ledger.password_env",
+                "must name an environment variable".to_owned(),
+            );
+        }
+        if let Some(url) = &self.url {
+            // The password variable is read when the ledger is opened, not here.
+            if let Err(err) = crate::ledger::Location::parse(url, None) {
+                return fail("ledger.url", err.to_string());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Legal review of templates.
@@ -570,6 +623,7 @@ impl Config {
                 "must name an environment variable when `user` is set",
             );
         }
+        self.ledger.check()?;
         self.mail.check()
     }
 }
@@ -889,5 +943,21 @@ mod tests {
         let (key, message) = Config::parse(&text).expect_err("must fail");
         assert!(key.starts_with("email"), "{key}");
         assert!(message.contains("password"), "{message}");
+
+        // Nor for the ledger: neither as a key nor inside the URL.
+        let text = format!("{BUILT_IN}\n[ledger]\npassword = \"hunter2\"\n");
+        let (key, message) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "ledger.password");
+        assert!(message.contains("ledger.password_env"), "{message}");
+        let text = format!("{BUILT_IN}\n[ledger]\nurl = \"postgres://m:hunter2@h:5432/db\"\n");
+        let (key, message) = Config::parse(&text).expect_err("must fail");
+        assert_eq!(key, "ledger.url");
+        assert!(!message.contains("hunter2"), "{message}");
+        let text = format!(
+            "{BUILT_IN}\n[ledger]\nurl = \"postgres://m@h:5432/db\"\npassword_env = \"PGPW\"\n"
+        );
+        let config = Config::parse(&text).expect("a ledger URL");
+        assert_eq!(config.ledger.url.as_deref(), Some("postgres://m@h:5432/db"));
+        assert!(Config::parse(BUILT_IN).expect("built-in").ledger.is_unset());
     }
 }

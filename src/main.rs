@@ -92,13 +92,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => cmd::plan::plan(&loaded.config, args),
         Command::Render(args) => cmd::render::render(&loaded.config, args),
         Command::Run(args) => cmd::run::run_command(&loaded, args),
-        Command::History(args) => cmd::history::history(args),
-        Command::Mark(args) => cmd::history::mark(args),
+        Command::History(args) => cmd::history::history(&loaded.config, args),
+        Command::Mark(args) => cmd::history::mark(&loaded.config, args),
         Command::Preview(args) => cmd::preview::preview(&loaded.config, args),
         Command::Serve(args) => cmd::serve::serve(&loaded.config, args),
         Command::Approve(args) => cmd::approve::approve(&loaded.config, args),
         Command::Check(args) => cmd::check::check(&loaded.config, args),
         Command::Send(args) => cmd::send::send(&loaded.config, args),
-        Command::Release(args) => cmd::release::release(args),
+        Command::Release(args) => cmd::release::release(&loaded.config, args),
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use missive::compose::{Composer, template_name_in};
 use missive::config::Config;
-use missive::ledger::{ApprovalLog, NewApproval, SqliteLedger, stamp};
+use missive::ledger::{Ledger, NewApproval, stamp};
 use missive::letter::LetterKind;
 use missive::review::{ApprovalState, short_hash};
 
@@ -34,9 +34,10 @@ pub(crate) struct ApproveArgs {
     /// List every template with its approval state, and every approval, instead.
     #[arg(long, conflicts_with_all = ["kind", "reviewer"])]
     pub(crate) list: bool,
-    /// Ledger file (the one `run` uses: `OUT/missive.db` by default).
-    #[arg(long, value_name = "FILE", default_value = "out/missive.db")]
-    pub(crate) ledger: PathBuf,
+    /// A SQLite file or `postgres://user@host:port/db` (default: `[ledger] url`, else
+    /// `out/missive.db`).
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) ledger: Option<PathBuf>,
     /// Templates directory (default: ./templates, else the one missive was built with).
     #[arg(long, value_name = "DIR")]
     pub(crate) templates: Option<PathBuf>,
@@ -45,13 +46,12 @@ pub(crate) struct ApproveArgs {
 /// Records an approval, or lists them.
 pub(crate) fn approve(config: &Config, args: ApproveArgs) -> Result<ExitCode> {
     let composer = Composer::load(&project_dir(args.templates, "templates"), config)?;
-    if let Some(parent) = args.ledger.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("failed to create `{}`", parent.display()))?;
-    }
-    let mut ledger = SqliteLedger::open(&args.ledger)?;
+    let default = std::path::Path::new("out/missive.db");
+    let (location, name) = super::ledger_location(args.ledger.as_deref(), config, default, true)?;
+    let mut ledger = missive::ledger::open(&location)?;
+    let ledger = &mut *ledger;
     let (Some(kind), Some(reviewer)) = (args.kind, args.reviewer) else {
-        return list(&composer, &ledger);
+        return list(&composer, ledger);
     };
     let lang = super::language_arg(&args.language)?;
     let template = template_name_in(kind, lang);
@@ -76,12 +76,12 @@ pub(crate) fn approve(config: &Config, args: ApproveArgs) -> Result<ExitCode> {
         approval.reviewer,
         stamp::text(&approval.at),
         approval.id,
-        args.ledger.display()
+        name.display()
     );
     Ok(ExitCode::SUCCESS)
 }
 
-fn list(composer: &Composer, ledger: &SqliteLedger) -> Result<ExitCode> {
+fn list(composer: &Composer, ledger: &dyn Ledger) -> Result<ExitCode> {
     println!("{:<36} {:<38} {:<12}", "template", "state", "version");
     for (template, sha) in composer.template_hashes() {
         let state = ApprovalState::of(ledger, template, sha)?;

@@ -2,15 +2,16 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+use missive::config::Config;
 use missive::ledger::prelude::*;
 use missive::ledger::{
-    Approval, EmailRecord, LetterRecord, LetterState, RunInfo, RunStatus, SqliteLedger, stamp,
+    Approval, EmailRecord, LetterRecord, LetterState, Location, RunInfo, RunStatus, stamp,
 };
 use missive::letter::LetterKey;
 use missive::report;
@@ -31,9 +32,10 @@ pub(crate) struct HistoryArgs {
     /// Show one letter instead (its full key).
     #[arg(long, value_name = "KEY")]
     pub(crate) key: Option<String>,
-    /// Ledger file.
-    #[arg(long, value_name = "FILE", default_value = "out/missive.db")]
-    pub(crate) ledger: PathBuf,
+    /// A SQLite file or `postgres://user@host:port/db` (default: `[ledger] url`, else
+    /// `out/missive.db`).
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) ledger: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
@@ -51,9 +53,10 @@ pub(crate) struct MarkArgs {
     /// A note for the history (who, why).
     #[arg(long, default_value = "")]
     pub(crate) note: String,
-    /// Ledger file.
-    #[arg(long, value_name = "FILE", default_value = "out/missive.db")]
-    pub(crate) ledger: PathBuf,
+    /// A SQLite file or `postgres://user@host:port/db` (default: `[ledger] url`, else
+    /// `out/missive.db`).
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) ledger: Option<PathBuf>,
 }
 
 /// What `mark` can record.
@@ -71,16 +74,12 @@ pub(crate) enum MarkState {
 }
 
 /// Prints an account's (or one letter's) letters, state changes and referrals.
-pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
-    if !args.ledger.is_file() {
-        anyhow::bail!(
-            "no ledger at `{}`\n\nhint: pass --ledger with the `missive.db` of your output directory",
-            args.ledger.display()
-        );
-    }
-    let ledger = SqliteLedger::open(&args.ledger)?;
+pub(crate) fn history(config: &Config, args: HistoryArgs) -> Result<ExitCode> {
+    let (location, name) = existing_ledger(args.ledger.as_deref(), config)?;
+    let ledger = missive::ledger::open(&location)?;
+    let ledger = &*ledger;
     if args.runs {
-        return list_runs(&ledger, args.format);
+        return list_runs(ledger, args.format);
     }
     let letters = match (&args.key, &args.account_id) {
         (Some(key), _) => ledger
@@ -170,7 +169,7 @@ pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
     out.flush()?;
     Ok(
         if entries.is_empty() && referrals.is_empty() && treasury.is_empty() {
-            eprintln!("no letters found in `{}`", args.ledger.display());
+            eprintln!("no letters found in `{}`", name.display());
             ExitCode::from(1)
         } else {
             ExitCode::SUCCESS
@@ -220,30 +219,52 @@ fn write_versions(
 }
 
 /// Records a letter as returned or cancelled, under the run lock.
-pub(crate) fn mark(args: MarkArgs) -> Result<ExitCode> {
-    if !args.ledger.is_file() {
-        anyhow::bail!("no ledger at `{}`", args.ledger.display());
+pub(crate) fn mark(config: &Config, args: MarkArgs) -> Result<ExitCode> {
+    let (location, name) = super::ledger_location(
+        args.ledger.as_deref(),
+        config,
+        Path::new("out/missive.db"),
+        false,
+    )?;
+    if let Location::File(path) = &location
+        && !path.is_file()
+    {
+        anyhow::bail!("no ledger at `{}`", name.display());
     }
-    let mut ledger = SqliteLedger::open(&args.ledger)?;
     // A run in progress owns the ledger: marking a letter it is rendering would stop it.
-    let _lock = ledger.lock_for_run()?;
+    let (mut ledger, _lock) = missive::ledger::open_locked(&location)?;
+    let ledger = &mut *ledger;
     let key = LetterKey::from_text(&args.key);
     if ledger.letter(&key)?.is_none() {
-        anyhow::bail!("no letter `{key}` in `{}`", args.ledger.display());
+        anyhow::bail!("no letter `{key}` in `{}`", name.display());
     }
     let state = match args.state {
         MarkState::Returned => LetterState::Returned,
         MarkState::Cancelled => LetterState::Cancelled,
-        MarkState::Sent => return mark_email(&mut ledger, &key, true, &args),
-        MarkState::Failed => return mark_email(&mut ledger, &key, false, &args),
+        MarkState::Sent => return mark_email(ledger, &key, true, &args),
+        MarkState::Failed => return mark_email(ledger, &key, false, &args),
     };
     let record = ledger.set_state(&key, state, None, &args.note)?;
     eprintln!("`{key}` is now {}", record.state.as_str());
     Ok(ExitCode::SUCCESS)
 }
 
+/// The ledger `history` reads, which must exist already (a SQLite file is not created).
+fn existing_ledger(arg: Option<&Path>, config: &Config) -> Result<(Location, PathBuf)> {
+    let (location, name) = super::ledger_location(arg, config, Path::new("out/missive.db"), false)?;
+    if let Location::File(path) = &location
+        && !path.is_file()
+    {
+        anyhow::bail!(
+            "no ledger at `{}`\n\nhint: pass --ledger with the `missive.db` of your output directory",
+            name.display()
+        );
+    }
+    Ok((location, name))
+}
+
 /// `history --runs`: every run, newest last.
-fn list_runs(ledger: &SqliteLedger, format: Format) -> Result<ExitCode> {
+fn list_runs(ledger: &dyn Ledger, format: Format) -> Result<ExitCode> {
     let runs = ledger.runs()?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -289,7 +310,7 @@ fn write_runs(out: &mut impl Write, runs: &[RunInfo]) -> io::Result<()> {
 
 /// Resolves an uncertain email by hand: who looked at the server's log must say so.
 fn mark_email(
-    ledger: &mut SqliteLedger,
+    ledger: &mut dyn Ledger,
     key: &LetterKey,
     sent: bool,
     args: &MarkArgs,

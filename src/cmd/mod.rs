@@ -222,3 +222,37 @@ pub(crate) fn language_arg(code: &str) -> anyhow::Result<missive::language::Lang
         )
     })
 }
+
+/// The ledger a command uses and how to name it: `--ledger` (a SQLite file or a
+/// `postgres://user@host:port/db` URL) when given, else `[ledger] url`, else `default` (the
+/// SQLite file beside the output). The PostgreSQL password comes from the environment
+/// variable `[ledger] password_env` names. With `create_dir`, a SQLite file's directory is
+/// created when missing (commands that may create a new ledger).
+pub(crate) fn ledger_location(
+    arg: Option<&Path>,
+    config: &Config,
+    default: &Path,
+    create_dir: bool,
+) -> Result<(missive::ledger::Location, PathBuf)> {
+    let chosen = match (arg, &config.ledger.url) {
+        (Some(arg), _) => arg.to_owned(),
+        (None, Some(url)) => PathBuf::from(url),
+        (None, None) => default.to_owned(),
+    };
+    let location = match chosen.to_str() {
+        Some(text) => {
+            missive::ledger::Location::parse(text, config.ledger.password_env.as_deref())?
+        }
+        None => missive::ledger::Location::File(chosen.clone()),
+    };
+    if let missive::ledger::Location::File(path) = &location
+        && create_dir
+        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        // A new SQLite ledger is created where asked, its directory too.
+        std::fs::create_dir_all(parent)
+            .map_err(|e| anyhow::anyhow!("failed to create `{}`: {e}", parent.display()))?;
+    }
+    Ok((location, chosen))
+}

@@ -2,10 +2,9 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use missive::config::LoadedConfig;
 use missive::dispatch::{EmailComposer, Mailer, SmtpMailer, agency_host};
-use missive::ledger::SqliteLedger;
 use missive::mailroom::Mailroom;
 use missive::runner::Run;
 
@@ -24,12 +23,10 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
     let batch_size = args.batch_size.map(|n| n as usize);
     let assets = Assets::load(config, args.assets)?;
     let (options, ledger_path) = options?;
-    if let Some(parent) = ledger_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("failed to create `{}`", parent.display()))?;
-    }
-    let mut ledger = SqliteLedger::open(&ledger_path)?;
-    let _lock = ledger.lock_for_run()?;
+    // `--ledger`, else `[ledger] url`, else `OUT/missive.db`.
+    let (location, ledger_path) =
+        super::ledger_location(args.ledger.as_deref(), config, &ledger_path, true)?;
+    let (mut ledger, _lock) = missive::ledger::open_locked(&location)?;
     let make_mailer = || -> Result<Box<dyn Mailer>, _> {
         Ok(Box::new(SmtpMailer::from_env(
             &config.email,
@@ -44,6 +41,6 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         mailer: &make_mailer,
         progress: &Bars::new(args.quiet),
     };
-    let report = run.run(&mut ledger, &options)?;
+    let report = run.run(&mut *ledger, &options)?;
     super::run_report::print(report, &ledger_path)
 }

@@ -7,7 +7,6 @@ use anyhow::Result;
 use clap::Args;
 use missive::config::Config;
 use missive::dispatch::{self, SendOptions, SendReport, SmtpMailer};
-use missive::ledger::SqliteLedger;
 use missive::letter::LetterKey;
 use missive::runner::{self, SendSummary};
 
@@ -16,9 +15,10 @@ use super::Bars;
 /// Options of `missive send`.
 #[derive(Args)]
 pub(crate) struct SendArgs {
-    /// Ledger file.
-    #[arg(long, value_name = "FILE", default_value = "out/missive.db")]
-    pub(crate) ledger: PathBuf,
+    /// A SQLite file or `postgres://user@host:port/db` (default: `[ledger] url`, else
+    /// `out/missive.db`).
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) ledger: Option<PathBuf>,
     /// Only the letters of this run.
     #[arg(long = "run", value_name = "RUN_ID")]
     pub(crate) run_id: Option<i64>,
@@ -41,21 +41,25 @@ pub(crate) struct SendArgs {
 
 /// Sends (or writes) the queued emails of the ledger: the library's send step, printed.
 pub(crate) fn send(config: &Config, args: SendArgs) -> Result<ExitCode> {
-    if !args.ledger.is_file() {
+    let default = std::path::Path::new("out/missive.db");
+    let (location, name) = super::ledger_location(args.ledger.as_deref(), config, default, false)?;
+    if let missive::ledger::Location::File(path) = &location
+        && !path.is_file()
+    {
         anyhow::bail!(
             "no ledger at `{}`\n\nhint: pass --ledger with the `missive.db` of your output directory",
-            args.ledger.display()
+            name.display()
         );
     }
-    let mut ledger = SqliteLedger::open(&args.ledger)?;
-    let _lock = ledger.lock_for_run()?;
+    let (mut ledger, _lock) = missive::ledger::open_locked(&location)?;
+    let ledger = &mut *ledger;
     let options = SendOptions {
         run_id: args.run_id,
         resend_uncertain: args.resend_uncertain,
         fallback_print: args.fallback_print,
     };
     if let Some(dir) = &args.to_dir {
-        let (written, skipped) = runner::write_eml_dir(&ledger, config, options, dir)?;
+        let (written, skipped) = runner::write_eml_dir(ledger, config, options, dir)?;
         for (key, reason) in &skipped {
             eprintln!("error: email for `{key}`: {reason}");
         }
@@ -71,16 +75,10 @@ pub(crate) fn send(config: &Config, args: SendArgs) -> Result<ExitCode> {
             ExitCode::from(1)
         });
     }
-    let recovered = runner::recover_sends(&mut ledger)?;
+    let recovered = runner::recover_sends(ledger)?;
     print_recovered(&recovered);
     let mailer = SmtpMailer::from_env(&config.email, &dispatch::agency_host(config))?;
-    let summary = runner::send(
-        &mut ledger,
-        config,
-        &mailer,
-        options,
-        &Bars::new(args.quiet),
-    )?;
+    let summary = runner::send(ledger, config, &mailer, options, &Bars::new(args.quiet))?;
     print_summary(&summary, &recovered);
     Ok(if summary.all_sent() && recovered.is_empty() {
         ExitCode::SUCCESS

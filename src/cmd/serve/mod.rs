@@ -29,8 +29,7 @@ use clap::Args;
 use missive::compose::{Composer, template_name_in};
 use missive::config::{Config, hex};
 use missive::language::Language;
-use missive::ledger::prelude::*;
-use missive::ledger::{NewApproval, SqliteLedger};
+use missive::ledger::{AnyLedger, NewApproval};
 use missive::letter::LetterKind;
 use missive::render::Renderer;
 use missive::review::{ApprovalState, LetterType, Samples, sample_as_of};
@@ -55,8 +54,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 8080)]
     pub(crate) port: u16,
     /// Ledger file where approvals are recorded (the one `run` uses).
-    #[arg(long, value_name = "FILE", default_value = "out/missive.db")]
-    pub(crate) ledger: PathBuf,
+    /// A SQLite file or `postgres://user@host:port/db` (default: `[ledger] url`, else
+    /// `out/missive.db`).
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) ledger: Option<PathBuf>,
     /// Sample accounts to show letters for (default: `samples/accounts`).
     #[arg(long, value_name = "PATH")]
     pub(crate) accounts: Option<PathBuf>,
@@ -78,7 +79,9 @@ pub(crate) struct AppState {
     fonts: PathBuf,
     accounts: PathBuf,
     as_of: NaiveDate,
-    ledger: Mutex<SqliteLedger>,
+    ledger: Mutex<AnyLedger>,
+    /// How the ledger is named on the pages (its file, or `postgres://…`).
+    ledger_name: String,
     /// The hidden form field every POST must echo.
     token: String,
     /// The origins this server answers as (`http://127.0.0.1:PORT`, `http://localhost:PORT`).
@@ -127,11 +130,10 @@ impl<E: Into<anyhow::Error>> From<E> for AppError {
 
 /// Starts the server and serves until killed.
 pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
-    if let Some(parent) = args.ledger.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("failed to create `{}`", parent.display()))?;
-    }
-    let ledger = SqliteLedger::open(&args.ledger)?;
+    let default = std::path::Path::new("out/missive.db");
+    let (location, ledger_name) =
+        super::ledger_location(args.ledger.as_deref(), config, default, true)?;
+    let ledger = missive::ledger::open(&location)?;
     let templates = project_dir(args.templates, "templates");
     // Fail at start, not at the first request, when the templates do not load.
     Composer::load(&templates, config)?;
@@ -154,12 +156,12 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
                     .unwrap_or_else(|| project_dir(None, "samples/accounts")),
             },
             args.as_of.unwrap_or_else(sample_as_of),
-            ledger,
+            (ledger, ledger_name.display().to_string()),
             port,
         )?;
         eprintln!(
             "missive serve: listening on http://127.0.0.1:{port}/ (ledger `{}`)",
-            args.ledger.display()
+            ledger_name.display()
         );
         axum::serve(listener, app(Arc::new(state)))
             .await
@@ -210,7 +212,7 @@ impl AppState {
         config: Config,
         paths: Paths,
         as_of: NaiveDate,
-        ledger: SqliteLedger,
+        (ledger, ledger_name): (AnyLedger, String),
         port: u16,
     ) -> Result<AppState> {
         let token = new_token()
@@ -223,6 +225,7 @@ impl AppState {
             accounts: paths.accounts,
             as_of,
             ledger: Mutex::new(ledger),
+            ledger_name,
             token,
             origins: vec![
                 format!("http://127.0.0.1:{port}"),
@@ -243,7 +246,7 @@ impl AppState {
         Ok(Samples::load(&self.accounts, &self.config, self.as_of)?)
     }
 
-    fn ledger(&self) -> Result<std::sync::MutexGuard<'_, SqliteLedger>, AppError> {
+    fn ledger(&self) -> Result<std::sync::MutexGuard<'_, AnyLedger>, AppError> {
         self.ledger
             .lock()
             .map_err(|_| AppError::from(anyhow!("the ledger connection is poisoned")))
@@ -347,7 +350,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, AppEr
                 let (template, sha) = template_version(&composer, t.kind, lang);
                 cells.push(html::IndexCell {
                     lang,
-                    state: ApprovalState::of(&*ledger, &template, &sha)?,
+                    state: ApprovalState::of(&**ledger, &template, &sha)?,
                     template,
                     sha256: sha,
                 });
@@ -360,7 +363,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, AppEr
         Ok(Html(html::index_page(
             &rows,
             &state.accounts.display().to_string(),
-            &ledger.path().display().to_string(),
+            &state.ledger_name,
         )?))
     })
     .await
@@ -416,7 +419,7 @@ async fn show_letter(
             let (template, sha) = template_version(&composer, letter_type.kind, lang);
             let mut column = html::Column {
                 lang,
-                state: ApprovalState::of(&*state.ledger()?, &template, &sha)?,
+                state: ApprovalState::of(&**state.ledger()?, &template, &sha)?,
                 sources: composer.sources(&template).unwrap_or_default(),
                 template,
                 sha256: sha,

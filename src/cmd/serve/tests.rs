@@ -42,7 +42,9 @@ fn state(dir: &Path) -> Arc<AppState> {
     )
     .expect("write");
     let config = Config::parse(BUILT_IN).expect("config");
-    let ledger = SqliteLedger::open(&dir.join("missive.db")).expect("ledger");
+    let path = dir.join("missive.db");
+    let ledger: missive::ledger::AnyLedger =
+        Box::new(missive::ledger::SqliteLedger::open(&path).expect("ledger"));
     Arc::new(
         AppState::new(
             config,
@@ -52,7 +54,7 @@ fn state(dir: &Path) -> Arc<AppState> {
                 accounts: dir.join("accounts"),
             },
             sample_as_of(),
-            ledger,
+            (ledger, path.display().to_string()),
             PORT,
         )
         .expect("state"),
