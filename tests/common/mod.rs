@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod files;
 pub mod ledger;
+pub mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

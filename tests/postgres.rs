@@ -1,0 +1,278 @@
+//! The ledger on PostgreSQL, from outside: the built binary with `--ledger postgres://…`
+//! against a throwaway server (`common::pg`; skipped with a visible `skipped:` line when
+//! none can start, except in CI). A run on PostgreSQL writes the same letters, batches and
+//! Treasury file as on SQLite; `history`, `mark`, `approve`, `release` and `send` work on
+//! it; a second run is refused by the advisory lock; a server that stops mid-way makes the
+//! run fail naming it, and the rerun after it is back completes with nothing lost or doubled.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::files::{file_sha, pdfs, utf8};
+use common::pg::{TestServer, fresh_database, own_server};
+use common::{Fixture, Run};
+use missive::ledger::prelude::*;
+use missive::ledger::{LetterState, Location, PgLedger};
+
+const AS_OF: &str = "2026-12-01";
+const ITO_1001: &str = "CT-0001001/intent_to_offset/L1";
+
+/// `missive --config <gate off> ARGS` from the crate root.
+fn missive(args: &[&str]) -> Run {
+    common::missive_gate_off("postgres-tests", args)
+}
+
+/// The samples run into `out` on the ledger `ledger` (a path or URL).
+fn samples_run(out: &Path, ledger: &str) -> Run {
+    missive(&[
+        "run",
+        "--accounts",
+        "samples/accounts",
+        "--out",
+        utf8(out),
+        "--as-of",
+        AS_OF,
+        "--allow-past-mail-date",
+        "--jobs",
+        "2",
+        "--ledger",
+        ledger,
+    ])
+}
+
+/// The ledger at `url`, through the library.
+fn open(url: &str) -> PgLedger {
+    let Ok(Location::Postgres(location)) = Location::parse(url, None) else {
+        panic!("`{url}` is a PostgreSQL URL");
+    };
+    PgLedger::open(&location).expect("open the PostgreSQL ledger")
+}
+
+/// Every file a run wrote under `dir` (relative name → SHA-256), but the run summaries and
+/// the SQLite ledger, which name the ledger and the time; the Treasury file by its lines
+/// without the time each action was recorded (its control file holds its hash).
+fn outputs(dir: &Path) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for entry in walkdir(dir) {
+        let name = entry
+            .strip_prefix(dir)
+            .expect("inside")
+            .display()
+            .to_string();
+        if name.starts_with("run-")
+            || name.starts_with("missive.db")
+            || name.ends_with("treasury/1-control.json")
+        {
+            continue;
+        }
+        if name.starts_with("treasury/") && name.ends_with(".csv") {
+            let text = std::fs::read_to_string(&entry).expect("read the Treasury file");
+            let lines: Vec<&str> = text
+                .lines()
+                .map(|line| line.rsplit_once(',').map_or(line, |(head, _)| head))
+                .collect();
+            found.insert(name, lines.join("\n"));
+            continue;
+        }
+        found.insert(name, file_sha(&entry));
+    }
+    found
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn the_samples_give_the_same_letters_batches_and_treasury_file_as_on_sqlite() {
+    let Some(db) = fresh_database("same_as_sqlite") else {
+        return;
+    };
+    let dir = Fixture::empty();
+    let (on_sqlite, on_pg) = (dir.join("sqlite"), dir.join("pg"));
+    samples_run(&on_sqlite, utf8(&on_sqlite.join("missive.db"))).expect_code(0);
+    let run = samples_run(&on_pg, &db.url);
+    run.expect_code(0);
+    assert!(run.stderr.contains(&db.url), "{}", run.stderr);
+    assert_eq!(pdfs(&on_pg).len(), 31);
+    let (a, b) = (outputs(&on_sqlite), outputs(&on_pg));
+    assert!(
+        b.keys().any(|k| k.starts_with("batches")) && b.keys().any(|k| k.starts_with("treasury")),
+        "{b:#?}"
+    );
+    assert_eq!(a, b, "the same files, byte for byte");
+
+    // The ledger holds the same letters and batches.
+    let sqlite = missive::ledger::SqliteLedger::open(&on_sqlite.join("missive.db")).expect("db");
+    let pg = open(&db.url);
+    let strip = |mut letters: Vec<missive::ledger::LetterRecord>| {
+        for l in &mut letters {
+            l.created_at = chrono::DateTime::UNIX_EPOCH;
+            l.updated_at = chrono::DateTime::UNIX_EPOCH;
+        }
+        letters
+    };
+    assert_eq!(
+        strip(pg.letters_of_run(1, None).expect("pg letters")),
+        strip(sqlite.letters_of_run(1, None).expect("sqlite letters"))
+    );
+    let names = |batches: Vec<missive::ledger::BatchRecord>| {
+        batches
+            .into_iter()
+            .map(|b| (b.name, b.file_sha256, b.pieces, b.amount_due))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(pg.batches_of_run(1).expect("pg batches")),
+        names(sqlite.batches_of_run(1).expect("sqlite batches"))
+    );
+
+    // Run again: nothing new.
+    let again = samples_run(&on_pg, &db.url);
+    again.expect_code(0);
+    assert_eq!(outputs(&on_pg), b);
+}
+
+#[test]
+fn history_mark_approve_release_and_send_work_on_postgres() {
+    let Some(db) = fresh_database("commands") else {
+        return;
+    };
+    let dir = Fixture::empty();
+    let out = dir.join("out");
+    samples_run(&out, &db.url).expect_code(0);
+    let url = db.url.as_str();
+
+    let history = missive(&["history", "CT-0001001", "--ledger", url, "--format", "json"]);
+    history.expect_code(0);
+    assert!(history.stdout.contains(ITO_1001), "{}", history.stdout);
+    let runs = missive(&["history", "--runs", "--ledger", url]);
+    runs.expect_code(0);
+    assert!(runs.stdout.contains("run 1 finished"), "{}", runs.stdout);
+
+    let approve = missive(&[
+        "approve",
+        "refund",
+        "--reviewer",
+        "Pat Lee",
+        "--ledger",
+        url,
+    ]);
+    approve.expect_code(0);
+    assert!(approve.stdout.contains(&db.url), "{}", approve.stdout);
+    assert_eq!(open(url).approvals(None).expect("approvals").len(), 1);
+
+    let batch = open(url).batches_of_run(1).expect("batches")[0]
+        .name
+        .clone();
+    let release = missive(&["release", &batch, "--ledger", url, "--note", "printer 2"]);
+    release.expect_code(0);
+    let ledger = open(url);
+    let piece = &ledger
+        .pieces_of_batch(ledger.batch(&batch).expect("read").expect("batch").id)
+        .expect("pieces")[0];
+    let released = ledger
+        .letter(&piece.key)
+        .expect("read")
+        .expect("letter")
+        .state;
+    assert_eq!(released, LetterState::Released);
+
+    let mark = missive(&[
+        "mark", ITO_1001, "returned", "--note", "moved", "--ledger", url,
+    ]);
+    mark.expect_code(0);
+    let key = missive::letter::LetterKey::from_text(ITO_1001);
+    let events = open(url).events_of(&key).expect("events");
+    assert_eq!(
+        events.last().map(|e| e.to_state),
+        Some(LetterState::Returned)
+    );
+
+    // A dry run of `send` reads the outbox from the server.
+    let eml = dir.join("eml");
+    let send = missive(&["send", "--ledger", url, "--to-dir", utf8(&eml)]);
+    assert!(send.code == 0 || send.code == 1, "{}", send.stderr);
+}
+
+#[test]
+fn a_second_run_is_refused_while_one_holds_the_advisory_lock() {
+    let Some(db) = fresh_database("advisory_lock") else {
+        return;
+    };
+    let mut holder = open(&db.url);
+    holder.lock_for_run().expect("take the run lock");
+    let dir = Fixture::empty();
+    let out = dir.join("out");
+    let refused = samples_run(&out, &db.url);
+    refused.expect_code(2);
+    let server = db.url.trim_start_matches("postgres://missive@");
+    assert!(
+        refused.stderr.contains("another missive run is using") && refused.stderr.contains(server),
+        "{}",
+        refused.stderr
+    );
+    assert!(pdfs(&out).is_empty(), "a refused run wrote PDFs");
+    assert!(holder.runs().expect("runs").is_empty());
+    drop(holder);
+    // The server ends the holder's session a moment after it closes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let run = samples_run(&out, &db.url);
+        if run.code == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", run.stderr);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(pdfs(&out).len(), 31);
+}
+
+#[test]
+fn a_server_that_stops_fails_the_run_naming_it_and_the_rerun_completes_once() {
+    let Some(server) = own_server("server_stops") else {
+        return;
+    };
+    let url = common::pg::create_database(&server.url("postgres"), "ledger").expect("db");
+    let dir = Fixture::empty();
+    let out = dir.join("out");
+    stop(&server);
+    let down = samples_run(&out, &url);
+    down.expect_code(2);
+    let name = format!("127.0.0.1:{}/ledger", server.port);
+    assert!(
+        down.stderr
+            .contains(&format!("Failed to open the ledger on `{name}`")),
+        "{}",
+        down.stderr
+    );
+    server.pg_ctl_start().expect("start again");
+    samples_run(&out, &url).expect_code(0);
+    let ledger = open(&url);
+    let letters = ledger.letters_of_run(1, None).expect("letters");
+    assert_eq!(letters.len(), 31);
+    for letter in &letters {
+        let rendered = ledger
+            .events_of(&letter.key)
+            .expect("events")
+            .iter()
+            .filter(|e| e.to_state == LetterState::Rendered)
+            .count();
+        assert_eq!(rendered, 1, "{} rendered once", letter.key);
+    }
+}
+
+fn stop(server: &TestServer) {
+    server.pg_ctl_stop("immediate").expect("stop the server");
+}
