@@ -273,6 +273,83 @@ fn a_server_that_stops_fails_the_run_naming_it_and_the_rerun_completes_once() {
     }
 }
 
+#[test]
+fn a_server_stopped_mid_run_fails_it_naming_the_server_and_the_rerun_loses_and_doubles_nothing() {
+    let Some(server) = own_server("server_stops_mid_run") else {
+        return;
+    };
+    let url = common::pg::create_database(&server.url("postgres"), "ledger").expect("db");
+    let dir = Fixture::empty();
+    let accounts = dir.join("accounts.jsonl");
+    let keys = common::accounts::write_intent_accounts(&accounts, 300);
+    let out = dir.join("out");
+    let args = [
+        "--config",
+        common::gate_off_arg("postgres-tests"),
+        "run",
+        "--accounts",
+        utf8(&accounts),
+        "--out",
+        utf8(&out),
+        "--as-of",
+        AS_OF,
+        "--allow-past-mail-date",
+        "--jobs",
+        "1",
+        "--ledger",
+        &url,
+    ];
+    let log = dir.join("first.log");
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_missive"))
+        .args(args)
+        .current_dir(common::root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start the run");
+    let started = std::time::Instant::now();
+    while common::files::count_pdfs(&out) == 0 {
+        assert!(first.try_wait().expect("poll").is_none(), "ended early");
+        assert!(started.elapsed().as_secs() < 120, "no PDF after 2 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    stop(&server);
+    let status = first.wait().expect("wait");
+    let stderr = std::fs::read_to_string(&log).expect("read log");
+    let name = format!("127.0.0.1:{}/ledger", server.port);
+    if status.success() {
+        eprintln!("the run finished before the server stopped: nothing to resume");
+    } else {
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&name), "{stderr}");
+    }
+    server.pg_ctl_start().expect("start again");
+    common::missive(&args).expect_code(0);
+    assert_eq!(common::files::count_pdfs(&out), keys.len());
+    let ledger = open(&url);
+    let mut serials = std::collections::BTreeSet::new();
+    for key in &keys {
+        let key = missive::letter::LetterKey::from_text(key);
+        let letter = ledger.letter(&key).expect("read").expect("recorded");
+        assert_eq!(letter.state, LetterState::Rendered, "{key}");
+        let rendered = ledger
+            .events_of(&key)
+            .expect("events")
+            .iter()
+            .filter(|e| e.to_state == LetterState::Rendered)
+            .count();
+        assert_eq!(rendered, 1, "{key} rendered once");
+    }
+    for run in ledger.runs().expect("runs") {
+        for batch in ledger.batches_of_run(run.id).expect("batches") {
+            for piece in ledger.pieces_of_batch(batch.id).expect("pieces") {
+                assert!(serials.insert(piece.imb_serial), "serial given twice");
+            }
+        }
+    }
+    assert_eq!(serials.len(), keys.len(), "every letter in one batch, once");
+}
+
 fn stop(server: &TestServer) {
     server.pg_ctl_stop("immediate").expect("stop the server");
 }

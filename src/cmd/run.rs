@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use missive::config::LoadedConfig;
 use missive::dispatch::{EmailComposer, Mailer, SmtpMailer, agency_host};
+use missive::ledger::Location;
 use missive::mailroom::Mailroom;
 use missive::runner::Run;
 
@@ -41,6 +42,15 @@ pub(crate) fn run_command(loaded: &LoadedConfig, args: RunArgs) -> Result<ExitCo
         mailer: &make_mailer,
         progress: &Bars::new(args.quiet),
     };
-    let report = run.run(&mut *ledger, &options)?;
+    let report = run.run(&mut *ledger, &options).map_err(|err| {
+        // A ledger server that goes away mid-run is named, whatever was being recorded.
+        match &location {
+            Location::Postgres(pg) => anyhow::Error::from(err).context(format!(
+                "the run stopped using the ledger on `{}`",
+                pg.server
+            )),
+            Location::File(_) => err.into(),
+        }
+    })?;
     super::run_report::print(report, &ledger_path)
 }
