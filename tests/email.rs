@@ -674,3 +674,44 @@ fn spanish_emails_arrive_in_spanish() {
     assert!(text.contains("copia por correo electrónico"), "{text}");
     assert!(text.contains("de 2027"), "deadline in Spanish: {text}");
 }
+
+#[test]
+fn a_postgres_ledger_sends_the_same_emails_once() {
+    let Some(python) = python() else { return };
+    let Some(db) = common::pg::fresh_database("email_pg") else {
+        return;
+    };
+    // What the same accounts send from a SQLite ledger …
+    let on_sqlite = Setup::new(python.clone(), &[]);
+    let sqlite_inbox = on_sqlite.server("inbox", "accept");
+    on_sqlite.run(sqlite_inbox.port, &[]).expect_code(0);
+    on_sqlite.send(sqlite_inbox.port, &[]).expect_code(0);
+    // … and from PostgreSQL, run then sent by `send`.
+    let on_pg = Setup::new(python, &[]);
+    let pg_inbox = on_pg.server("inbox", "accept");
+    on_pg
+        .run(pg_inbox.port, &["--ledger", &db.url])
+        .expect_code(0);
+    let send = || on_pg.missive(pg_inbox.port, &["send", "--ledger", &db.url]);
+    send().expect_code(0);
+    let summary = |messages: Vec<Value>| {
+        let mut rows: Vec<(String, String, String)> = messages
+            .iter()
+            .map(|m| {
+                (
+                    m["to"].to_string(),
+                    m["subject"].to_string(),
+                    m["attachments"][0]["filename"].to_string(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let sent = summary(pg_inbox.messages());
+    assert!(!sent.is_empty());
+    assert_eq!(sent, summary(sqlite_inbox.messages()));
+    // Sent once: a second `send` finds nothing to send.
+    send().expect_code(0);
+    assert_eq!(summary(pg_inbox.messages()), sent);
+}

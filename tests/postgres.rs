@@ -2,7 +2,8 @@
 //! against a throwaway server (`common::pg`; skipped with a visible `skipped:` line when
 //! none can start, except in CI). A run on PostgreSQL writes the same letters, batches and
 //! Treasury file as on SQLite; `history`, `mark`, `approve`, `release` and `send` work on
-//! it; a second run is refused by the advisory lock; a server that stops mid-way makes the
+//! it (`[ledger] url` serves without `--ledger`; sending to a real SMTP server is in
+//! `tests/email.rs`); a second run is refused by the advisory lock; a server that stops mid-way makes the
 //! run fail naming it, and the rerun after it is back completes with nothing lost or doubled.
 
 mod common;
@@ -158,6 +159,16 @@ fn history_mark_approve_release_and_send_work_on_postgres() {
     history.expect_code(0);
     assert!(history.stdout.contains(ITO_1001), "{}", history.stdout);
     let runs = missive(&["history", "--runs", "--ledger", url]);
+    runs.expect_code(0);
+    assert!(runs.stdout.contains("run 1 finished"), "{}", runs.stdout);
+    // `[ledger] url` in the configuration serves when there is no --ledger.
+    let gate_off = std::fs::read_to_string(common::gate_off_config("postgres-tests"))
+        .expect("read the configuration");
+    let config = dir.write(
+        "with-ledger.toml",
+        format!("{gate_off}\n[ledger]\nurl = \"{url}\"\n"),
+    );
+    let runs = common::missive(&["--config", utf8(&config), "history", "--runs"]);
     runs.expect_code(0);
     assert!(runs.stdout.contains("run 1 finished"), "{}", runs.stdout);
 
