@@ -1,6 +1,7 @@
 //! Helpers shared by the outside-in tests: run the `missive` binary, copy fixtures into a
 //! temporary directory, and pick things out of the plan JSON; [`accounts`] writes generated
-//! accounts, [`files`] reads back what a run wrote and [`ledger`] its ledger.
+//! accounts, [`files`] reads back what a run wrote and [`ledger`] its ledger; [`pg`]
+//! starts a throwaway PostgreSQL server for the ledger on PostgreSQL.
 //!
 //! Every test binary includes this module (`mod common;`, or
 //! `#[path = "../common/mod.rs"] mod common;` from a test crate in its own folder such as
