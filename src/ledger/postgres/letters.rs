@@ -23,15 +23,7 @@ impl PgLedger {
         sql: &str,
         args: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<LetterRecord>, LedgerError> {
-        self.client
-            .borrow_mut()
-            .query(sql, args)
-            .map_err(DbError::from)
-            .and_then(|rows| all(rows, letter_from_row))
-            .map_err(|source| LedgerError::Read {
-                what: what(),
-                source,
-            })
+        self.read(what, |c| all(c.query(sql, args)?, letter_from_row))
     }
 }
 
@@ -159,19 +151,17 @@ impl LetterStore for PgLedger {
     }
 
     fn events_of(&self, key: &LetterKey) -> Result<Vec<Event>, LedgerError> {
-        self.client
-            .borrow_mut()
-            .query(
-                "SELECT id, key, run_id, from_state, to_state, at, detail
-                 FROM events WHERE key = $1 ORDER BY id",
-                &[&key.as_str()],
-            )
-            .map_err(DbError::from)
-            .and_then(|rows| all(rows, event_from_row))
-            .map_err(|source| LedgerError::Read {
-                what: format!("the events of `{key}`"),
-                source,
-            })
+        self.read(
+            || format!("the events of `{key}`"),
+            |c| {
+                let rows = c.query(
+                    "SELECT id, key, run_id, from_state, to_state, at, detail
+                     FROM events WHERE key = $1 ORDER BY id",
+                    &[&key.as_str()],
+                )?;
+                all(rows, event_from_row)
+            },
+        )
     }
 
     fn prior_notices(&self) -> Result<HashMap<String, Vec<Notice>>, LedgerError> {
