@@ -4,7 +4,8 @@ use super::{Backend, file_of, intent, start};
 use crate::ledger::*;
 use crate::letter::MailClass;
 
-fn request(letter: &PlannedLetter) -> PieceRequest {
+/// A print request for `letter` (routing code 06103).
+pub(in crate::ledger) fn request(letter: &PlannedLetter) -> PieceRequest {
     PieceRequest {
         key: letter.key.clone(),
         mail_class: letter.mail_class.unwrap_or(MailClass::FirstClass),
@@ -12,7 +13,12 @@ fn request(letter: &PlannedLetter) -> PieceRequest {
     }
 }
 
-fn make(request: &PieceRequest, serial: u64, article: Option<u64>) -> Result<PieceCodes, String> {
+/// Test codes made from the numbers handed out.
+pub(in crate::ledger) fn make(
+    request: &PieceRequest,
+    serial: u64,
+    article: Option<u64>,
+) -> Result<PieceCodes, String> {
     Ok(PieceCodes {
         tracking_code: format!("00300123456{serial:09}"),
         imb: format!("IMB-{}-{serial}", request.key),

@@ -8,7 +8,7 @@
 
 mod approvals;
 mod letters;
-mod mailroom;
+pub(in crate::ledger) mod mailroom;
 mod outbox;
 mod runs;
 mod treasury;

@@ -160,3 +160,50 @@ fn a_server_that_is_not_there_is_named_with_what_was_being_done() {
         "{message}"
     );
 }
+
+#[test]
+fn connections_allocating_at_once_never_share_a_serial() {
+    let Some((location, mut ledger)) = ledger("concurrent_allocation") else {
+        return;
+    };
+    let run = start(&mut ledger);
+    let letters: Vec<PlannedLetter> = (0..40).map(|n| intent(&format!("CT-{n}"))).collect();
+    ledger.record_planned(run.id, &letters).expect("plan");
+    let ranges = PieceRanges {
+        serial: (1, 1_000),
+        article: (1, 1_000),
+    };
+    use crate::ledger::contract::mailroom::{make, request};
+    let pieces: Vec<MailPiece> = std::thread::scope(|scope| {
+        let handles: Vec<_> = letters
+            .chunks(5)
+            .map(|chunk| {
+                let location = &location;
+                scope.spawn(move || {
+                    let mut own = PgLedger::open(location).expect("a connection of its own");
+                    let requests: Vec<PieceRequest> = chunk.iter().map(request).collect();
+                    own.allocate_pieces(run.id, &requests, ranges, &make)
+                        .expect("allocate")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("join"))
+            .collect()
+    });
+    let mut serials: Vec<u64> = pieces.iter().map(|p| p.imb_serial).collect();
+    serials.sort_unstable();
+    assert_eq!(
+        serials,
+        (1..=40).collect::<Vec<u64>>(),
+        "each number once, none skipped"
+    );
+    let mut articles: Vec<String> = pieces
+        .iter()
+        .filter_map(|p| p.article_number.clone())
+        .collect();
+    articles.sort();
+    articles.dedup();
+    assert_eq!(articles.len(), 40);
+}
