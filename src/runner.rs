@@ -18,10 +18,13 @@
 //!    letters that go by email (and the email copies of intents to offset) are composed
 //!    and recorded right after, before anything is rendered, so a rendered email letter
 //!    always has its email in the ledger;
-//! 3. **produce**: each PDF is written under a temporary name and renamed; the ledger marks
-//!    a chunk `rendered` only after its files are complete (see [`crate::produce`], part of
-//!    this layer). A print letter is composed with its piece's barcode and article number,
-//!    and the ledger records which piece its file carries;
+//! 3. **produce**: the record step also stores each letter's payload (what rendering it
+//!    needs); this process, and any worker process (`run --workers N`, `run --worker`),
+//!    claims chunks of the run's planned letters for a lease and renders them until none is
+//!    planned (see `runner/work.rs`). Each PDF is written under a temporary name and
+//!    renamed; the ledger marks a chunk `rendered` only after its files are complete (see
+//!    [`crate::produce`], part of this layer). A print letter is composed with its piece's
+//!    barcode and article number, and the ledger records which piece its file carries;
 //! 4. **batch** (unless `--no-batches`): every rendered print letter in no batch is batched,
 //!    this run's and any earlier run's (see [`waiting`]): pieces are allocated in one
 //!    transaction before anything is written (the run's own letters have theirs from step
