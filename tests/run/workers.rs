@@ -396,3 +396,70 @@ fn a_worker_with_no_running_run_waits_then_leaves() {
         worker.stderr
     );
 }
+
+#[test]
+fn a_worker_whose_templates_are_not_approved_refuses_and_the_run_goes_on() {
+    // The shipped configuration (no --config): approvals required.
+    let dir = Fixture::empty();
+    let accounts = dir.join("accounts.jsonl");
+    let keys = write_intent_accounts(&accounts, 60);
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).expect("output directory");
+    let ledger = out.join("missive.db");
+    crate::common::missive(&[
+        "approve",
+        "intent_to_offset",
+        "--reviewer",
+        "Pat Lee",
+        "--ledger",
+        utf8(&ledger),
+    ])
+    .expect_code(0);
+    // The worker's copy of the templates differs from the approved version.
+    let templates = Fixture::from_dir("templates");
+    let intent = templates.join("letters/intent_to_offset.typ.tera");
+    let mut text = std::fs::read_to_string(&intent).expect("template");
+    text.push_str("\n{# edited after approval #}\n");
+    std::fs::write(&intent, text).expect("edit the template");
+
+    let mut args = spawn_args(&accounts, &out, "1");
+    args.extend(["--chunk", "4", "--lease", "2"].map(String::from));
+    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_missive"))
+        .args(&args)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("coordinator.log")).expect("log"))
+        .spawn()
+        .expect("start the run");
+    wait_for("the run to record its work", || {
+        peek(&ledger).is_some_and(|c| {
+            c.query_row("SELECT count(*) FROM work", [], |r| r.get::<_, i64>(0))
+                .is_ok_and(|n| n > 0)
+        })
+    });
+    let worker = Command::new(env!("CARGO_BIN_EXE_missive"))
+        .args(["run", "--worker", "--ledger", utf8(&ledger)])
+        .args([
+            "--templates",
+            utf8(templates.path()),
+            "--chunk",
+            "4",
+            "--lease",
+            "2",
+        ])
+        .args(["--jobs", "1", "--wait", "20"])
+        .current_dir(root())
+        .output()
+        .expect("run the worker");
+    let stderr = String::from_utf8_lossy(&worker.stderr);
+    assert_eq!(worker.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("letters/intent_to_offset.typ.tera") && stderr.contains("not approved"),
+        "{stderr}"
+    );
+
+    let status = coordinator.wait().expect("the run finishes");
+    let log = std::fs::read_to_string(dir.join("coordinator.log")).unwrap_or_default();
+    assert!(status.success(), "coordinator: {status}\n{log}");
+    every_letter_once(&ledger, &out, &keys);
+}
