@@ -249,7 +249,7 @@ fn every_letter_once(ledger_path: &Path, out: &Path, keys: &[String]) {
 fn a_worker_killed_mid_run_leaves_its_letters_to_the_others() {
     let dir = Fixture::empty();
     let accounts = dir.join("accounts.jsonl");
-    let keys = write_intent_accounts(&accounts, 120);
+    let keys = write_intent_accounts(&accounts, 200);
     let out = dir.join("out");
     let ledger = out.join("missive.db");
     let mut args = spawn_args(&accounts, &out, "1");
@@ -265,6 +265,10 @@ fn a_worker_killed_mid_run_leaves_its_letters_to_the_others() {
     let mut survivor = spawn_worker(&ledger, &dir.join("survivor.log"), run_config());
     let pid = doomed.id();
     wait_for("the doomed worker to render a chunk", || {
+        assert!(
+            coordinator.try_wait().expect("poll the run").is_none(),
+            "the run finished before the worker rendered a chunk"
+        );
         rendered_by(&ledger, pid) >= 8
     });
     doomed.kill().expect("SIGKILL the worker");
@@ -280,7 +284,7 @@ fn a_worker_killed_mid_run_leaves_its_letters_to_the_others() {
     );
     every_letter_once(&ledger, &out, &keys);
     assert!(
-        log.contains("run 1: 120 letters planned, 120 rendered, 0 failed"),
+        log.contains("run 1: 200 letters planned, 200 rendered, 0 failed"),
         "{log}"
     );
 }
