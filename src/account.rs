@@ -5,14 +5,18 @@
 //! put in a letter key, and a record's shape matches its kind (a state offset has an
 //! agency, a decided review has a decision date). `decide` can rely on that and never
 //! re-checks.
+//!
+//! They serialize (serde's derived form, not the input format `load` reads) so a run can
+//! hand a letter's account to a worker process through the ledger (`runner/work.rs`).
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use crate::letter::{LetterKey, LetterKind};
 use crate::money::Money;
 
 /// One taxpayer account, validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     /// The agency's account id; the first part of every letter key.
     pub account_id: String,
@@ -64,7 +68,7 @@ impl Account {
 }
 
 /// The taxpayer's name(s) and the only part of the taxpayer id that ever appears.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Taxpayer {
     /// Full name, printed as given.
     pub name: String,
@@ -75,7 +79,7 @@ pub struct Taxpayer {
 }
 
 /// A US postal address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostalAddress {
     /// Street line.
     pub line1: String,
@@ -113,7 +117,7 @@ impl PostalAddress {
 }
 
 /// A ZIP code: five digits, optionally four more.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Zip {
     /// The five-digit ZIP.
     pub five: String,
@@ -151,7 +155,7 @@ impl std::fmt::Display for Zip {
 }
 
 /// One assessed tax debt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Liability {
     /// Id, unique within the account.
     pub id: String,
@@ -181,7 +185,7 @@ impl Liability {
 }
 
 /// An installment agreement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentPlan {
     /// Agreed monthly payment.
     pub monthly_amount: Money,
@@ -190,7 +194,7 @@ pub struct PaymentPlan {
 }
 
 /// A bankruptcy case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bankruptcy {
     /// Court case number.
     pub case_number: String,
@@ -212,7 +216,7 @@ impl Bankruptcy {
 }
 
 /// A letter already mailed, as recorded in the account (or, later, in the ledger).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     /// Which kind of letter it was.
     pub kind: LetterKind,
@@ -225,7 +229,7 @@ pub struct Notice {
 }
 
 /// What an earlier notice covered; which variant is required follows from its kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NoticeSubject {
     /// An intent to offset: these liabilities (sorted, plain string order).
     Liabilities(Vec<String>),
@@ -250,7 +254,7 @@ impl NoticeSubject {
 }
 
 /// A request for review and, once decided, its outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     /// Id, unique within the account.
     pub id: String,
@@ -263,7 +267,7 @@ pub struct Review {
 }
 
 /// Where a review stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReviewDecision {
     /// Not decided yet: its liabilities may not be referred.
     Pending,
@@ -300,7 +304,7 @@ impl Review {
 
 /// A referral the Treasury Offset Program holds (or held: `amount` zero means TOP deleted
 /// it), as the agency's records or the ledger know it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopReferral {
     /// Key of the intent to offset it was referred under.
     pub notice_key: LetterKey,
@@ -322,7 +326,7 @@ impl TopReferral {
 }
 
 /// A refund offset that took place.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offset {
     /// Id, unique within the account's offsets and late returns.
     pub id: String,
@@ -343,7 +347,7 @@ pub struct Offset {
 }
 
 /// Where an offset came from, with the data only that source has.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OffsetSource {
     /// A federal refund applied to this agency's debt.
     Federal {
@@ -358,7 +362,7 @@ pub enum OffsetSource {
 }
 
 /// Another agency that received a state refund offset; disputes go to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceivingAgency {
     /// Agency name.
     pub name: String,
@@ -369,7 +373,7 @@ pub struct ReceivingAgency {
 }
 
 /// A return filed late for a period the agency had assessed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LateReturn {
     /// Id, unique within the account's offsets and late returns.
     pub id: String,

@@ -304,15 +304,19 @@ fn remove_stale(out_dir: &Path, file: &str) -> Result<(), ProduceError> {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place
-/// ([`tempfile::NamedTempFile::persist`]), so a file under its final name is always
-/// complete: a write killed half-way leaves only the temporary file.
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place,
+/// so a file under its final name is always complete: a write killed half-way leaves only
+/// the temporary file.
 ///
 /// The temporary name is fixed (`.<name>.tmp`, no random part) so that a temporary file
 /// left by a killed run is taken over and renamed by the next write of the same file
-/// instead of piling up. Its permissions are those `File::create` gives (0666 less the
-/// umask), not `tempfile`'s private 0600: the output is read by other people and tools.
-/// A failed write or sync removes the temporary file.
+/// instead of piling up. Several processes may write the same file at once (a worker whose
+/// lease ran out and the one that took its letters over): each holds an OS lock on the
+/// temporary file (`flock`, released when a process dies, even by SIGKILL) from truncating
+/// it to renaming it, so writers of one path take turns, and a writer that waited checks
+/// the temporary file is still the one it locked (the one before may have renamed it into
+/// place) before it writes. Its permissions are those `File::create` gives (0666 less the
+/// umask). A failed write or sync removes the temporary file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ProduceError> {
     let fail = |source| ProduceError::Write {
         path: path.to_owned(),
@@ -326,27 +330,52 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ProduceError> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let prefix = format!(".{name}");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp").rand_bytes(0);
+    let temp_path = dir.join(format!(".{name}.tmp"));
+    let mut temp = loop {
+        // No truncation on open: another writer may be filling it right now.
+        let temp = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&temp_path)
+            .map_err(fail)?;
+        temp.lock().map_err(fail)?;
+        if still_at(&temp, &temp_path).map_err(fail)? {
+            break temp;
+        }
+    };
+    let written = (|| {
+        temp.set_len(0)?;
+        temp.write_all(bytes)?;
+        temp.sync_all()?;
+        std::fs::rename(&temp_path, path)
+    })();
+    if let Err(source) = written {
+        // Best effort: the write already failed and says why.
+        let _ = std::fs::remove_file(&temp_path);
+        return Err(fail(source));
+    }
+    Ok(())
+}
+
+/// True when `path` is still the file `file` has open (not renamed away or replaced).
+fn still_at(file: &std::fs::File, path: &Path) -> std::io::Result<bool> {
+    let on_disk = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(err),
+    };
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
+        use std::os::unix::fs::MetadataExt;
+        let open = file.metadata()?;
+        Ok(open.dev() == on_disk.dev() && open.ino() == on_disk.ino())
     }
-    let mut temp = match builder.tempfile_in(dir) {
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-            // Left by a run that was killed while writing this file: replace it.
-            std::fs::remove_file(dir.join(format!("{prefix}.tmp"))).map_err(fail)?;
-            builder.tempfile_in(dir)
-        }
-        created => created,
+    #[cfg(not(unix))]
+    {
+        let _ = (file, on_disk);
+        Ok(true)
     }
-    .map_err(fail)?;
-    temp.write_all(bytes).map_err(fail)?;
-    temp.as_file().sync_all().map_err(fail)?;
-    temp.persist(path).map_err(|err| fail(err.error))?;
-    Ok(())
 }
 
 fn one_line(text: &str) -> String {
@@ -391,6 +420,29 @@ mod tests {
         let path = dir.path().join("missing").join("a.pdf");
         let err = write_atomically(&path, b"x").expect_err("no such directory");
         assert!(matches!(err, ProduceError::Write { path: p, .. } if p == path));
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_file_take_turns_and_leave_it_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.pdf");
+        let bytes: Vec<u8> = (0..200_000u32).flat_map(u32::to_le_bytes).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..20 {
+                        write_atomically(&path, &bytes).expect("write");
+                        let read = std::fs::read(&path).expect("read");
+                        assert!(read == bytes, "a reader sees the whole file");
+                    }
+                });
+            }
+        });
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["a.pdf"]);
     }
 
     #[cfg(unix)]

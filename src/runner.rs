@@ -18,10 +18,13 @@
 //!    letters that go by email (and the email copies of intents to offset) are composed
 //!    and recorded right after, before anything is rendered, so a rendered email letter
 //!    always has its email in the ledger;
-//! 3. **produce**: each PDF is written under a temporary name and renamed; the ledger marks
-//!    a chunk `rendered` only after its files are complete (see [`crate::produce`], part of
-//!    this layer). A print letter is composed with its piece's barcode and article number,
-//!    and the ledger records which piece its file carries;
+//! 3. **produce**: the record step also stores each letter's payload (what rendering it
+//!    needs); this process, and any worker process (`run --workers N`, `run --worker`),
+//!    claims chunks of the run's planned letters for a lease and renders them until none is
+//!    planned (see `runner/work.rs`). Each PDF is written under a temporary name and
+//!    renamed; the ledger marks a chunk `rendered` only after its files are complete (see
+//!    [`crate::produce`], part of this layer). A print letter is composed with its piece's
+//!    barcode and article number, and the ledger records which piece its file carries;
 //! 4. **batch** (unless `--no-batches`): every rendered print letter in no batch is batched,
 //!    this run's and any earlier run's (see [`waiting`]): pieces are allocated in one
 //!    transaction before anything is written (the run's own letters have theirs from step
@@ -66,6 +69,7 @@ mod tests;
 #[cfg(test)]
 mod tests_send;
 mod waiting;
+mod work;
 
 use std::path::{Path, PathBuf};
 
@@ -85,6 +89,9 @@ pub use progress::{NoProgress, Progress, Step};
 pub use send::{SendSummary, outbox, recover_sends, send, write_eml_dir};
 
 pub use records::RecordError;
+pub use work::{
+    NoWorkers, WorkOptions, WorkerError, WorkerReport, Workers, work_as_worker, worker_name,
+};
 
 /// A run could not be carried out (nothing further was written).
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +118,10 @@ pub enum RunError {
     /// Sending could not start (SMTP configuration, TLS).
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
+    /// A worker's approval check refused a letter (the coordinator's gate held it back
+    /// before it was recorded, so this means the templates changed under the run).
+    #[error(transparent)]
+    Worker(Box<work::WorkerError>),
     /// A run summary could not be formatted as JSON.
     #[error("failed to format the summary of run {run_id}")]
     Summary {
@@ -183,6 +194,8 @@ pub struct RunOptions {
     pub batches: Option<BatchOptions>,
     /// Send the queued emails after the run (`None`: no sending).
     pub send: Option<SendOptions>,
+    /// How this process claims and renders the run's letters (chunk, lease).
+    pub work: WorkOptions,
 }
 
 /// A template the run did not use because its exact version is not approved; none of its
@@ -280,6 +293,9 @@ pub struct Run<'a, 'm> {
     pub mailer: &'a MakeMailer<'m>,
     /// Where progress goes.
     pub progress: &'a dyn Progress,
+    /// Worker processes to start for the produce step ([`NoWorkers`]: this process
+    /// renders every letter).
+    pub workers: &'a dyn Workers,
 }
 
 /// Refuses a mail date before `today` unless `allow_past`: deadlines count from the mail
@@ -342,9 +358,8 @@ impl Run<'_, '_> {
             ledger,
             run.id,
             &recorded.to_render,
-            &recorded.pieces,
-            &planned,
             &spec.out_dir,
+            &options.work,
         )?;
         self.progress.finish();
 

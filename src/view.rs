@@ -15,7 +15,7 @@ use crate::letter::LetterKind;
 /// What a printed piece carries in its address block besides the address: the
 /// Intelligent Mail barcode and, for certified mail, the article number. Plain data: the
 /// template passes it through a Typst-safe filter and the layout draws it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MailMarks {
     /// The 65 IMb bar letters (`F`, `A`, `D`, `T`).
     pub imb: String,

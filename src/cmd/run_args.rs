@@ -15,10 +15,10 @@ use super::{AssetArgs, parse_date};
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// A directory of `*.json` accounts (recursive), a `.jsonl` file, or one `.json` file.
-    #[arg(long, value_name = "PATH", required_unless_present = "resume")]
+    #[arg(long, value_name = "PATH", required_unless_present_any = ["resume", "worker"])]
     pub(crate) accounts: Option<PathBuf>,
     /// Directory for the PDFs, `run-<id>.json`, the ledger and `treasury/<run>.csv`.
-    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["resume", "worker"])]
     pub(crate) out: Option<PathBuf>,
     /// The date the data is taken to be true (YYYY-MM-DD; default: today).
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
@@ -57,6 +57,25 @@ pub(crate) struct RunArgs {
     /// Show no progress bars (they show only when standard error is a terminal).
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Also start N worker processes (`run --worker`) that render the run's letters with
+    /// this one; a worker that dies leaves its letters to the others after its lease.
+    #[arg(long, value_name = "N", conflicts_with = "worker")]
+    pub(crate) workers: Option<usize>,
+    /// Be a worker: join the ledger's running run and render the letters it can claim,
+    /// until none is planned (never plans, batches, refers or sends). Needs only the
+    /// ledger, the run's configuration, templates and fonts, and its output directory.
+    #[arg(long, conflicts_with_all = ["resume", "accounts", "as_of", "mail_date", "release", "no_batches", "send"])]
+    pub(crate) worker: bool,
+    /// With --worker: how long to wait for a running run before leaving (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "worker")]
+    pub(crate) wait: u64,
+    /// How long a claim on a chunk of letters lasts (seconds): a process that dies
+    /// leaves its chunk to the others after it (default 300).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) lease: Option<u64>,
+    /// Letters claimed and rendered at a time (default 256).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) chunk: Option<u32>,
     #[command(flatten)]
     pub(crate) assets: AssetArgs,
 }
@@ -105,7 +124,33 @@ impl RunArgs {
                 fallback_print: self.fallback_print,
                 ..SendOptions::default()
             }),
+            work: self.work_options(),
         };
         Ok((options, ledger))
+    }
+
+    /// How this process claims letters: `--chunk` and `--lease`, else the defaults.
+    pub(crate) fn work_options(&self) -> runner::WorkOptions {
+        let defaults = runner::WorkOptions::default();
+        runner::WorkOptions {
+            chunk: self.chunk.map_or(defaults.chunk, |n| n as usize),
+            lease: self
+                .lease
+                .map_or(defaults.lease, std::time::Duration::from_secs),
+            ..defaults
+        }
+    }
+
+    /// The ledger a worker joins: `--ledger`, else `missive.db` in `--out`.
+    pub(crate) fn worker_ledger(&self, configured: bool) -> Result<PathBuf> {
+        match (&self.ledger, &self.out) {
+            (Some(path), _) => Ok(path.clone()),
+            (None, Some(out)) => Ok(out.join("missive.db")),
+            // `[ledger] url` names it; `ledger_location` takes it from there.
+            (None, None) if configured => Ok(PathBuf::new()),
+            (None, None) => anyhow::bail!(
+                "--worker needs --ledger (or --out, or `[ledger] url` in the configuration) to find the run"
+            ),
+        }
     }
 }

@@ -20,7 +20,7 @@ mod tests_referral;
 mod updates;
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, Notice, TopReferral};
 use crate::calendar::HolidayCalendar;
@@ -54,7 +54,7 @@ impl DecideContext<'_> {
 }
 
 /// A letter that is due, with everything the plan prints about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DueLetter {
     /// `ACCOUNT/KIND/SUBJECT`: names the letter forever.
     pub key: LetterKey,
@@ -96,7 +96,11 @@ pub struct DueLetter {
 }
 
 /// The amounts a letter states; the keys depend on the kind (interface.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Read back (a worker's payload) by trying the variants in order, so a variant comes
+/// before any whose fields are a subset of its own: `LateReturnRefund` before
+/// `ExcessRefund`, `IntentToOffset` before `Review` (whose `to_refer` may be missing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Amounts {
     /// Intent to offset: the debt and the payoff by the deadline.
@@ -124,11 +128,6 @@ pub enum Amounts {
         /// What was still refunded to the taxpayer.
         refund_paid: Money,
     },
-    /// Excess-offset refund.
-    ExcessRefund {
-        /// The amount refunded.
-        refund: Money,
-    },
     /// Late-return refund.
     LateReturnRefund {
         /// Total refunded.
@@ -137,6 +136,11 @@ pub enum Amounts {
         offsets_returned: Money,
         /// Excess payments refunded (zero when barred).
         excess_refunded: Money,
+    },
+    /// Excess-offset refund.
+    ExcessRefund {
+        /// The amount refunded.
+        refund: Money,
     },
     /// Review outcome: the debt after the decision.
     Review {
@@ -149,7 +153,7 @@ pub enum Amounts {
 }
 
 /// Kind-specific facts for composing a letter, beyond the plan's amounts.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Facts {
     /// Nothing beyond the account record named by the key's subject.
     #[default]
@@ -174,7 +178,7 @@ pub enum Facts {
 }
 
 /// One liability on an intent to offset, with its projected interest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayoffLine {
     /// Liability id.
     pub liability_id: String,

@@ -10,7 +10,7 @@ use crate::letter::{LetterKey, LetterKind, Variant};
 use super::{AccountDecision, DecideContext};
 
 /// Facts a letter states for the story to hold together, beyond its amounts.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Presentation {
     /// Intent to offset reissued after an undeliverable notice: the dates the notices it
     /// replaces were mailed (undeliverable notices whose liabilities it covers), sorted.

@@ -27,7 +27,7 @@ pub(crate) fn fixture(config: &Config) -> (HashMap<String, Account>, Vec<DueLett
 
 /// The accounts (each changed by `edit` after planning) and due letters of `dir`, planned
 /// at 2026-12-01.
-fn planned(
+pub(crate) fn planned(
     config: &Config,
     dir: &str,
     mut edit: impl FnMut(&mut Account),

@@ -18,6 +18,8 @@
 //!   and the texts approved (append-only, like events);
 //! - **emails**: the email of a letter that goes by email, or the email copy of an intent
 //!   to offset, with its own once-only state (see `crate::dispatch`);
+//! - **work**: each planned letter's payload (what a worker needs to render it) and its
+//!   claim (worker, lease), so several processes render one run, each letter once;
 //! - **mail pieces and batches**: IMb serials and certified article numbers from counters
 //!   that only move forward (a range too short allocates nothing), each piece in one batch,
 //!   once.
@@ -51,7 +53,8 @@
 //! # Roles and backends
 //!
 //! The storage sits behind one small trait per role ([`RunLog`], [`LetterStore`],
-//! [`Outbox`], [`BatchLog`], [`ApprovalLog`], [`TreasuryLog`]); [`Ledger`] is all of them.
+//! [`Outbox`], [`BatchLog`], [`ApprovalLog`], [`TreasuryLog`], [`WorkQueue`]); [`Ledger`] is
+//! all of them.
 //! Code that needs one role takes that role. The ledger owns its types and imports no
 //! stage: the orchestrator converts the stages' values (`runner/records.rs`).
 //!
@@ -80,6 +83,7 @@ mod sqlite;
 pub mod stamp;
 mod state;
 mod treasury;
+mod work;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -97,18 +101,21 @@ pub use mailroom::{
 };
 pub use memory::MemoryLedger;
 pub use open::{AnyLedger, RunGuard, open, open_locked};
-pub use roles::{ApprovalLog, BatchLog, Ledger, LetterStore, Outbox, RunLog, TreasuryLog};
+pub use roles::{
+    ApprovalLog, BatchLog, Ledger, LetterStore, Outbox, RunLog, TreasuryLog, WorkQueue,
+};
 pub use sqlite::SqliteLedger;
 pub use state::{
     BatchState, EmailRole, EmailState, LetterState, RunStatus, allowed_moves, notice_of,
 };
 pub use treasury::{NewReferral, TreasuryAction, TreasuryRecord};
+pub use work::{ClaimedLetter, LetterPayload, WorkLeft};
 
 /// The ledger's traits, for `use crate::ledger::prelude::*` where ledger methods are called:
 /// a role's methods are callable only with its trait in scope.
 pub mod prelude {
     pub use super::roles::{
-        ApprovalLog, BatchLog, Ledger, LetterStore, Outbox, RunLog, TreasuryLog,
+        ApprovalLog, BatchLog, Ledger, LetterStore, Outbox, RunLog, TreasuryLog, WorkQueue,
     };
 }
 

@@ -15,6 +15,7 @@ use super::{
     PlannedLetter, QueuedEmail, ReferralRecord, RenderedFile, RunInfo, RunStatus, SendRecord,
     TreasuryAction, TreasuryRecord,
 };
+use super::{ClaimedLetter, LetterPayload, WorkLeft};
 use crate::account::{Notice, TopReferral};
 use crate::letter::LetterKey;
 
@@ -269,12 +270,45 @@ pub trait BatchLog {
     fn release_batch(&mut self, name: &str, detail: &str) -> Result<BatchRecord, LedgerError>;
 }
 
+/// The work queue: several processes render one run's planned letters, each claiming
+/// chunks for a lease (see `ledger/work.rs` for the invariants). The ledger keeps each
+/// letter's payload as opaque text; the runner makes and reads it.
+pub trait WorkQueue {
+    /// Stores the payload of each letter planned in `run_id`, in ONE transaction,
+    /// replacing an earlier payload of the key (and clearing its claim). A key the ledger
+    /// does not hold fails the whole call with [`LedgerError::UnknownLetter`].
+    fn record_payloads(
+        &mut self,
+        run_id: i64,
+        payloads: &[LetterPayload],
+    ) -> Result<(), LedgerError>;
+
+    /// Claims, in ONE transaction, up to `limit` letters of the run that are still
+    /// `planned`, have a payload of this run and no unexpired claim, in key order: each
+    /// is now claimed by `worker` until now + `lease` by the backend's clock. An expired
+    /// claim is claimable again (its worker died or is too slow).
+    fn claim_letters(
+        &mut self,
+        run_id: i64,
+        worker: &str,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<ClaimedLetter>, LedgerError>;
+
+    /// The run's letters still planned, how many of them are claimed now, and how many
+    /// payloads the run recorded.
+    fn work_left(&self, run_id: i64) -> Result<WorkLeft, LedgerError>;
+}
+
 /// Every role of the ledger: what a run needs. Implemented for anything that implements all
 /// the roles, so `&mut dyn Ledger` works with any backend; call sites bring the role traits
 /// into scope with `use crate::ledger::prelude::*`.
-pub trait Ledger: RunLog + LetterStore + Outbox + BatchLog + ApprovalLog + TreasuryLog {}
+pub trait Ledger:
+    RunLog + LetterStore + Outbox + BatchLog + ApprovalLog + TreasuryLog + WorkQueue
+{
+}
 
-impl<T: RunLog + LetterStore + Outbox + BatchLog + ApprovalLog + TreasuryLog + ?Sized> Ledger
-    for T
+impl<T: RunLog + LetterStore + Outbox + BatchLog + ApprovalLog + TreasuryLog + WorkQueue + ?Sized>
+    Ledger for T
 {
 }

@@ -1,8 +1,9 @@
 //! The run's first steps: **plan** (the accounts against the ledger's notices and what TOP
 //! holds, less what the approval gate holds back) and **record** (every due letter
 //! `planned` in one transaction, then the mail pieces of its print letters allocated in
-//! one transaction, then the emails composed and recorded), then **produce**
-//! (each chunk recorded `rendered` once its files are complete).
+//! one transaction, then the emails composed and recorded, then each letter's payload for
+//! the work queue), then **produce** (chunks claimed from the work queue, each recorded
+//! `rendered` once its files are complete).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -14,12 +15,12 @@ use crate::config::LoadedConfig;
 use crate::decide::{DecideContext, DueLetter};
 use crate::dispatch::{ComposedEmail, EmailComposer, Role};
 use crate::language::Language;
-use crate::ledger::{EmailRole, Ledger, LetterState, NewEmail, PlannedLetter, RenderedFile};
+use crate::ledger::{EmailRole, Ledger, LetterState, NewEmail, PlannedLetter};
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::load;
 use crate::mailroom;
 use crate::plan::{Plan, PriorHoldings, PriorNotices, plan_batch_with};
-use crate::produce::{FailedLetter, ProduceSummary, WrittenLetter};
+use crate::produce::{FailedLetter, ProduceSummary};
 
 use super::NewRunSpec;
 
@@ -45,8 +46,6 @@ pub(super) struct Recorded {
     pub(super) email_failed: Vec<FailedLetter>,
     /// Email copies that could not be composed (the letters go on).
     pub(super) email_errors: Vec<FailedLetter>,
-    /// The mail piece of every print letter planned now that has an address, by key.
-    pub(super) pieces: HashMap<LetterKey, Marked>,
 }
 
 /// A print letter's mail piece and the marks its file is composed with.
@@ -132,13 +131,21 @@ impl Run<'_, '_> {
             .filter(|l| keys_set.contains(&l.key) && !email_failed.iter().any(|f| f.key == l.key))
             .cloned()
             .collect();
+        let payloads = to_render
+            .iter()
+            .filter_map(|letter| {
+                let account = accounts.get(&letter.account_id)?;
+                let piece = pieces.get(&letter.key).map(|m| (m.piece, &m.marks));
+                Some(super::work::payload_of(letter, account, piece))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        ledger.record_payloads(run_id, &payloads)?;
         self.progress.advance(keys.len());
         Ok(Recorded {
             keys,
             to_render,
             email_failed,
             email_errors,
-            pieces,
         })
     }
 
@@ -171,37 +178,30 @@ impl Run<'_, '_> {
             .collect())
     }
 
-    /// **produce**: renders `letters` into `out_dir`, recording each chunk `rendered` (and
-    /// its failures `failed`) once its files are complete.
+    /// **produce**: renders the run's letters into `out_dir` through the work queue (see
+    /// [`super::work`]): this process claims and renders chunks while the worker processes
+    /// `self.workers` starts do the same, waits until no letter of the run is planned, and
+    /// returns what happened to each of `letters`.
     pub(super) fn produce(
         &self,
         ledger: &mut dyn Ledger,
         run_id: i64,
         letters: &[DueLetter],
-        pieces: &HashMap<LetterKey, Marked>,
-        planned: &PlannedAccounts,
         out_dir: &Path,
+        work: &super::WorkOptions,
     ) -> Result<ProduceSummary, RunError> {
-        let progress = self.progress;
-        self.producer.produce_marked(
+        self.workers.start(run_id);
+        let summary = super::work::work_through(
+            ledger,
+            self.producer,
+            run_id,
             letters,
-            &planned.accounts,
-            |key| pieces.get(key).map(|m| &m.marks),
             out_dir,
-            None,
-            |written: &[WrittenLetter], failed: &[FailedLetter]| -> Result<(), RunError> {
-                let files: Vec<RenderedFile> = written
-                    .iter()
-                    .map(|w| super::records::rendered_file(w, pieces.get(&w.key).map(|m| m.piece)))
-                    .collect();
-                ledger.record_rendered(run_id, &files)?;
-                for f in failed {
-                    ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;
-                }
-                progress.advance(written.len() + failed.len());
-                Ok(())
-            },
-        )
+            work,
+            self.progress,
+        );
+        self.workers.wait();
+        summary
     }
 }
 

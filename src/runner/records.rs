@@ -30,6 +30,15 @@ pub enum RecordError {
         #[source]
         source: serde_json::Error,
     },
+    /// A letter's payload (what a worker renders it from) could not be serialized.
+    #[error("failed to write the payload of `{key}` for the ledger")]
+    Payload {
+        /// The letter.
+        key: LetterKey,
+        /// Why serializing failed.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// SHA-256 of the letter's plan JSON (what `plan --format json` prints for it): the ledger

@@ -82,6 +82,7 @@ impl Assets {
             mailroom: &Mailroom::from_config(config, None),
             mailer,
             progress,
+            workers: &crate::runner::NoWorkers,
         };
         f(&run)
     }
@@ -100,6 +101,7 @@ fn new_run(dir: &TempDir) -> RunOptions {
         allow_past_mail_date: false,
         batches: None,
         send: None,
+        work: crate::runner::WorkOptions::default(),
     }
 }
 

@@ -15,6 +15,7 @@
 //! | [`bad_ledger`] | a corrupt or unwritable ledger stops the run naming the file |
 //! | [`mail_date`] | a past mail date needs `--allow-past-mail-date`; deadlines count from the mail date |
 //! | [`treasury`] | the Treasury file has one row per action and is never written twice |
+//! | [`workers`] | several processes render one run as one would; a killed worker or coordinator loses nothing |
 //!
 //! This file holds what every module uses: the gate-off configuration, running the binary,
 //! the sample keys. Helpers other test binaries share are in `tests/common/`.
@@ -33,6 +34,7 @@ mod reissue;
 mod rerun;
 mod resume;
 mod treasury;
+mod workers;
 
 use std::fs::File;
 use std::path::Path;

@@ -12,6 +12,7 @@ pub(in crate::ledger) mod mailroom;
 mod outbox;
 mod runs;
 mod treasury;
+mod work;
 
 use chrono::NaiveDate;
 use tempfile::TempDir;
@@ -124,6 +125,9 @@ contract! {
     mailroom::a_letter_planned_again_before_rendering_keeps_its_piece_and_marks,
     outbox::an_email_is_sent_once_and_an_interrupted_send_waits_for_a_person,
     outbox::a_replanned_letter_replaces_its_pending_email_but_never_one_in_flight,
+    work::claims_are_disjoint_limited_and_in_key_order,
+    work::an_expired_claim_is_claimable_again,
+    work::a_replan_replaces_the_payload_and_clears_the_claim,
 }
 
 pub(in crate::ledger) fn date(text: &str) -> NaiveDate {

@@ -8,11 +8,12 @@
 //! are only ever appended; one referral per notice; a letter planned again loses its mail
 //! piece; serial counters only move forward and an exhausted range allocates nothing; a
 //! piece goes into one batch, once; an email being sent or of unknown outcome is never
-//! replaced. Ids count from 1 in insertion order, as SQLite's `AUTOINCREMENT` does.
+//! replaced; a payload recorded again clears its claim. Ids count from 1 in insertion order, as SQLite's `AUTOINCREMENT` does.
 
 mod logs;
 mod mailroom;
 mod outbox;
+mod work;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -71,6 +72,8 @@ struct Tables {
     counters: (Option<u64>, Option<u64>),
     pieces: Vec<MailPiece>,
     batches: Vec<BatchRecord>,
+    /// The work queue: each letter's payload and claim (`work` in SQLite).
+    work: BTreeMap<LetterKey, work::WorkRow>,
 }
 
 impl MemoryLedger {

@@ -248,6 +248,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
         IF NEW.state = 'planned' AND OLD.state <> 'planned' THEN NEW.piece_id := NULL; END IF;
         RETURN NEW;
     END $$;",
+    // 8: the work queue: per planned letter, what a worker needs to render it (`payload`,
+    // opaque here) for the run that recorded it, and its claim (`worker`, `lease_until` by
+    // the server's clock; NULL: unclaimed). Claims are taken `FOR UPDATE SKIP LOCKED`.
+    "CREATE TABLE work (
+        key         TEXT COLLATE \"C\" PRIMARY KEY REFERENCES letters (key),
+        run_id      BIGINT NOT NULL REFERENCES runs (id),
+        payload     TEXT NOT NULL,
+        worker      TEXT COLLATE \"C\",
+        lease_until TIMESTAMPTZ
+    );
+    CREATE INDEX work_by_run ON work (run_id, key);",
 ];
 
 /// The schema version this build writes.

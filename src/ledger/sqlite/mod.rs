@@ -6,7 +6,7 @@
 //! Treasury actions and `DELETE` on every other table; a letter planned again loses its
 //! mail piece (trigger); serials and article numbers are `UNIQUE`. One role per file:
 //! `runs.rs`, `letters.rs`, `emails.rs` (outbox), `mailroom.rs` (pieces and batches),
-//! `treasury.rs`, `approvals.rs`.
+//! `treasury.rs`, `approvals.rs`, `work.rs` (the work queue).
 
 mod approvals;
 mod emails;
@@ -18,6 +18,7 @@ mod schema;
 #[cfg(test)]
 mod tests;
 mod treasury;
+mod work;
 mod writes;
 
 use crate::ledger::DbError;

@@ -239,6 +239,20 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER letters_replanned_new_piece AFTER UPDATE OF state ON letters
     WHEN NEW.state = 'planned' AND OLD.state <> 'planned' AND NEW.piece_id IS NOT NULL
     BEGIN UPDATE letters SET piece_id = NULL WHERE key = NEW.key; END;",
+    // (issue 16, workers) The work queue: per planned letter, what a worker needs to render
+    // it (`payload`, the runner's JSON, opaque here) for the run that recorded it, and its
+    // claim (`worker`, `lease_until` as RFC 3339 UTC with milliseconds; NULL: unclaimed).
+    // Recording a payload again replaces the row and clears the claim. Only a letter still
+    // planned in the same run is claimable, so a claim needs no cleanup when its letter
+    // leaves `planned`.
+    "CREATE TABLE work (
+        key         TEXT PRIMARY KEY NOT NULL REFERENCES letters (key),
+        run_id      INTEGER NOT NULL REFERENCES runs (id),
+        payload     TEXT NOT NULL,
+        worker      TEXT,
+        lease_until TEXT
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX work_by_run ON work (run_id, key);",
 ];
 
 /// The schema version this build writes.

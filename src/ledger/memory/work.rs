@@ -1,0 +1,108 @@
+//! The work queue in memory: payloads and claims by letter key, with the clock of this
+//! process as the backend's clock. One process is the only worker of a memory ledger, so
+//! a claim keeps its lease but not the worker's name.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::MemoryLedger;
+use crate::ledger::{
+    ClaimedLetter, LedgerError, LetterPayload, LetterState, WorkLeft, WorkQueue, stamp,
+};
+
+/// A letter's payload for a run, and its claim (`work` in SQLite).
+#[derive(Debug, Clone)]
+pub(super) struct WorkRow {
+    run_id: i64,
+    payload: String,
+    lease_until: Option<DateTime<Utc>>,
+}
+
+impl WorkRow {
+    /// Claimed by someone whose lease has not run out at `now`.
+    fn held_at(&self, now: DateTime<Utc>) -> bool {
+        self.lease_until.is_some_and(|until| until > now)
+    }
+}
+
+impl WorkQueue for MemoryLedger {
+    fn record_payloads(
+        &mut self,
+        run_id: i64,
+        payloads: &[LetterPayload],
+    ) -> Result<(), LedgerError> {
+        self.write(|t| {
+            t.require_run(run_id)?;
+            for item in payloads {
+                if !t.letters.contains_key(&item.key) {
+                    return Err(LedgerError::UnknownLetter {
+                        key: item.key.clone(),
+                    });
+                }
+                t.work.insert(
+                    item.key.clone(),
+                    WorkRow {
+                        run_id,
+                        payload: item.payload.clone(),
+                        lease_until: None,
+                    },
+                );
+            }
+            Ok(())
+        })
+    }
+
+    fn claim_letters(
+        &mut self,
+        run_id: i64,
+        _worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedLetter>, LedgerError> {
+        let now = stamp::now();
+        let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
+        self.write(|t| {
+            let mut claimed = Vec::new();
+            for (key, row) in t.work.iter_mut() {
+                if claimed.len() >= limit {
+                    break;
+                }
+                let planned_here = t.letters.get(key).is_some_and(|l| {
+                    l.record.state == LetterState::Planned && l.record.run_id == run_id
+                });
+                if row.run_id != run_id || !planned_here || row.held_at(now) {
+                    continue;
+                }
+                row.lease_until = Some(until);
+                claimed.push(ClaimedLetter {
+                    key: key.clone(),
+                    payload: row.payload.clone(),
+                });
+            }
+            Ok(claimed)
+        })
+    }
+
+    fn work_left(&self, run_id: i64) -> Result<WorkLeft, LedgerError> {
+        let now = stamp::now();
+        let t = &self.tables;
+        let mut left = WorkLeft {
+            recorded: t.work.values().filter(|w| w.run_id == run_id).count(),
+            ..WorkLeft::default()
+        };
+        for (key, letter) in &t.letters {
+            if letter.record.run_id != run_id || letter.record.state != LetterState::Planned {
+                continue;
+            }
+            left.planned += 1;
+            if t.work
+                .get(key)
+                .is_some_and(|w| w.run_id == run_id && w.held_at(now))
+            {
+                left.claimed += 1;
+            }
+        }
+        Ok(left)
+    }
+}

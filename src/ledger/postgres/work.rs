@@ -1,0 +1,142 @@
+//! The work queue in PostgreSQL: the `work` table (payload and claim per letter key).
+//!
+//! Workers on several machines claim at once: each claim reads the claimable rows
+//! `FOR UPDATE SKIP LOCKED`, so two transactions never take the same letter and neither
+//! waits for the other's chunk. Leases run on the server's clock (`now()`), so the
+//! machines' clocks do not matter.
+
+use std::time::Duration;
+
+use postgres::GenericClient;
+
+use super::PgLedger;
+use super::rows::{Db, get};
+use super::writes::require_run;
+use crate::ledger::{ClaimedLetter, DbError, LedgerError, LetterPayload, WorkLeft, WorkQueue};
+use crate::letter::LetterKey;
+
+/// A database failure while doing `action` on the work queue.
+fn failed(action: String) -> impl Fn(DbError) -> LedgerError {
+    move |source| LedgerError::Run {
+        action: action.clone(),
+        source,
+    }
+}
+
+/// Stores one payload, replacing an earlier one of the key and clearing its claim.
+fn store(conn: &mut impl GenericClient, run_id: i64, item: &LetterPayload) -> Db<bool> {
+    if conn
+        .query_opt(
+            "SELECT 1 FROM letters WHERE key = $1",
+            &[&item.key.as_str()],
+        )?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO work (key, run_id, payload, worker, lease_until)
+         VALUES ($1, $2, $3, NULL, NULL)
+         ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id,
+             payload = excluded.payload, worker = NULL, lease_until = NULL",
+        &[&item.key.as_str(), &run_id, &item.payload],
+    )?;
+    Ok(true)
+}
+
+/// Claims up to `limit` claimable letters of the run for `worker` for `lease_ms`, in key
+/// order. The lock is on the work rows only: a letter's row stays free for
+/// `record_rendered` of another chunk.
+fn claim(
+    conn: &mut impl GenericClient,
+    run_id: i64,
+    worker: &str,
+    limit: i64,
+    lease_ms: i64,
+) -> Db<Vec<ClaimedLetter>> {
+    let rows = conn.query(
+        "WITH claimable AS (
+             SELECT w.key FROM work w JOIN letters l ON l.key = w.key
+             WHERE w.run_id = $1 AND l.run_id = $1 AND l.state = 'planned'
+               AND (w.lease_until IS NULL OR w.lease_until <= now())
+             ORDER BY w.key LIMIT $2
+             FOR UPDATE OF w SKIP LOCKED
+         )
+         UPDATE work w SET worker = $3,
+             lease_until = now() + $4::bigint * interval '1 millisecond'
+         FROM claimable c WHERE w.key = c.key
+         RETURNING w.key, w.payload",
+        &[&run_id, &limit, &worker, &lease_ms],
+    )?;
+    let mut claimed = rows
+        .iter()
+        .map(|row| {
+            Ok(ClaimedLetter {
+                key: LetterKey::from_text(&get::<String>(row, 0)?),
+                payload: get(row, 1)?,
+            })
+        })
+        .collect::<Db<Vec<_>>>()?;
+    // UPDATE … RETURNING keeps no order: key order, as the other backends.
+    claimed.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+    Ok(claimed)
+}
+
+impl WorkQueue for PgLedger {
+    fn record_payloads(
+        &mut self,
+        run_id: i64,
+        payloads: &[LetterPayload],
+    ) -> Result<(), LedgerError> {
+        let fail = failed(format!("record the letters' payloads of run {run_id}"));
+        self.in_tx(&fail, |tx| {
+            require_run(tx, run_id, "record the letters' payloads")?;
+            for item in payloads {
+                if !store(tx, run_id, item).map_err(&fail)? {
+                    return Err(LedgerError::UnknownLetter {
+                        key: item.key.clone(),
+                    });
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn claim_letters(
+        &mut self,
+        run_id: i64,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedLetter>, LedgerError> {
+        let fail = failed(format!("claim letters of run {run_id} for `{worker}`"));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        self.in_tx(&fail, |tx| {
+            claim(tx, run_id, worker, limit, lease_ms).map_err(&fail)
+        })
+    }
+
+    fn work_left(&self, run_id: i64) -> Result<WorkLeft, LedgerError> {
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
+        self.read(
+            || format!("the work left in run {run_id}"),
+            |conn| {
+                let row = conn.query_one(
+                    "SELECT
+                        (SELECT count(*) FROM letters WHERE run_id = $1 AND state = 'planned'),
+                        (SELECT count(*) FROM letters l JOIN work w ON w.key = l.key
+                         WHERE l.run_id = $1 AND l.state = 'planned' AND w.run_id = $1
+                           AND w.lease_until > now()),
+                        (SELECT count(*) FROM work WHERE run_id = $1)",
+                    &[&run_id],
+                )?;
+                Ok(WorkLeft {
+                    planned: count(get(&row, 0)?),
+                    claimed: count(get(&row, 1)?),
+                    recorded: count(get(&row, 2)?),
+                })
+            },
+        )
+    }
+}

@@ -1,0 +1,120 @@
+//! The work queue in SQLite: the `work` table (payload and claim per letter key).
+//!
+//! Claims are taken inside `BEGIN IMMEDIATE`, so two processes claiming at once take the
+//! write lock in turn and never get the same letter. Lease times are RFC 3339 text in one
+//! format, so they compare as text.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteLedger;
+use super::writes::require_run;
+use crate::ledger::stamp;
+use crate::ledger::{ClaimedLetter, LedgerError, LetterPayload, WorkLeft, WorkQueue};
+use crate::letter::LetterKey;
+
+/// A SQLite failure while doing `action` on the work queue.
+fn failed(action: String) -> impl Fn(rusqlite::Error) -> LedgerError {
+    move |source| LedgerError::Run {
+        action: action.clone(),
+        source: source.into(),
+    }
+}
+
+impl WorkQueue for SqliteLedger {
+    fn record_payloads(
+        &mut self,
+        run_id: i64,
+        payloads: &[LetterPayload],
+    ) -> Result<(), LedgerError> {
+        let fail = failed(format!("record the letters' payloads of run {run_id}"));
+        let tx = self.write_tx().map_err(&fail)?;
+        require_run(&tx, run_id, "record the letters' payloads")?;
+        for item in payloads {
+            let known = tx
+                .prepare_cached("SELECT 1 FROM letters WHERE key = ?1")
+                .and_then(|mut s| s.query_row([item.key.as_str()], |_| Ok(())).optional())
+                .map_err(&fail)?;
+            if known.is_none() {
+                return Err(LedgerError::UnknownLetter {
+                    key: item.key.clone(),
+                });
+            }
+            tx.prepare_cached(
+                "INSERT INTO work (key, run_id, payload, worker, lease_until)
+                 VALUES (?1, ?2, ?3, NULL, NULL)
+                 ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id,
+                     payload = excluded.payload, worker = NULL, lease_until = NULL",
+            )
+            .and_then(|mut s| s.execute(params![item.key.as_str(), run_id, item.payload]))
+            .map_err(&fail)?;
+        }
+        tx.commit().map_err(&fail)
+    }
+
+    fn claim_letters(
+        &mut self,
+        run_id: i64,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedLetter>, LedgerError> {
+        let fail = failed(format!("claim letters of run {run_id} for `{worker}`"));
+        let now = stamp::now();
+        let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
+        let (now, until) = (stamp::text(&now), stamp::text(&until));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let tx = self.write_tx().map_err(&fail)?;
+        let claimed = {
+            let mut select = tx
+                .prepare_cached(
+                    "SELECT w.key, w.payload FROM work w JOIN letters l ON l.key = w.key
+                     WHERE w.run_id = ?1 AND l.run_id = ?1 AND l.state = 'planned'
+                       AND (w.lease_until IS NULL OR w.lease_until <= ?2)
+                     ORDER BY w.key LIMIT ?3",
+                )
+                .map_err(&fail)?;
+            let rows = select
+                .query_map(params![run_id, now, limit], |r| {
+                    Ok(ClaimedLetter {
+                        key: LetterKey::from_text(&r.get::<_, String>(0)?),
+                        payload: r.get(1)?,
+                    })
+                })
+                .map_err(&fail)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&fail)?
+        };
+        for letter in &claimed {
+            tx.prepare_cached("UPDATE work SET worker = ?2, lease_until = ?3 WHERE key = ?1")
+                .and_then(|mut s| s.execute(params![letter.key.as_str(), worker, until]))
+                .map_err(&fail)?;
+        }
+        tx.commit().map_err(&fail)?;
+        Ok(claimed)
+    }
+
+    fn work_left(&self, run_id: i64) -> Result<WorkLeft, LedgerError> {
+        let now = stamp::text(&stamp::now());
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
+        self.conn
+            .query_row(
+                "SELECT
+                    (SELECT count(*) FROM letters WHERE run_id = ?1 AND state = 'planned'),
+                    (SELECT count(*) FROM letters l JOIN work w ON w.key = l.key
+                     WHERE l.run_id = ?1 AND l.state = 'planned' AND w.run_id = ?1
+                       AND w.lease_until > ?2),
+                    (SELECT count(*) FROM work WHERE run_id = ?1)",
+                params![run_id, now],
+                |r| {
+                    Ok(WorkLeft {
+                        planned: count(r.get(0)?),
+                        claimed: count(r.get(1)?),
+                        recorded: count(r.get(2)?),
+                    })
+                },
+            )
+            .map_err(failed(format!("read the work left in run {run_id}")))
+    }
+}

@@ -1,0 +1,553 @@
+//! The **produce** step as a work queue: several processes render one run.
+//!
+//! The record step stores, for every letter it will render, a payload in the ledger
+//! ([`payload_of`]: the due letter with the fields the plan JSON leaves out, its account,
+//! its mail marks and piece), so that any process with the same configuration, templates,
+//! fonts and output directory can render it without the accounts file. Rendering is then a
+//! loop ([`work_through`]): claim a chunk of the run's planned letters for a lease, render
+//! it, record it `rendered` (or `failed`), until nothing is claimable; the coordinator
+//! (the process that runs `run`) then waits until no letter of the run is planned, taking
+//! over any claim whose lease ran out (its worker died). Workers (`run --worker`,
+//! [`work_as_worker`]) run the same loop on the ledger's running run.
+//!
+//! Invariants: a letter is rendered only from its payload, and only when the payload's
+//! plan entry hashes to the `data_sha256` the ledger recorded for it (else it fails with a
+//! clear message: never a different letter); the ledger records a letter rendered once
+//! (`record_rendered` is a no-op for the same file again), so a letter rendered twice after
+//! a lease ran out is one `rendered` event, and its file (same bytes) is written by one
+//! process at a time ([`crate::produce::write_atomically`]).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::records::{RecordError, plan_sha256, rendered_file};
+use super::{Progress, RunError};
+use crate::account::Account;
+use crate::compose::MailMarks;
+use crate::decide::{DueLetter, Facts, Presentation};
+use crate::ledger::{
+    ClaimedLetter, Ledger, LedgerError, LetterPayload, LetterState, RenderedFile, RunStatus,
+};
+use crate::letter::LetterKey;
+use crate::produce::{FailedLetter, ProduceSummary, Producer, WrittenLetter};
+
+/// How a process takes part in a run's produce step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkOptions {
+    /// The name its claims carry (`host:pid` by default).
+    pub worker: String,
+    /// Letters claimed at a time.
+    pub chunk: usize,
+    /// How long a claim lasts: a process that dies leaves its chunk to others after it.
+    pub lease: Duration,
+    /// How long to wait between looks at the ledger when nothing is claimable.
+    pub poll: Duration,
+}
+
+impl Default for WorkOptions {
+    /// This process, [`crate::produce::RUN_CHUNK`] letters a claim, a 5-minute lease
+    /// (a chunk renders in seconds), polling every 200 ms.
+    fn default() -> Self {
+        WorkOptions {
+            worker: worker_name(),
+            chunk: crate::produce::RUN_CHUNK,
+            lease: Duration::from_secs(300),
+            poll: Duration::from_millis(200),
+        }
+    }
+}
+
+/// `host:pid`, the name of this process's claims.
+pub fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Worker processes a coordinator starts for its produce step (`run --workers N`); the
+/// command line starts them, the runner only says when.
+pub trait Workers {
+    /// Starts them: the run's letters and payloads are recorded.
+    fn start(&self, run_id: i64);
+
+    /// Waits for them to exit (the run has no planned letter left) and reports any that
+    /// failed; their letters were taken over when their leases ran out.
+    fn wait(&self);
+}
+
+/// No worker processes: the coordinator renders every letter itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoWorkers;
+
+impl Workers for NoWorkers {
+    fn start(&self, _run_id: i64) {}
+
+    fn wait(&self) {}
+}
+
+/// What a worker needs to render one letter, as the ledger stores it (JSON).
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    /// The due letter (its plan JSON: what `data_sha256` hashes).
+    letter: DueLetter,
+    /// The fields of the due letter the plan JSON leaves out.
+    subject: String,
+    facts: Facts,
+    shown: Presentation,
+    /// The letter's account, as composed from.
+    account: Account,
+    /// The mail piece the file carries (print letters with an address) and its marks.
+    piece: Option<i64>,
+    marks: Option<MailMarks>,
+}
+
+/// The payload of `letter` (of `account`), with its mail piece and marks if it has one.
+pub(super) fn payload_of(
+    letter: &DueLetter,
+    account: &Account,
+    piece: Option<(i64, &MailMarks)>,
+) -> Result<LetterPayload, RecordError> {
+    let payload = Payload {
+        letter: letter.clone(),
+        subject: letter.subject.clone(),
+        facts: letter.facts.clone(),
+        shown: letter.shown.clone(),
+        account: account.clone(),
+        piece: piece.map(|(id, _)| id),
+        marks: piece.map(|(_, marks)| marks.clone()),
+    };
+    let text = serde_json::to_string(&payload).map_err(|source| RecordError::Payload {
+        key: letter.key.clone(),
+        source,
+    })?;
+    Ok(LetterPayload {
+        key: letter.key.clone(),
+        payload: text,
+    })
+}
+
+/// A claimed letter read back from its payload, checked against the ledger's plan hash.
+fn read_payload(claimed: &ClaimedLetter, recorded_sha256: &str) -> Result<Payload, String> {
+    let mut payload: Payload = serde_json::from_str(&claimed.payload)
+        .map_err(|e| format!("its payload in the ledger cannot be read: {e}"))?;
+    if payload.letter.key != claimed.key {
+        return Err(format!(
+            "its payload in the ledger is the letter `{}`",
+            payload.letter.key
+        ));
+    }
+    payload.letter.subject = std::mem::take(&mut payload.subject);
+    payload.letter.facts = std::mem::take(&mut payload.facts);
+    payload.letter.shown = std::mem::take(&mut payload.shown);
+    let sha = plan_sha256(&payload.letter).map_err(|e| e.to_string())?;
+    if sha != recorded_sha256 {
+        return Err(format!(
+            "its payload's plan entry (sha256 {sha}) is not the one the ledger recorded for it ({recorded_sha256}); not rendered"
+        ));
+    }
+    Ok(payload)
+}
+
+/// Renders claimed letters into `out_dir` from their payloads, recording each chunk
+/// `rendered` (failures `failed`) once its files are complete.
+fn render_claimed(
+    ledger: &mut dyn Ledger,
+    job: &Job<'_>,
+    claimed: &[ClaimedLetter],
+    gate: &mut Gate,
+) -> Result<ProduceSummary, Stop> {
+    let Job {
+        producer,
+        run_id,
+        out_dir,
+        progress,
+    } = *job;
+    let mut letters = Vec::with_capacity(claimed.len());
+    let mut accounts: HashMap<String, Account> = HashMap::new();
+    let mut pieces: HashMap<LetterKey, (i64, MailMarks)> = HashMap::new();
+    let mut unreadable = Vec::new();
+    for item in claimed {
+        let recorded = ledger
+            .letter(&item.key)?
+            .ok_or_else(|| LedgerError::UnknownLetter {
+                key: item.key.clone(),
+            })?;
+        match read_payload(item, &recorded.data_sha256) {
+            Ok(payload) => {
+                gate.check(ledger, producer, &payload.letter, &payload.account)?;
+                if let (Some(piece), Some(marks)) = (payload.piece, payload.marks) {
+                    pieces.insert(item.key.clone(), (piece, marks));
+                }
+                accounts.insert(payload.account.account_id.clone(), payload.account);
+                letters.push(payload.letter);
+            }
+            Err(message) => unreadable.push(FailedLetter {
+                key: item.key.clone(),
+                message,
+            }),
+        }
+    }
+    for f in &unreadable {
+        ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;
+    }
+    progress.advance(unreadable.len());
+    let mut summary = producer.produce_marked(
+        &letters,
+        &accounts,
+        |key| pieces.get(key).map(|(_, marks)| marks),
+        out_dir,
+        None,
+        |written: &[WrittenLetter], failed: &[FailedLetter]| -> Result<(), RunError> {
+            let files: Vec<RenderedFile> = written
+                .iter()
+                .map(|w| rendered_file(w, pieces.get(&w.key).map(|(piece, _)| *piece)))
+                .collect();
+            ledger.record_rendered(run_id, &files)?;
+            for f in failed {
+                ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;
+            }
+            progress.advance(written.len() + failed.len());
+            Ok(())
+        },
+    )?;
+    summary.failed.extend(unreadable);
+    Ok(summary)
+}
+
+/// When a claim loop stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// No letter of the run is planned any more (the coordinator: it waits for workers).
+    NothingPlanned,
+    /// As `NothingPlanned` once the run recorded its payloads, or when the run stops
+    /// being `running` (a worker).
+    RunDone,
+}
+
+/// Why a claim loop stopped early.
+#[derive(Debug, thiserror::Error)]
+enum Stop {
+    /// The ledger or the output failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// A worker's template version is not approved.
+    #[error(transparent)]
+    Gate(WorkerError),
+}
+
+impl From<LedgerError> for Stop {
+    fn from(err: LedgerError) -> Self {
+        Stop::Run(err.into())
+    }
+}
+
+/// The approval gate as a worker applies it: with `on`, a letter is rendered only when
+/// its template version (this process's) is approved in the ledger; `approved` caches the
+/// answers by template.
+struct Gate {
+    on: bool,
+    approved: HashMap<String, bool>,
+}
+
+impl Gate {
+    /// Refuses (the whole worker) a letter whose template version nobody approved.
+    fn check(
+        &mut self,
+        ledger: &dyn Ledger,
+        producer: &Producer<'_>,
+        letter: &DueLetter,
+        account: &Account,
+    ) -> Result<(), Stop> {
+        if !self.on {
+            return Ok(());
+        }
+        let accounts = HashMap::from([(account.account_id.clone(), account.clone())]);
+        let template = super::record::letter_template(&accounts, letter);
+        let sha = producer
+            .composer
+            .template_hashes()
+            .get(&template)
+            .cloned()
+            .unwrap_or_default();
+        let approved = match self.approved.get(&template) {
+            Some(known) => *known,
+            None => {
+                let known = ledger.approval_of(&template, &sha)?.is_some();
+                self.approved.insert(template.clone(), known);
+                known
+            }
+        };
+        if approved {
+            Ok(())
+        } else {
+            Err(Stop::Gate(WorkerError::NotApproved {
+                template,
+                template_sha256: sha,
+            }))
+        }
+    }
+}
+
+/// What rendering claimed letters needs besides the ledger.
+struct Job<'a> {
+    producer: &'a Producer<'a>,
+    run_id: i64,
+    out_dir: &'a std::path::Path,
+    progress: &'a dyn Progress,
+}
+
+/// Claims and renders chunks of the run's letters until `until`; returns what this process
+/// rendered and failed.
+fn claim_loop(
+    ledger: &mut dyn Ledger,
+    job: &Job<'_>,
+    options: &WorkOptions,
+    until: Until,
+    mut gate: Gate,
+) -> Result<ProduceSummary, Stop> {
+    let run_id = job.run_id;
+    let mut summary = ProduceSummary::default();
+    loop {
+        let claimed =
+            ledger.claim_letters(run_id, &options.worker, options.chunk.max(1), options.lease)?;
+        if !claimed.is_empty() {
+            let done = render_claimed(ledger, job, &claimed, &mut gate)?;
+            summary.letters.extend(done.letters);
+            summary.failed.extend(done.failed);
+            continue;
+        }
+        let left = ledger.work_left(run_id)?;
+        let finished = match until {
+            Until::NothingPlanned => left.planned == 0,
+            Until::RunDone => {
+                (left.planned == 0 && left.recorded > 0)
+                    || ledger
+                        .run(run_id)?
+                        .is_none_or(|r| r.status != RunStatus::Running)
+            }
+        };
+        if finished {
+            return Ok(summary);
+        }
+        std::thread::sleep(options.poll);
+    }
+}
+
+/// The coordinator's produce step: renders what it can claim of `to_render` (and any other
+/// letter planned in the run with a payload), waits until no letter of the run is planned
+/// (workers render the rest; expired claims are taken over), then returns what happened to
+/// each of `to_render`, in its order, whoever rendered it.
+pub(super) fn work_through(
+    ledger: &mut dyn Ledger,
+    producer: &Producer<'_>,
+    run_id: i64,
+    to_render: &[DueLetter],
+    out_dir: &std::path::Path,
+    options: &WorkOptions,
+    progress: &dyn Progress,
+) -> Result<ProduceSummary, RunError> {
+    std::fs::create_dir_all(out_dir).map_err(|source| crate::produce::ProduceError::Write {
+        path: out_dir.to_owned(),
+        source,
+    })?;
+    let gate = Gate {
+        on: false,
+        approved: HashMap::new(),
+    };
+    let job = Job {
+        producer,
+        run_id,
+        out_dir,
+        progress,
+    };
+    let own =
+        claim_loop(ledger, &job, options, Until::NothingPlanned, gate).map_err(|e| match e {
+            Stop::Run(e) => e,
+            // The coordinator renders only what its own approval gate let through.
+            Stop::Gate(e) => RunError::Worker(Box::new(e)),
+        })?;
+    let mut written: HashMap<LetterKey, WrittenLetter> = own
+        .letters
+        .into_iter()
+        .map(|w| (w.key.clone(), w))
+        .collect();
+    let mut failed: HashMap<LetterKey, FailedLetter> =
+        own.failed.into_iter().map(|f| (f.key.clone(), f)).collect();
+    let mut summary = ProduceSummary::default();
+    for letter in to_render {
+        if let Some(w) = written.remove(&letter.key) {
+            summary.letters.push(w);
+        } else if let Some(f) = failed.remove(&letter.key) {
+            summary.failed.push(f);
+        } else {
+            // Rendered (or failed) by a worker: as the ledger holds it.
+            from_ledger(ledger, &letter.key, &mut summary)?;
+        }
+    }
+    // Letters of the run this process rendered that the plan did not list now (an earlier
+    // attempt of a resumed run planned them).
+    summary.letters.extend(written.into_values());
+    summary.failed.extend(failed.into_values());
+    Ok(summary)
+}
+
+/// What the ledger holds of a letter another process rendered or failed.
+fn from_ledger(
+    ledger: &dyn Ledger,
+    key: &LetterKey,
+    summary: &mut ProduceSummary,
+) -> Result<(), RunError> {
+    let Some(record) = ledger.letter(key)? else {
+        return Ok(());
+    };
+    match record.state {
+        LetterState::Failed => {
+            let message = ledger
+                .events_of(key)?
+                .pop()
+                .map(|e| e.detail)
+                .unwrap_or_default();
+            summary.failed.push(FailedLetter {
+                key: key.clone(),
+                message,
+            });
+        }
+        LetterState::Planned => {}
+        _ => summary.letters.push(WrittenLetter {
+            key: key.clone(),
+            file: record.file.unwrap_or_default(),
+            pages: record.pages.map_or(0, |p| p as usize),
+            sha256: record.file_sha256.unwrap_or_default(),
+            template: record.template.unwrap_or_default(),
+            template_sha256: record.template_sha256.unwrap_or_default(),
+        }),
+    }
+    Ok(())
+}
+
+/// A worker could not take part in a run.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The ledger refused or failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The running run was recorded with another configuration.
+    #[error(
+        "run {run_id} was started with configuration sha256 {run_config}, but this worker's configuration `{config}` has sha256 {own_config}: start the worker with the coordinator's configuration"
+    )]
+    OtherConfig {
+        /// The run.
+        run_id: i64,
+        /// The run's configuration hash.
+        run_config: String,
+        /// This worker's configuration file.
+        config: String,
+        /// Its hash.
+        own_config: String,
+    },
+    /// Approvals are required and a template version of this worker is not approved.
+    #[error(
+        "template `{template}` (version {template_sha256}) is not approved in the ledger: this worker's templates differ from the approved ones; start it with the coordinator's templates"
+    )]
+    NotApproved {
+        /// The template.
+        template: String,
+        /// This worker's version of it.
+        template_sha256: String,
+    },
+}
+
+/// What a worker did.
+#[derive(Debug, Default)]
+pub struct WorkerReport {
+    /// The runs it worked on, in order.
+    pub runs: Vec<i64>,
+    /// Letters it rendered.
+    pub written: Vec<WrittenLetter>,
+    /// Letters it failed.
+    pub failed: Vec<FailedLetter>,
+}
+
+/// A worker process (`run --worker`): joins the ledger's running run (waiting up to `wait`
+/// for one), renders what it can claim until the run has no planned letter left, follows
+/// a new running run if its own stops running, and returns. Refuses a run recorded with
+/// another configuration, and (with approvals required) template versions nobody approved.
+pub fn work_as_worker(
+    ledger: &mut dyn Ledger,
+    config: &crate::config::LoadedConfig,
+    producer: &Producer<'_>,
+    options: &WorkOptions,
+    wait: Duration,
+    progress: &dyn Progress,
+) -> Result<WorkerReport, WorkerError> {
+    let mut report = WorkerReport::default();
+    let mut waiting_since = Instant::now();
+    loop {
+        let running = ledger
+            .runs()
+            .map_err(RunError::from)?
+            .into_iter()
+            .rev()
+            .find(|r| r.status == RunStatus::Running);
+        let Some(run) = running else {
+            if waiting_since.elapsed() >= wait {
+                return Ok(report);
+            }
+            std::thread::sleep(options.poll);
+            continue;
+        };
+        if run.config_sha256 != config.sha256 {
+            return Err(WorkerError::OtherConfig {
+                run_id: run.id,
+                run_config: run.config_sha256,
+                config: config.path.as_ref().map_or_else(
+                    || "(built-in default)".to_owned(),
+                    |p| p.display().to_string(),
+                ),
+                own_config: config.sha256.clone(),
+            });
+        }
+        report.runs.push(run.id);
+        let out_dir = std::path::PathBuf::from(&run.out_dir);
+        std::fs::create_dir_all(&out_dir).map_err(|source| {
+            RunError::Produce(crate::produce::ProduceError::Write {
+                path: out_dir.clone(),
+                source,
+            })
+        })?;
+        let gate = Gate {
+            on: config.config.review.require_approval,
+            approved: HashMap::new(),
+        };
+        let job = Job {
+            producer,
+            run_id: run.id,
+            out_dir: &out_dir,
+            progress,
+        };
+        let done =
+            claim_loop(ledger, &job, options, Until::RunDone, gate).map_err(|e| match e {
+                Stop::Run(e) => WorkerError::Run(e),
+                Stop::Gate(e) => e,
+            })?;
+        report.written.extend(done.letters);
+        report.failed.extend(done.failed);
+        // Done with this run; another may be running now (its coordinator died and a new
+        // one started): follow it, else leave.
+        let status = ledger
+            .run(run.id)
+            .map_err(RunError::from)?
+            .map(|r| r.status);
+        if status == Some(RunStatus::Running) {
+            return Ok(report);
+        }
+        waiting_since = Instant::now();
+    }
+}
+
+#[cfg(test)]
+#[path = "work_tests.rs"]
+mod tests;

@@ -1,0 +1,69 @@
+//! The payloads of the work queue: what the record step stores reads back as the planned
+//! letter, and a payload that is not the planned letter is refused.
+
+use super::*;
+use crate::config::{BUILT_IN, Config};
+
+/// Every sample letter with its account, planned on 2026-12-01.
+fn sample_letters() -> Vec<(DueLetter, Account)> {
+    let config = Config::parse(BUILT_IN).expect("built-in config");
+    let (accounts, letters) = crate::dispatch::tests::planned(&config, "samples/accounts", |_| {});
+    letters
+        .into_iter()
+        .map(|l| {
+            let account = accounts[&l.account_id].clone();
+            (l, account)
+        })
+        .collect()
+}
+
+fn claimed(payload: LetterPayload) -> ClaimedLetter {
+    ClaimedLetter {
+        key: payload.key,
+        payload: payload.payload,
+    }
+}
+
+#[test]
+fn every_sample_letter_reads_back_from_its_payload_as_planned() {
+    let letters = sample_letters();
+    assert!(letters.len() > 20, "the samples plan every kind");
+    let marks = MailMarks {
+        imb: "FADT".repeat(16) + "F",
+        article: Some("9407 1000 0000 0000 0000 00".to_owned()),
+    };
+    for (letter, account) in &letters {
+        let sha = plan_sha256(letter).expect("hash");
+        let payload = payload_of(letter, account, Some((7, &marks))).expect("payload");
+        let back = read_payload(&claimed(payload), &sha).expect("reads back");
+        assert_eq!(&back.letter, letter, "`{}`", letter.key);
+        assert_eq!(&back.account, account);
+        assert_eq!((back.piece, back.marks.as_ref()), (Some(7), Some(&marks)));
+    }
+}
+
+#[test]
+fn a_payload_that_is_not_the_planned_letter_is_refused() {
+    let letters = sample_letters();
+    let (letter, account) = &letters[0];
+    let payload = payload_of(letter, account, None).expect("payload");
+    let err = read_payload(&claimed(payload.clone()), "0ther").expect_err("other hash");
+    assert!(err.contains("not the one the ledger recorded"), "{err}");
+    assert!(err.contains("0ther"), "{err}");
+
+    let (other, _) = &letters[1];
+    let swapped = ClaimedLetter {
+        key: other.key.clone(),
+        payload: payload.payload,
+    };
+    let sha = plan_sha256(other).expect("hash");
+    let err = read_payload(&swapped, &sha).expect_err("another letter's payload");
+    assert!(err.contains(letter.key.as_str()), "{err}");
+
+    let broken = ClaimedLetter {
+        key: letter.key.clone(),
+        payload: "{".to_owned(),
+    };
+    let err = read_payload(&broken, "x").expect_err("not JSON");
+    assert!(err.contains("cannot be read"), "{err}");
+}
