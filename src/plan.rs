@@ -22,7 +22,12 @@ use crate::money::Money;
 
 /// Records handled per parallel chunk: big enough to keep both cores busy, small enough to
 /// keep memory flat.
-const CHUNK: usize = 2048;
+pub const CHUNK: usize = 2048;
+
+/// Records per chunk when each chunk's letters are rendered before the next is planned
+/// (`render`): the chunk's accounts and letters are held while they render, and deciding
+/// is so much faster than rendering that a smaller chunk costs nothing measurable.
+pub const RENDER_CHUNK: usize = 256;
 
 /// The plan for a batch: what `plan --format json` prints.
 #[derive(Debug, Clone, Serialize)]
@@ -137,7 +142,7 @@ pub fn plan_batch_with(
         errors: Vec::new(),
         accounts_planned: 0,
     };
-    let merged = plan_chunks(records, prior, holdings, ctx, |chunk| {
+    let merged = plan_chunks(records, prior, holdings, ctx, CHUNK, |chunk| {
         for planned in chunk {
             each(&planned);
             merge(&mut plan, planned);
@@ -165,7 +170,7 @@ pub struct PlanTally {
     pub accounts_planned: usize,
 }
 
-/// Plans a batch a chunk of records at a time and hands each chunk's planned accounts
+/// Plans a batch `chunk` records at a time and hands each chunk's planned accounts
 /// (input order, a duplicate account left out) to `each_chunk`, keeping none of them: a
 /// caller that renders as it goes (`render`) holds one chunk, not the plan. The chunk's
 /// letters are in decide's order, not the plan's (see [`sort_letters`]). Each planned
@@ -176,14 +181,16 @@ pub fn plan_chunks<E>(
     prior: &PriorNotices,
     holdings: &PriorHoldings,
     ctx: &DecideContext<'_>,
+    chunk: usize,
     mut each_chunk: impl FnMut(Vec<Planned>) -> Result<(), E>,
 ) -> Result<PlanTally, E> {
     let mut tally = PlanTally::default();
     let mut seen_ids: HashMap<String, String> = HashMap::new();
     let mut records = records.peekable();
     while records.peek().is_some() {
-        let chunk: Vec<Result<RawRecord, AccountError>> = records.by_ref().take(CHUNK).collect();
-        let results: Vec<Result<Planned, AccountError>> = chunk
+        let batch: Vec<Result<RawRecord, AccountError>> =
+            records.by_ref().take(chunk.max(1)).collect();
+        let results: Vec<Result<Planned, AccountError>> = batch
             .into_par_iter()
             .map(|record| plan_one(record, prior, holdings, ctx))
             .collect();
