@@ -3,7 +3,10 @@
 //! Records are streamed in chunks; each chunk is parsed and decided in parallel (rayon),
 //! then merged in input order, so memory grows with the plan, not with the input. A bad
 //! account becomes an entry in [`Plan::errors`] and the batch goes on. The finished plan is
-//! sorted as interface.md requires (letters by account, kind, key).
+//! sorted as interface.md requires (letters by account, kind, key). [`plan_chunks`] hands
+//! out each chunk's accounts instead of merging them, for a caller (`render`) that holds
+//! one chunk at a time; either way an account id is planned once, its duplicates are
+//! errors, and the errors are in input order.
 
 use std::collections::HashMap;
 
@@ -27,7 +30,7 @@ pub const CHUNK: usize = 2048;
 /// Records per chunk when each chunk's letters are rendered before the next is planned
 /// (`render`): the chunk's accounts and letters are held while they render, and deciding
 /// is so much faster than rendering that a smaller chunk costs nothing measurable.
-pub const RENDER_CHUNK: usize = 256;
+pub const STREAM_CHUNK: usize = 256;
 
 /// The plan for a batch: what `plan --format json` prints.
 #[derive(Debug, Clone, Serialize)]

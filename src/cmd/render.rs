@@ -55,7 +55,7 @@ pub(crate) fn render(config: &Config, args: RenderArgs) -> Result<ExitCode> {
         &PriorNotices::new(),
         &PriorHoldings::new(),
         &ctx,
-        missive::plan::RENDER_CHUNK,
+        missive::plan::STREAM_CHUNK,
         |chunk| {
             let mut accounts = HashMap::new();
             let mut letters: Vec<DueLetter> = Vec::new();
