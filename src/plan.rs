@@ -3,7 +3,10 @@
 //! Records are streamed in chunks; each chunk is parsed and decided in parallel (rayon),
 //! then merged in input order, so memory grows with the plan, not with the input. A bad
 //! account becomes an entry in [`Plan::errors`] and the batch goes on. The finished plan is
-//! sorted as interface.md requires (letters by account, kind, key).
+//! sorted as interface.md requires (letters by account, kind, key). [`plan_chunks`] hands
+//! out each chunk's accounts instead of merging them, for a caller (`render`) that holds
+//! one chunk at a time; either way an account id is planned once, its duplicates are
+//! errors, and the errors are in input order.
 
 use std::collections::HashMap;
 
@@ -16,12 +19,18 @@ use crate::decide::{
     self, AccountDecision, Amounts, DecideContext, DueLetter, HeldReferral, LetterError, Referral,
     Suppression, TreasuryUpdate,
 };
+use crate::letter::LetterKey;
 use crate::load::{self, AccountError, Problem, RawRecord};
 use crate::money::Money;
 
 /// Records handled per parallel chunk: big enough to keep both cores busy, small enough to
 /// keep memory flat.
-const CHUNK: usize = 2048;
+pub const CHUNK: usize = 2048;
+
+/// Records per chunk when each chunk's letters are rendered before the next is planned
+/// (`render`): the chunk's accounts and letters are held while they render, and deciding
+/// is so much faster than rendering that a smaller chunk costs nothing measurable.
+pub const STREAM_CHUNK: usize = 256;
 
 /// The plan for a batch: what `plan --format json` prints.
 #[derive(Debug, Clone, Serialize)]
@@ -136,65 +145,135 @@ pub fn plan_batch_with(
         errors: Vec::new(),
         accounts_planned: 0,
     };
+    let merged = plan_chunks(records, prior, holdings, ctx, CHUNK, |chunk| {
+        for planned in chunk {
+            each(&planned);
+            merge(&mut plan, planned);
+        }
+        Ok::<(), std::convert::Infallible>(())
+    });
+    let tally = match merged {
+        Ok(tally) => tally,
+        Err(never) => match never {},
+    };
+    plan.errors = tally.errors;
+    plan.accounts_planned = tally.accounts_planned;
+    sort(&mut plan);
+    plan
+}
+
+/// What planning leaves besides the accounts themselves: the errors, and how many
+/// accounts were planned.
+#[derive(Debug, Default)]
+pub struct PlanTally {
+    /// Accounts or letters that could not be planned, in input order (what
+    /// [`Plan::errors`] holds).
+    pub errors: Vec<PlanError>,
+    /// How many accounts were planned without error.
+    pub accounts_planned: usize,
+}
+
+/// Plans a batch `chunk` records at a time and hands each chunk's planned accounts
+/// (input order, a duplicate account left out) to `each_chunk`, keeping none of them: a
+/// caller that renders as it goes (`render`) holds one chunk, not the plan. The chunk's
+/// letters are in decide's order, not the plan's (see [`sort_letters`]). Each planned
+/// account's letter errors are in the tally's errors as well as in its decision. An error
+/// from `each_chunk` stops planning.
+pub fn plan_chunks<E>(
+    records: impl Iterator<Item = Result<RawRecord, AccountError>>,
+    prior: &PriorNotices,
+    holdings: &PriorHoldings,
+    ctx: &DecideContext<'_>,
+    chunk: usize,
+    mut each_chunk: impl FnMut(Vec<Planned>) -> Result<(), E>,
+) -> Result<PlanTally, E> {
+    let mut tally = PlanTally::default();
     let mut seen_ids: HashMap<String, String> = HashMap::new();
     let mut records = records.peekable();
     while records.peek().is_some() {
-        let chunk: Vec<Result<RawRecord, AccountError>> = records.by_ref().take(CHUNK).collect();
-        let results: Vec<Result<Planned, AccountError>> = chunk
+        let batch: Vec<Result<RawRecord, AccountError>> =
+            records.by_ref().take(chunk.max(1)).collect();
+        let results: Vec<Result<Planned, AccountError>> = batch
             .into_par_iter()
-            .map(|record| {
-                let record = record?;
-                let account = load::parse_account(&record)?;
-                load::check_tax_types(&account, &ctx.policy.tax_type_labels).map_err(
-                    |problems| AccountError {
-                        source: record.source.clone(),
-                        account_id: Some(account.account_id.clone()),
-                        problems,
-                    },
-                )?;
-                let prior = prior
-                    .get(&account.account_id)
-                    .map_or(&[][..], Vec::as_slice);
-                let held = holdings
-                    .get(&account.account_id)
-                    .map_or(&[][..], Vec::as_slice);
-                let mut decision = decide::decide_with(&account, prior, held, ctx);
-                refuse_out_of_range(&mut decision);
-                Ok(Planned {
-                    source: record.source,
-                    account,
-                    decision,
-                })
-            })
+            .map(|record| plan_one(record, prior, holdings, ctx))
             .collect();
+        let mut planned_chunk = Vec::with_capacity(results.len());
         for result in results {
             match result {
                 Ok(planned) => {
                     let id = &planned.account.account_id;
                     if let Some(first) = seen_ids.get(id) {
-                        plan.errors.push(PlanError {
-                            source: planned.source.clone(),
-                            account_id: Some(id.clone()),
-                            message: format!(
-                                "account_id: `{id}` was already loaded from `{first}`; each account may appear once"
-                            ),
-                            problems: vec![Problem {
-                                field: "account_id".to_owned(),
-                                message: format!("duplicate of the account in `{first}`"),
-                            }],
-                        });
+                        tally.errors.push(duplicate_error(&planned, first));
                         continue;
                     }
                     seen_ids.insert(id.clone(), planned.source.clone());
-                    each(&planned);
-                    merge(&mut plan, planned);
+                    tally.accounts_planned += 1;
+                    tally
+                        .errors
+                        .extend(planned.decision.errors.iter().map(|err| PlanError {
+                            source: planned.source.clone(),
+                            account_id: Some(id.clone()),
+                            message: format!(
+                                "letter `{}` cannot be produced: {}",
+                                err.key, err.message
+                            ),
+                            problems: Vec::new(),
+                        }));
+                    planned_chunk.push(planned);
                 }
-                Err(err) => plan.errors.push(PlanError::from_account_error(err)),
+                Err(err) => tally.errors.push(PlanError::from_account_error(err)),
             }
         }
+        each_chunk(planned_chunk)?;
     }
-    sort(&mut plan);
-    plan
+    Ok(tally)
+}
+
+/// Loads and decides one record.
+fn plan_one(
+    record: Result<RawRecord, AccountError>,
+    prior: &PriorNotices,
+    holdings: &PriorHoldings,
+    ctx: &DecideContext<'_>,
+) -> Result<Planned, AccountError> {
+    let record = record?;
+    let account = load::parse_account(&record)?;
+    load::check_tax_types(&account, &ctx.policy.tax_type_labels).map_err(|problems| {
+        AccountError {
+            source: record.source.clone(),
+            account_id: Some(account.account_id.clone()),
+            problems,
+        }
+    })?;
+    let prior = prior
+        .get(&account.account_id)
+        .map_or(&[][..], Vec::as_slice);
+    let held = holdings
+        .get(&account.account_id)
+        .map_or(&[][..], Vec::as_slice);
+    let mut decision = decide::decide_with(&account, prior, held, ctx);
+    refuse_out_of_range(&mut decision);
+    Ok(Planned {
+        source: record.source,
+        account,
+        decision,
+    })
+}
+
+/// The error of an account whose id was already loaded from `first`.
+fn duplicate_error(planned: &Planned, first: &str) -> PlanError {
+    let id = &planned.account.account_id;
+    PlanError {
+        source: planned.source.clone(),
+        account_id: Some(id.clone()),
+        message: format!(
+            "account_id: `{id}` was already loaded from `{first}`; each account may appear once"
+        ),
+        problems: vec![Problem {
+            field: "account_id".to_owned(),
+            message: format!("duplicate of the account in `{first}`"),
+        }],
+    }
 }
 
 /// Amounts each within [`Money::MAX`] can sum past it (a balance of several liabilities, a
@@ -242,33 +321,20 @@ fn largest_amount(amounts: &Amounts) -> Money {
     all.iter().map(|m| m.abs()).max().unwrap_or(Money::ZERO)
 }
 
+/// Adds an account's decision to the plan (its letter errors are in the tally already).
 fn merge(plan: &mut Plan, planned: Planned) {
-    let Planned {
-        source,
-        account,
-        decision,
-    } = planned;
-    plan.accounts_planned += 1;
+    let decision = planned.decision;
     plan.letters.extend(decision.letters);
     plan.suppressed.extend(decision.suppressed);
     plan.referrals.extend(decision.referrals);
     plan.referrals_held.extend(decision.held_referrals);
     plan.treasury_updates.extend(decision.treasury_updates);
-    for err in decision.errors {
-        plan.errors.push(PlanError {
-            source: source.clone(),
-            account_id: Some(account.account_id.clone()),
-            message: format!("letter `{}` cannot be produced: {}", err.key, err.message),
-            problems: Vec::new(),
-        });
-    }
 }
 
 /// Orders everything deterministically: letters by account id, kind, key (interface.md);
 /// the other lists by account and then their own identity.
 fn sort(plan: &mut Plan) {
-    plan.letters
-        .sort_by(|a, b| (&a.account_id, a.kind, &a.key).cmp(&(&b.account_id, b.kind, &b.key)));
+    sort_letters(&mut plan.letters);
     plan.suppressed.sort_by(|a, b| {
         (&a.account_id, a.kind, a.reason, &a.liability_ids, &a.why).cmp(&(
             &b.account_id,
@@ -289,4 +355,14 @@ fn sort(plan: &mut Plan) {
             &b.liability_ids,
         ))
     });
+}
+
+/// Orders letters as the plan lists them: by account id, kind, key (interface.md).
+pub fn sort_letters(letters: &mut [DueLetter]) {
+    letters.sort_by(|a, b| plan_order(a).cmp(&plan_order(b)));
+}
+
+/// A letter's place in the plan's order.
+fn plan_order(letter: &DueLetter) -> (&str, crate::letter::LetterKind, &LetterKey) {
+    (&letter.account_id, letter.kind, &letter.key)
 }

@@ -11,6 +11,8 @@
 //! `render` and for the run's **produce** step ([`crate::runner`]), which records each
 //! chunk in the ledger through `on_chunk`. It never touches the ledger itself.
 
+mod stream;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ use crate::config::hex;
 use crate::decide::DueLetter;
 use crate::letter::LetterKey;
 use crate::render::{LetterSource, Renderer};
+
+pub use stream::{StreamedSummary, SummaryStream};
 
 /// Letters per chunk for `render`: enough to keep every thread busy, few enough that the
 /// PDFs held in memory stay small (≈ 3 MB).
@@ -143,93 +147,13 @@ impl Producer<'_> {
         summary_file: Option<&str>,
         mut on_chunk: impl FnMut(&[WrittenLetter], &[FailedLetter]) -> Result<(), E>,
     ) -> Result<ProduceSummary, E> {
-        std::fs::create_dir_all(out_dir).map_err(|source| ProduceError::Write {
-            path: out_dir.to_owned(),
-            source,
-        })?;
+        create_out_dir(out_dir)?;
         let mut summary = ProduceSummary::default();
         for chunk in letters.chunks(self.chunk.max(1)) {
             let (written_before, failed_before) = (summary.letters.len(), summary.failed.len());
-            let mut jobs = Vec::with_capacity(chunk.len());
-            let mut composed = Vec::with_capacity(chunk.len());
-            for letter in chunk {
-                let Some(account) = accounts.get(&letter.account_id) else {
-                    summary.failed.push(FailedLetter {
-                        key: letter.key.clone(),
-                        message: "its account is not loaded".to_owned(),
-                    });
-                    continue;
-                };
-                match self
-                    .composer
-                    .compose_piece(account, letter, marks(&letter.key))
-                {
-                    Ok(c) => {
-                        jobs.push(LetterSource {
-                            main: c.source.clone(),
-                            date: c.date,
-                            title: c.title.clone(),
-                            author: self.author.clone(),
-                            lang: c.lang.clone(),
-                        });
-                        composed.push(c);
-                    }
-                    Err(err) => {
-                        let file = format!("{}.pdf", letter.key.file_stem());
-                        let message = match remove_stale(out_dir, &file) {
-                            Ok(()) => err.to_string(),
-                            Err(write) => format!("{err}; {}", letter_write_error(write)?),
-                        };
-                        summary.failed.push(FailedLetter {
-                            key: letter.key.clone(),
-                            message,
-                        });
-                    }
-                }
-            }
-            let results = self
-                .renderer
-                .render_many(&jobs, self.jobs)
-                .map_err(ProduceError::Render)?;
-            for (c, result) in composed.into_iter().zip(results) {
-                let file = format!("{}.pdf", c.key.file_stem());
-                match result {
-                    Ok(pdf) => {
-                        let path = out_dir.join(&file);
-                        let written = if self.keep_replaced {
-                            keep_if_different(&path, &pdf.bytes)
-                        } else {
-                            Ok(())
-                        }
-                        .and_then(|()| write_atomically(&path, &pdf.bytes));
-                        if let Err(err) = written {
-                            summary.failed.push(FailedLetter {
-                                key: c.key,
-                                message: letter_write_error(err)?,
-                            });
-                            continue;
-                        }
-                        summary.letters.push(WrittenLetter {
-                            key: c.key,
-                            file,
-                            pages: pdf.pages,
-                            sha256: hex(&Sha256::digest(&pdf.bytes)),
-                            template: c.template,
-                            template_sha256: c.template_sha256,
-                        });
-                    }
-                    Err(err) => {
-                        let mut message = one_line(&err.to_string());
-                        if let Err(write) = remove_stale(out_dir, &file) {
-                            message = format!("{message}; {}", letter_write_error(write)?);
-                        }
-                        summary.failed.push(FailedLetter {
-                            key: c.key,
-                            message,
-                        });
-                    }
-                }
-            }
+            let outcome = self.produce_chunk(chunk, accounts, &marks, out_dir)?;
+            summary.letters.extend(outcome.written);
+            summary.failed.extend(outcome.failed);
             on_chunk(
                 &summary.letters[written_before..],
                 &summary.failed[failed_before..],
@@ -246,6 +170,123 @@ impl Producer<'_> {
         }
         Ok(summary)
     }
+
+    /// Composes, renders and writes one chunk of letters. Failures come in the order they
+    /// are known: the letters that could not be composed (the first `compose_failed`),
+    /// then those that did not render or could not be written.
+    fn produce_chunk<'m>(
+        &self,
+        chunk: &[DueLetter],
+        accounts: &HashMap<String, Account>,
+        marks: &impl Fn(&LetterKey) -> Option<&'m MailMarks>,
+        out_dir: &Path,
+    ) -> Result<ChunkOutcome, ProduceError> {
+        let mut outcome = ChunkOutcome::default();
+        let mut jobs = Vec::with_capacity(chunk.len());
+        let mut composed = Vec::with_capacity(chunk.len());
+        for letter in chunk {
+            let Some(account) = accounts.get(&letter.account_id) else {
+                outcome.failed.push(FailedLetter {
+                    key: letter.key.clone(),
+                    message: "its account is not loaded".to_owned(),
+                });
+                continue;
+            };
+            match self
+                .composer
+                .compose_piece(account, letter, marks(&letter.key))
+            {
+                Ok(c) => {
+                    jobs.push(LetterSource {
+                        main: c.source.clone(),
+                        date: c.date,
+                        title: c.title.clone(),
+                        author: self.author.clone(),
+                        lang: c.lang.clone(),
+                    });
+                    composed.push(c);
+                }
+                Err(err) => {
+                    let file = format!("{}.pdf", letter.key.file_stem());
+                    let message = match remove_stale(out_dir, &file) {
+                        Ok(()) => err.to_string(),
+                        Err(write) => format!("{err}; {}", letter_write_error(write)?),
+                    };
+                    outcome.failed.push(FailedLetter {
+                        key: letter.key.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        outcome.compose_failed = outcome.failed.len();
+        let results = self
+            .renderer
+            .render_many(&jobs, self.jobs)
+            .map_err(ProduceError::Render)?;
+        drop(jobs);
+        for (c, result) in composed.into_iter().zip(results) {
+            let file = format!("{}.pdf", c.key.file_stem());
+            match result {
+                Ok(pdf) => {
+                    let path = out_dir.join(&file);
+                    let written = if self.keep_replaced {
+                        keep_if_different(&path, &pdf.bytes)
+                    } else {
+                        Ok(())
+                    }
+                    .and_then(|()| write_atomically(&path, &pdf.bytes));
+                    if let Err(err) = written {
+                        outcome.failed.push(FailedLetter {
+                            key: c.key,
+                            message: letter_write_error(err)?,
+                        });
+                        continue;
+                    }
+                    let digest: [u8; 32] = Sha256::digest(&pdf.bytes).into();
+                    outcome.written.push(WrittenLetter {
+                        key: c.key,
+                        file,
+                        pages: pdf.pages,
+                        sha256: hex(&digest),
+                        template: c.template,
+                        template_sha256: c.template_sha256,
+                    });
+                    outcome.digests.push(digest);
+                }
+                Err(err) => {
+                    let mut message = one_line(&err.to_string());
+                    if let Err(write) = remove_stale(out_dir, &file) {
+                        message = format!("{message}; {}", letter_write_error(write)?);
+                    }
+                    outcome.failed.push(FailedLetter {
+                        key: c.key,
+                        message,
+                    });
+                }
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// What one chunk wrote and what failed (see [`Producer::produce_chunk`]).
+#[derive(Default)]
+struct ChunkOutcome {
+    written: Vec<WrittenLetter>,
+    /// Each written file's SHA-256, as `written`'s `sha256` spells it.
+    digests: Vec<[u8; 32]>,
+    failed: Vec<FailedLetter>,
+    /// How many of `failed` (the first ones) could not be composed.
+    compose_failed: usize,
+}
+
+/// Creates the output directory.
+fn create_out_dir(out_dir: &Path) -> Result<(), ProduceError> {
+    std::fs::create_dir_all(out_dir).map_err(|source| ProduceError::Write {
+        path: out_dir.to_owned(),
+        source,
+    })
 }
 
 /// A write error of one letter's file as that letter's failure message, or the error
@@ -318,6 +359,15 @@ fn remove_stale(out_dir: &Path, file: &str) -> Result<(), ProduceError> {
 /// place) before it writes. Its permissions are those `File::create` gives (0666 less the
 /// umask). A failed write or sync removes the temporary file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ProduceError> {
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`] for contents written piece by piece: `fill` writes them to the
+/// temporary file (a summary too big to hold whole in memory).
+pub fn write_atomically_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), ProduceError> {
     let fail = |source| ProduceError::Write {
         path: path.to_owned(),
         source,
@@ -346,7 +396,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ProduceError> {
     };
     let written = (|| {
         temp.set_len(0)?;
-        temp.write_all(bytes)?;
+        fill(&mut temp)?;
         temp.sync_all()?;
         std::fs::rename(&temp_path, path)
     })();

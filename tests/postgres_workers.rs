@@ -348,7 +348,11 @@ fn three_workers_and_a_killed_coordinator_render_a_run_exactly_once() {
     let coordinator_done = coordinator.try_wait().ok().flatten().is_some();
     println!(
         "the coordinator {} with {} letters rendered",
-        if coordinator_done { "had finished" } else { "is killed" },
+        if coordinator_done {
+            "had finished"
+        } else {
+            "is killed"
+        },
         rendered(&db.url, None)
     );
     coordinator.kill().ok();

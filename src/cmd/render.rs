@@ -10,8 +10,8 @@ use missive::config::Config;
 use missive::decide::DueLetter;
 use missive::letter::LetterKind;
 use missive::load;
-use missive::plan::{PriorNotices, plan_batch};
-use missive::produce::ProduceError;
+use missive::plan::{PriorHoldings, PriorNotices, plan_chunks, sort_letters};
+use missive::produce::SummaryStream;
 
 use super::{AssetArgs, Assets, BatchArgs, context, progress_bar};
 
@@ -34,38 +34,56 @@ pub(crate) struct RenderArgs {
 }
 
 /// Plans, then writes a PDF per planned letter and `render.json`; no ledger.
+///
+/// Planning and rendering are streamed: each chunk of accounts is decided, its letters
+/// rendered and written, and only their summary entries kept, so memory does not grow
+/// with the plan or the accounts. The output (files, `render.json`, the messages) is what
+/// planning the whole batch first would give: the plan's errors are reported when
+/// planning ends, before the letters that failed.
 pub(crate) fn render(config: &Config, args: RenderArgs) -> Result<ExitCode> {
     let assets = Assets::load(config, args.assets)?;
     let calendar = config.holiday_calendar();
     let ctx = context(config, &calendar, &args.batch);
     let records = load::records(&args.batch.accounts)?;
-    let mut accounts = HashMap::new();
-    let plan = plan_batch(records, &PriorNotices::new(), &ctx, |planned| {
-        if !planned.decision.letters.is_empty() {
-            accounts.insert(planned.account.account_id.clone(), planned.account.clone());
-        }
-    });
-    for err in &plan.errors {
-        eprintln!("error: {err}");
-    }
-    let letters: Vec<DueLetter> = plan
-        .letters
-        .into_iter()
-        .filter(|l| args.only.is_none_or(|kind| l.kind == kind))
-        .collect();
     let producer = assets.producer(config, false);
-    let bar = progress_bar("rendering", letters.len() as u64, args.quiet);
-    let summary = producer.produce(
-        &letters,
-        &accounts,
-        &args.out,
-        Some("render.json"),
-        |written, failed| {
-            bar.inc((written.len() + failed.len()) as u64);
-            Ok::<(), ProduceError>(())
+    let mut summary = SummaryStream::create(&args.out)?;
+    // A bar, not a spinner: its length grows as planning finds each chunk's letters.
+    let bar = progress_bar("rendering", 1, args.quiet);
+    bar.set_length(0);
+    let tally = plan_chunks(
+        records,
+        &PriorNotices::new(),
+        &PriorHoldings::new(),
+        &ctx,
+        missive::plan::STREAM_CHUNK,
+        |chunk| {
+            let mut accounts = HashMap::new();
+            let mut letters: Vec<DueLetter> = Vec::new();
+            for planned in chunk {
+                let before = letters.len();
+                letters.extend(
+                    planned
+                        .decision
+                        .letters
+                        .into_iter()
+                        .filter(|l| args.only.is_none_or(|kind| l.kind == kind)),
+                );
+                if letters.len() > before {
+                    accounts.insert(planned.account.account_id.clone(), planned.account);
+                }
+            }
+            sort_letters(&mut letters);
+            bar.inc_length(letters.len() as u64);
+            producer.produce_streamed(&letters, &accounts, &args.out, &mut summary, |done| {
+                bar.inc(done as u64);
+            })
         },
     )?;
+    let summary = summary.write(&args.out.join("render.json"), producer.chunk)?;
     bar.finish_and_clear();
+    for err in &tally.errors {
+        eprintln!("error: {err}");
+    }
     for failed in &summary.failed {
         eprintln!(
             "error: letter `{}`: {}",
@@ -75,11 +93,11 @@ pub(crate) fn render(config: &Config, args: RenderArgs) -> Result<ExitCode> {
     }
     eprintln!(
         "wrote {} letters to `{}` ({} failed)",
-        summary.letters.len(),
+        summary.letters,
         args.out.display(),
         summary.failed.len()
     );
-    Ok(if plan.errors.is_empty() && summary.failed.is_empty() {
+    Ok(if tally.errors.is_empty() && summary.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
