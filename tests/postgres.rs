@@ -171,6 +171,19 @@ fn history_mark_approve_release_and_send_work_on_postgres() {
     let runs = common::missive(&["--config", utf8(&config), "history", "--runs"]);
     runs.expect_code(0);
     assert!(runs.stdout.contains("run 1 finished"), "{}", runs.stdout);
+    // … and `run --resume` finds its run there without --ledger or --out (nothing left to
+    // render: the run finishes again with the same letters).
+    let resumed = common::missive(&[
+        "--config",
+        utf8(&config),
+        "run",
+        "--resume",
+        "1",
+        "--allow-past-mail-date",
+        "--quiet",
+    ]);
+    resumed.expect_code(0);
+    assert!(resumed.stderr.contains("run 1:"), "{}", resumed.stderr);
 
     let approve = missive(&[
         "approve",

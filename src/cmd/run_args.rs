@@ -111,7 +111,11 @@ impl RunArgs {
         let ledger = match (&self.ledger, &self.out) {
             (Some(path), _) => path.clone(),
             (None, Some(out)) => out.join("missive.db"),
-            (None, None) => anyhow::bail!("--resume needs --ledger or --out to find the ledger"),
+            // `[ledger] url` names it; `ledger_location` takes it from there.
+            (None, None) if config.ledger.url.is_some() => PathBuf::new(),
+            (None, None) => anyhow::bail!(
+                "--resume needs --ledger, --out or `[ledger] url` in the configuration to find the ledger"
+            ),
         };
         let options = RunOptions {
             start,

@@ -175,6 +175,19 @@ pub enum LedgerError {
         /// Its state.
         state: LetterState,
     },
+    /// `record_rendered` of a file composed from other data than the letter is planned
+    /// with now (it was planned again with new figures meanwhile).
+    #[error(
+        "Failed to record `{key}` as rendered: its file was composed from data {rendered}, but the letter is now planned with data {planned}; it will be rendered again from the new plan"
+    )]
+    StaleData {
+        /// The letter.
+        key: LetterKey,
+        /// The data hash the file was composed from.
+        rendered: String,
+        /// The data hash the letter is planned with.
+        planned: String,
+    },
     /// A stored letter does not make a notice (e.g. a refund without a refund variant).
     #[error("`{key}` in the ledger is not a valid notice: {reason}")]
     BadNotice {

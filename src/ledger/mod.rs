@@ -225,6 +225,10 @@ pub struct RenderedFile {
     /// The mail piece whose IMb and article number the file carries (a run's print
     /// letters), none for a file without them: a batch prints a marked file as it is.
     pub marks: Option<i64>,
+    /// The plan hash of the letter data the file was composed from. Recording refuses a
+    /// file whose data is not the letter's as planned now ([`LedgerError::StaleData`]): a
+    /// worker that rendered an earlier plan of a letter never records it.
+    pub data_sha256: String,
 }
 
 /// A letter as the ledger holds it.

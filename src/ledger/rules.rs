@@ -57,7 +57,7 @@ pub(super) fn plan_change(
 }
 
 /// What recording one rendered file does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum RenderOutcome {
     /// Moves from planned to rendered.
     Done,
@@ -65,31 +65,65 @@ pub(super) enum RenderOutcome {
     AlreadyRendered,
     /// In this state, which may not become rendered.
     Refused(LetterState),
+    /// Planned, but with other data than the file was composed from (the letter was
+    /// planned again with new figures after the file's composer read it).
+    Stale {
+        /// The data hash the letter is planned with now.
+        planned: String,
+    },
     /// Not in the ledger.
     Unknown,
 }
 
-/// Decides what recording `file` does to the letter as recorded (state, file, file hash).
+/// The letter as recorded, as [`render_change`] weighs it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RenderTarget<'a> {
+    /// Its state.
+    pub state: LetterState,
+    /// Its file, if rendered.
+    pub file: Option<&'a str>,
+    /// That file's hash.
+    pub file_sha256: Option<&'a str>,
+    /// The plan hash of its data.
+    pub data_sha256: &'a str,
+}
+
+/// Decides what recording `file` does to the letter as recorded (`None`: not in the
+/// ledger). Only a planned letter whose data is the file's becomes rendered.
 pub(super) fn render_change(
-    current: Option<(LetterState, Option<&str>, Option<&str>)>,
+    current: Option<RenderTarget<'_>>,
     file: &RenderedFile,
 ) -> RenderOutcome {
-    match current {
-        None => RenderOutcome::Unknown,
-        Some((LetterState::Planned, _, _)) => RenderOutcome::Done,
-        Some((LetterState::Rendered, old_file, old_sha))
-            if old_file == Some(file.file.as_str())
-                && old_sha == Some(file.file_sha256.as_str()) =>
+    let Some(current) = current else {
+        return RenderOutcome::Unknown;
+    };
+    match current.state {
+        LetterState::Planned if current.data_sha256 != file.data_sha256 => RenderOutcome::Stale {
+            planned: current.data_sha256.to_owned(),
+        },
+        LetterState::Planned => RenderOutcome::Done,
+        LetterState::Rendered
+            if current.file == Some(file.file.as_str())
+                && current.file_sha256 == Some(file.file_sha256.as_str()) =>
         {
             RenderOutcome::AlreadyRendered
         }
-        Some((other, _, _)) => RenderOutcome::Refused(other),
+        other => RenderOutcome::Refused(other),
     }
 }
 
 /// The error of a render outcome that fails the chunk, if it does.
-pub(super) fn render_refusal(outcome: RenderOutcome, key: &LetterKey) -> Option<LedgerError> {
+pub(super) fn render_refusal(
+    outcome: RenderOutcome,
+    key: &LetterKey,
+    file: &RenderedFile,
+) -> Option<LedgerError> {
     match outcome {
+        RenderOutcome::Stale { planned } => Some(LedgerError::StaleData {
+            key: key.clone(),
+            rendered: file.data_sha256.clone(),
+            planned,
+        }),
         RenderOutcome::Done | RenderOutcome::AlreadyRendered => None,
         RenderOutcome::Refused(state) => Some(LedgerError::NotPlanned {
             key: key.clone(),

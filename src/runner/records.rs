@@ -69,8 +69,13 @@ pub(crate) fn planned_letter(due: &DueLetter) -> Result<PlannedLetter, RecordErr
 }
 
 /// The file a letter was written to, as the ledger records it; `marks` is the mail piece
-/// whose IMb and article number it was composed with, if any.
-pub(crate) fn rendered_file(written: &WrittenLetter, marks: Option<i64>) -> RenderedFile {
+/// whose IMb and article number it was composed with, if any, and `data_sha256` the plan
+/// hash of the letter data it was composed from.
+pub(crate) fn rendered_file(
+    written: &WrittenLetter,
+    marks: Option<i64>,
+    data_sha256: String,
+) -> RenderedFile {
     RenderedFile {
         key: written.key.clone(),
         file: written.file.clone(),
@@ -80,6 +85,7 @@ pub(crate) fn rendered_file(written: &WrittenLetter, marks: Option<i64>) -> Rend
         template: written.template.clone(),
         template_sha256: written.template_sha256.clone(),
         marks,
+        data_sha256,
     }
 }
 

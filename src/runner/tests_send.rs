@@ -135,6 +135,7 @@ fn ledger_with_emails(config: &Config) -> (TempDir, SqliteLedger, Vec<DueLetter>
                 template: "t".to_owned(),
                 template_sha256: "h".to_owned(),
                 marks: None,
+                data_sha256: super::records::plan_sha256(l).expect("plan hash"),
             }
         })
         .collect();

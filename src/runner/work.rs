@@ -168,6 +168,9 @@ fn render_claimed(
     let mut letters = Vec::with_capacity(claimed.len());
     let mut accounts: HashMap<String, Account> = HashMap::new();
     let mut pieces: HashMap<LetterKey, (i64, MailMarks)> = HashMap::new();
+    // The data hash each letter was checked against: recording refuses the file if the
+    // letter was planned again with other data meanwhile.
+    let mut data: HashMap<LetterKey, String> = HashMap::new();
     let mut unreadable = Vec::new();
     for item in claimed {
         let recorded = ledger
@@ -178,6 +181,7 @@ fn render_claimed(
         match read_payload(item, &recorded.data_sha256) {
             Ok(payload) => {
                 gate.check(ledger, producer, &payload.letter, &payload.account)?;
+                data.insert(item.key.clone(), recorded.data_sha256.clone());
                 if let (Some(piece), Some(marks)) = (payload.piece, payload.marks) {
                     pieces.insert(item.key.clone(), (piece, marks));
                 }
@@ -203,7 +207,10 @@ fn render_claimed(
         |written: &[WrittenLetter], failed: &[FailedLetter]| -> Result<(), RunError> {
             let files: Vec<RenderedFile> = written
                 .iter()
-                .map(|w| rendered_file(w, pieces.get(&w.key).map(|(piece, _)| *piece)))
+                .map(|w| {
+                    let piece = pieces.get(&w.key).map(|(piece, _)| *piece);
+                    rendered_file(w, piece, data.get(&w.key).cloned().unwrap_or_default())
+                })
                 .collect();
             ledger.record_rendered(run_id, &files)?;
             for f in failed {

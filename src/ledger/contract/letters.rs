@@ -379,3 +379,44 @@ pub(super) fn ten_thousand_letters_plan_and_render_in_chunks<L: Backend>() {
         letters.len()
     );
 }
+
+/// A file composed from other data than the letter is planned with now (a worker that read
+/// the payload before the letter was planned again with new figures) is refused with both
+/// hashes, and its chunk records nothing; the file of the current data is recorded.
+pub(super) fn record_rendered_refuses_a_file_of_other_data<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
+    let run = start(&mut ledger);
+    let [a, b] = [intent("CT-1"), intent("CT-2")];
+    ledger
+        .record_planned(run.id, &[a.clone(), b.clone()])
+        .expect("plan");
+    let stale = RenderedFile {
+        data_sha256: "old-figures".to_owned(),
+        ..file_of(&a)
+    };
+    let err = ledger
+        .record_rendered(run.id, &[file_of(&b), stale])
+        .expect_err("stale data");
+    match &err {
+        LedgerError::StaleData {
+            key,
+            rendered,
+            planned,
+        } => {
+            assert_eq!(key, &a.key);
+            assert_eq!((rendered.as_str(), planned.as_str()), ("old-figures", "d1"));
+        }
+        other => panic!("expected StaleData, got {other:?}"),
+    }
+    assert!(err.to_string().contains("old-figures"), "{err}");
+    assert_eq!(state(&ledger, &a.key), LetterState::Planned);
+    assert_eq!(
+        state(&ledger, &b.key),
+        LetterState::Planned,
+        "whole chunk refused"
+    );
+    ledger
+        .record_rendered(run.id, &[file_of(&a), file_of(&b)])
+        .expect("current data");
+    assert_eq!(state(&ledger, &a.key), LetterState::Rendered);
+}

@@ -112,6 +112,7 @@ contract! {
     letters::record_planned_inserts_and_is_idempotent,
     letters::record_planned_reissues_a_returned_key_and_skips_a_rendered_one,
     letters::record_rendered_only_moves_planned_letters,
+    letters::record_rendered_refuses_a_file_of_other_data,
     letters::set_state_refuses_impossible_changes_and_records_one_event_per_change,
     letters::prior_notices_map_every_kind_and_variant,
     letters::ten_thousand_letters_plan_and_render_in_chunks,
@@ -193,6 +194,7 @@ pub(in crate::ledger) fn file_of(letter: &PlannedLetter) -> RenderedFile {
         template: format!("{}.typ", letter.kind),
         template_sha256: "t1".to_owned(),
         marks: None,
+        data_sha256: letter.data_sha256.clone(),
     }
 }
 

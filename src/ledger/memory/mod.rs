@@ -283,14 +283,25 @@ impl Tables {
     ) -> Result<(), LedgerError> {
         let current = self.letters.get(&file.key).map(|row| {
             let r = &row.record;
-            (r.state, r.file.as_deref(), r.file_sha256.as_deref())
+            rules::RenderTarget {
+                state: r.state,
+                file: r.file.as_deref(),
+                file_sha256: r.file_sha256.as_deref(),
+                data_sha256: &r.data_sha256,
+            }
         });
-        let outcome = rules::render_change(current, file);
-        if let Some(refused) = rules::render_refusal(outcome, &file.key) {
-            return Err(refused);
-        }
-        if outcome != rules::RenderOutcome::Done {
-            return Ok(());
+        match rules::render_change(current, file) {
+            rules::RenderOutcome::Done => {}
+            rules::RenderOutcome::AlreadyRendered => return Ok(()),
+            refused => {
+                return Err(
+                    rules::render_refusal(refused, &file.key, file).unwrap_or_else(|| {
+                        LedgerError::UnknownLetter {
+                            key: file.key.clone(),
+                        }
+                    }),
+                );
+            }
         }
         let row = self.letter_mut(&file.key)?;
         row.marked = file.marks;

@@ -151,21 +151,29 @@ pub(super) fn render_one(
 ) -> Db<RenderOutcome> {
     let current = conn
         .query_opt(
-            "SELECT state, file, file_sha256 FROM letters WHERE key = $1 FOR UPDATE",
+            "SELECT state, file, file_sha256, data_sha256 FROM letters WHERE key = $1 FOR UPDATE",
             &[&file.key.as_str()],
         )?
-        .map(|row| -> Db<(LetterState, Option<String>, Option<String>)> {
-            Ok((
-                super::rows::state_at(&row, 0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-            ))
-        })
+        .map(
+            |row| -> Db<(LetterState, Option<String>, Option<String>, String)> {
+                Ok((
+                    super::rows::state_at(&row, 0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                ))
+            },
+        )
         .transpose()?;
     let outcome = rules::render_change(
         current
             .as_ref()
-            .map(|(state, file, sha)| (*state, file.as_deref(), sha.as_deref())),
+            .map(|(state, file, sha, data)| rules::RenderTarget {
+                state: *state,
+                file: file.as_deref(),
+                file_sha256: sha.as_deref(),
+                data_sha256: data,
+            }),
         file,
     );
     if outcome != RenderOutcome::Done {

@@ -75,7 +75,7 @@ impl LetterStore for SqliteLedger {
                     state: LetterState::Rendered,
                     source: DbError::from(source),
                 })?;
-            if let Some(refused) = rules::render_refusal(outcome, &file.key) {
+            if let Some(refused) = rules::render_refusal(outcome, &file.key, file) {
                 return Err(refused);
             }
         }

@@ -138,16 +138,21 @@ pub(super) fn render_one(
     file: &RenderedFile,
     at: &str,
 ) -> rusqlite::Result<RenderOutcome> {
-    let current: Option<(LetterState, Option<String>, Option<String>)> = conn
-        .prepare_cached("SELECT state, file, file_sha256 FROM letters WHERE key = ?1")?
+    let current: Option<(LetterState, Option<String>, Option<String>, String)> = conn
+        .prepare_cached("SELECT state, file, file_sha256, data_sha256 FROM letters WHERE key = ?1")?
         .query_row([file.key.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
     let outcome = rules::render_change(
         current
             .as_ref()
-            .map(|(state, file, sha)| (*state, file.as_deref(), sha.as_deref())),
+            .map(|(state, file, sha, data)| rules::RenderTarget {
+                state: *state,
+                file: file.as_deref(),
+                file_sha256: sha.as_deref(),
+                data_sha256: data,
+            }),
         file,
     );
     if outcome != RenderOutcome::Done {
