@@ -35,10 +35,15 @@ impl Server {
     /// Starts `missive serve --port 0` on the fixture's templates and ledger, and reads the
     /// port it bound from its first line.
     fn start(dir: &Path) -> Server {
+        Server::start_on(dir, dir.join("missive.db").as_os_str())
+    }
+
+    /// [`Server::start`] on the ledger `ledger` (a SQLite file or a PostgreSQL URL).
+    fn start_on(dir: &Path, ledger: &std::ffi::OsStr) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_missive"))
             .current_dir(root())
             .args(["serve", "--port", "0", "--ledger"])
-            .arg(dir.join("missive.db"))
+            .arg(ledger)
             .arg("--templates")
             .arg(dir.join("templates"))
             .stdout(Stdio::null())
@@ -551,5 +556,47 @@ fn every_response_forbids_framing() {
         header(&responses[2].1.1, "content-type"),
         Some("image/png"),
         "the page image is still served"
+    );
+}
+
+/// The review app on a PostgreSQL ledger: the browser shows the letter, the approval made
+/// through the page's form is recorded on the server (read back through the library), and
+/// the index shows it approved.
+#[test]
+fn reviewer_approves_in_a_real_browser_on_a_postgres_ledger() {
+    let Some(db) = common::pg::fresh_database("reviewer_approves_on_postgres") else {
+        return;
+    };
+    let fixture = Fixture::empty();
+    copy_templates(&root().join("templates"), &fixture.join("templates"));
+    let server = Server::start_on(fixture.path(), std::ffi::OsStr::new(&db.url));
+    let page = dom(&server.url("/intent_to_offset"));
+    let token = attribute(&page, "name=\"token\"", "value");
+    let sha = attribute(&page, "name=\"sha256\"", "value");
+    let form = format!(
+        "reviewer={}&note={}&sha256={sha}&token={token}&back=intent_to_offset",
+        form_value("Browser Test"),
+        form_value("on the shared ledger")
+    );
+    assert_eq!(
+        server.approve("intent_to_offset", &form),
+        (303, Some("/intent_to_offset".to_owned()))
+    );
+    let index = dom(&server.url("/"));
+    assert_eq!(row_state(&index, "intent_to_offset"), "approved");
+    let missive::ledger::Location::Postgres(location) =
+        missive::ledger::Location::parse(&db.url, None).expect("a PostgreSQL URL")
+    else {
+        panic!("`{}` is a PostgreSQL URL", db.url);
+    };
+    let ledger = missive::ledger::PgLedger::open(&location).expect("open the ledger");
+    let approvals = missive::ledger::ApprovalLog::approvals(&ledger, None).expect("approvals");
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(
+        (
+            approvals[0].reviewer.as_str(),
+            approvals[0].template_sha256.as_str()
+        ),
+        ("Browser Test", sha.as_str())
     );
 }
