@@ -593,3 +593,49 @@ fn letters_rendered_without_marks_are_batched_from_a_marked_print_copy() {
         .collect();
     assert_eq!(left, Vec::<String>::new(), "print copies left behind");
 }
+
+/// A letter's file replaced on disk after it was recorded (a late process writing an older
+/// render over it) is never printed: the batch refuses it naming the file and both hashes,
+/// writes no batch, and the letter's recorded file stays what the ledger says.
+#[test]
+fn a_letter_file_that_is_not_the_recorded_one_is_never_printed() {
+    let dir = tempfile::tempdir().expect("temp");
+    let r = run(dir.path(), &gate_off_config(), &["--no-batches"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.path().join("out");
+    let mut pdfs: Vec<PathBuf> = std::fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .collect();
+    pdfs.sort();
+    assert!(pdfs.len() >= 2);
+    // Another letter's bytes under the first letter's name.
+    let victim = &pdfs[0];
+    std::fs::copy(&pdfs[1], victim).expect("replace a letter's file");
+
+    // The run finishes (exit 1: letters left unbatched, named), printing nothing.
+    let r = run(dir.path(), &gate_off_config(), &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let name = victim.file_name().expect("name").to_string_lossy();
+    assert!(
+        r.stderr.contains(&*name) && r.stderr.contains("is not the file the ledger recorded"),
+        "{}",
+        r.stderr
+    );
+    let batches = out.join("batches");
+    let written: Vec<String> = std::fs::read_dir(&batches)
+        .map(|entries| {
+            entries
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".pdf"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !written
+            .iter()
+            .any(|n| n.contains("certified") || n.contains("first")),
+        "no batch printed from a replaced file: {written:?}"
+    );
+}

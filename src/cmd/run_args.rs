@@ -70,8 +70,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60, requires = "worker")]
     pub(crate) wait: u64,
     /// How long a claim on a chunk of letters lasts (seconds): a process that dies
-    /// leaves its chunk to the others after it (default 300).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    /// leaves its chunk to the others after it (default 300; at most a day).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) lease: Option<u64>,
     /// Letters claimed and rendered at a time (default 256).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

@@ -178,7 +178,7 @@ pub enum LedgerError {
     /// `record_rendered` of a file composed from other data than the letter is planned
     /// with now (it was planned again with new figures meanwhile).
     #[error(
-        "Failed to record `{key}` as rendered: its file was composed from data {rendered}, but the letter is now planned with data {planned}; it will be rendered again from the new plan"
+        "Failed to record `{key}` as rendered: its file was made from {rendered}, but the letter is now planned with {planned} (its data or payload changed); it will be rendered again from the new plan"
     )]
     StaleData {
         /// The letter.
@@ -187,6 +187,19 @@ pub enum LedgerError {
         rendered: String,
         /// The data hash the letter is planned with.
         planned: String,
+    },
+    /// `record_rendered` by a run the letter is not planned in (a worker of an interrupted
+    /// run whose letter a later run planned again).
+    #[error(
+        "Failed to record `{key}` as rendered by run {run_id}: it is planned in run {planned_in}, which renders it"
+    )]
+    NotThisRun {
+        /// The letter.
+        key: LetterKey,
+        /// The run recording it.
+        run_id: i64,
+        /// The run it is planned in.
+        planned_in: i64,
     },
     /// A stored letter does not make a notice (e.g. a refund without a refund variant).
     #[error("`{key}` in the ledger is not a valid notice: {reason}")]

@@ -109,7 +109,7 @@ pub use state::{
     BatchState, EmailRole, EmailState, LetterState, RunStatus, allowed_moves, notice_of,
 };
 pub use treasury::{NewReferral, TreasuryAction, TreasuryRecord};
-pub use work::{ClaimedLetter, LetterPayload, WorkLeft};
+pub use work::{ClaimedLetter, LetterPayload, WorkLeft, payload_sha256};
 
 /// The ledger's traits, for `use crate::ledger::prelude::*` where ledger methods are called:
 /// a role's methods are callable only with its trait in scope.
@@ -229,6 +229,10 @@ pub struct RenderedFile {
     /// file whose data is not the letter's as planned now ([`LedgerError::StaleData`]): a
     /// worker that rendered an earlier plan of a letter never records it.
     pub data_sha256: String,
+    /// The hash of the payload the file was made from (a claimed letter), none for a file
+    /// made without one: recording refuses a file of any other payload than the letter's
+    /// current one ([`LedgerError::StaleData`]).
+    pub payload_sha256: Option<String>,
 }
 
 /// A letter as the ledger holds it.

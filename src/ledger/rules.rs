@@ -65,12 +65,16 @@ pub(super) enum RenderOutcome {
     AlreadyRendered,
     /// In this state, which may not become rendered.
     Refused(LetterState),
-    /// Planned, but with other data than the file was composed from (the letter was
-    /// planned again with new figures after the file's composer read it).
+    /// Planned, but with other data (or another payload) than the file was composed from:
+    /// the letter was planned again after the file's composer read it.
     Stale {
-        /// The data hash the letter is planned with now.
+        /// The hash the file was made from.
+        rendered: String,
+        /// The hash the letter is planned with now.
         planned: String,
     },
+    /// Planned in another run than the one recording it (a worker of an interrupted run).
+    OtherRun(i64),
     /// Not in the ledger.
     Unknown,
 }
@@ -86,22 +90,38 @@ pub(super) struct RenderTarget<'a> {
     pub file_sha256: Option<&'a str>,
     /// The plan hash of its data.
     pub data_sha256: &'a str,
+    /// The run it is planned (or was rendered) in.
+    pub run_id: i64,
+    /// The hash of its current payload in that run, if it has one.
+    pub payload_sha256: Option<&'a str>,
 }
 
-/// Decides what recording `file` does to the letter as recorded (`None`: not in the
-/// ledger). Only a planned letter whose data is the file's becomes rendered.
+/// Decides what recording `file` for run `run_id` does to the letter as recorded (`None`:
+/// not in the ledger). Only a letter planned in that run whose data (and, for a file made
+/// from a payload, whose current payload) is the file's becomes rendered.
 pub(super) fn render_change(
     current: Option<RenderTarget<'_>>,
+    run_id: i64,
     file: &RenderedFile,
 ) -> RenderOutcome {
     let Some(current) = current else {
         return RenderOutcome::Unknown;
     };
+    let stale = |rendered: &str, planned: &str| RenderOutcome::Stale {
+        rendered: rendered.to_owned(),
+        planned: planned.to_owned(),
+    };
     match current.state {
-        LetterState::Planned if current.data_sha256 != file.data_sha256 => RenderOutcome::Stale {
-            planned: current.data_sha256.to_owned(),
+        LetterState::Planned if current.run_id != run_id => RenderOutcome::OtherRun(current.run_id),
+        LetterState::Planned if current.data_sha256 != file.data_sha256 => {
+            stale(&file.data_sha256, current.data_sha256)
+        }
+        LetterState::Planned => match (&file.payload_sha256, current.payload_sha256) {
+            (Some(made_from), current_payload) if current_payload != Some(made_from.as_str()) => {
+                stale(made_from, current_payload.unwrap_or("none (withdrawn)"))
+            }
+            _ => RenderOutcome::Done,
         },
-        LetterState::Planned => RenderOutcome::Done,
         LetterState::Rendered
             if current.file == Some(file.file.as_str())
                 && current.file_sha256 == Some(file.file_sha256.as_str()) =>
@@ -112,17 +132,23 @@ pub(super) fn render_change(
     }
 }
 
-/// The error of a render outcome that fails the chunk, if it does.
+/// The error of a render outcome that fails the chunk, if it does; `run_id` is the run
+/// recording it.
 pub(super) fn render_refusal(
     outcome: RenderOutcome,
     key: &LetterKey,
-    file: &RenderedFile,
+    run_id: i64,
 ) -> Option<LedgerError> {
     match outcome {
-        RenderOutcome::Stale { planned } => Some(LedgerError::StaleData {
+        RenderOutcome::Stale { rendered, planned } => Some(LedgerError::StaleData {
             key: key.clone(),
-            rendered: file.data_sha256.clone(),
+            rendered,
             planned,
+        }),
+        RenderOutcome::OtherRun(planned_in) => Some(LedgerError::NotThisRun {
+            key: key.clone(),
+            run_id,
+            planned_in,
         }),
         RenderOutcome::Done | RenderOutcome::AlreadyRendered => None,
         RenderOutcome::Refused(state) => Some(LedgerError::NotPlanned {

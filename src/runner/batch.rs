@@ -280,6 +280,9 @@ impl Run<'_, '_> {
             ));
         }
         let mut files = Vec::with_capacity(items.len());
+        // The recorded hash of each file printed as it is (a print copy has none): the
+        // assembler refuses a file another process replaced after it was recorded.
+        let mut expected = Vec::with_capacity(items.len());
         let mut letter_sha256 = Vec::with_capacity(items.len());
         let mut recorded_pages = Vec::with_capacity(items.len());
         let mut copies = PrintCopies::default();
@@ -294,14 +297,16 @@ impl Run<'_, '_> {
                     "letter `{key}` has no file on record in the ledger"
                 )));
             };
-            letter_sha256.push(sha);
             if ledger.file_is_marked(key)? {
                 files.push(letters_dir.join(file));
+                expected.push(Some(sha.clone()));
                 recorded_pages.push(pages);
             } else {
                 files.push(copies.render(self, item, piece, &name, dir)?);
+                expected.push(None);
                 recorded_pages.push(None);
             }
+            letter_sha256.push(sha);
         }
         let info = BatchInfo {
             title: mailroom::batch_title(run.id, class, seq),
@@ -331,7 +336,8 @@ impl Run<'_, '_> {
                 let (name, codes) = (&name, &codes);
                 scope.spawn(move || book.write(run, name, items, codes, dir))
             });
-            let assembled = assembler.assemble_file(&info, &files, &dir.join(&file));
+            let assembled =
+                assembler.assemble_file_checked(&info, &files, &expected, &dir.join(&file));
             let book = book.map(|thread| {
                 thread
                     .join()
@@ -340,9 +346,17 @@ impl Run<'_, '_> {
             (assembled, book)
         });
         drop(copies);
-        let assembled = assembled.map_err(|source| BatchError::Assemble {
-            batch: name.clone(),
-            source: Box::new(source),
+        let assembled = assembled.map_err(|source| {
+            // The mailing book was typeset beside a batch that is not written: it goes too,
+            // so nothing under the batch's name is left for the mailroom. Best effort: a
+            // book left behind is overwritten by the next attempt at this batch.
+            for ext in ["csv", "pdf"] {
+                let _ = std::fs::remove_file(dir.join(format!("{name}.mailing-book.{ext}")));
+            }
+            BatchError::Assemble {
+                batch: name.clone(),
+                source: Box::new(source),
+            }
         })?;
         book.transpose()?;
         for ((item, recorded), in_batch) in items

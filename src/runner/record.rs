@@ -131,14 +131,21 @@ impl Run<'_, '_> {
             .filter(|l| keys_set.contains(&l.key) && !email_failed.iter().any(|f| f.key == l.key))
             .cloned()
             .collect();
-        let payloads = to_render
-            .iter()
-            .filter_map(|letter| {
-                let account = accounts.get(&letter.account_id)?;
-                let piece = pieces.get(&letter.key).map(|m| (m.piece, &m.marks));
-                Some(super::work::payload_of(letter, account, piece))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let hashes = self.producer.composer.template_hashes();
+        let mut payloads = Vec::with_capacity(to_render.len());
+        for letter in &to_render {
+            // Every letter of the plan has its account (plan_accounts keeps them all); one
+            // without is failed rather than left planned with nothing to render it from.
+            let Some(account) = accounts.get(&letter.account_id) else {
+                let why = "its account is not loaded";
+                ledger.set_state(&letter.key, LetterState::Failed, Some(run_id), why)?;
+                continue;
+            };
+            let piece = pieces.get(&letter.key).map(|m| (m.piece, &m.marks));
+            let template = letter_template(accounts, letter);
+            let version = hashes.get(&template).map_or("", String::as_str);
+            payloads.push(super::work::payload_of(letter, account, piece, version)?);
+        }
         ledger.record_payloads(run_id, &payloads)?;
         self.progress.advance(keys.len());
         Ok(Recorded {

@@ -70,11 +70,13 @@ pub(crate) fn planned_letter(due: &DueLetter) -> Result<PlannedLetter, RecordErr
 
 /// The file a letter was written to, as the ledger records it; `marks` is the mail piece
 /// whose IMb and article number it was composed with, if any, and `data_sha256` the plan
-/// hash of the letter data it was composed from.
+/// hash of the letter data it was composed from and `payload_sha256` the hash of the
+/// payload it was made from.
 pub(crate) fn rendered_file(
     written: &WrittenLetter,
     marks: Option<i64>,
     data_sha256: String,
+    payload_sha256: Option<String>,
 ) -> RenderedFile {
     RenderedFile {
         key: written.key.clone(),
@@ -86,6 +88,7 @@ pub(crate) fn rendered_file(
         template_sha256: written.template_sha256.clone(),
         marks,
         data_sha256,
+        payload_sha256,
     }
 }
 

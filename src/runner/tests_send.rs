@@ -136,6 +136,7 @@ fn ledger_with_emails(config: &Config) -> (TempDir, SqliteLedger, Vec<DueLetter>
                 template_sha256: "h".to_owned(),
                 marks: None,
                 data_sha256: super::records::plan_sha256(l).expect("plan hash"),
+                payload_sha256: None,
             }
         })
         .collect();

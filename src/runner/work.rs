@@ -102,13 +102,18 @@ struct Payload {
     /// The mail piece the file carries (print letters with an address) and its marks.
     piece: Option<i64>,
     marks: Option<MailMarks>,
+    /// The version of the letter's template the coordinator planned with: a worker with
+    /// another version refuses to render it.
+    template_sha256: String,
 }
 
-/// The payload of `letter` (of `account`), with its mail piece and marks if it has one.
+/// The payload of `letter` (of `account`), with its mail piece and marks if it has one and
+/// the version of its template the coordinator composes with.
 pub(super) fn payload_of(
     letter: &DueLetter,
     account: &Account,
     piece: Option<(i64, &MailMarks)>,
+    template_sha256: &str,
 ) -> Result<LetterPayload, RecordError> {
     let payload = Payload {
         letter: letter.clone(),
@@ -118,6 +123,7 @@ pub(super) fn payload_of(
         account: account.clone(),
         piece: piece.map(|(id, _)| id),
         marks: piece.map(|(_, marks)| marks.clone()),
+        template_sha256: template_sha256.to_owned(),
     };
     let text = serde_json::to_string(&payload).map_err(|source| RecordError::Payload {
         key: letter.key.clone(),
@@ -126,6 +132,7 @@ pub(super) fn payload_of(
     Ok(LetterPayload {
         key: letter.key.clone(),
         payload: text,
+        data_sha256: plan_sha256(letter)?,
     })
 }
 
@@ -168,9 +175,9 @@ fn render_claimed(
     let mut letters = Vec::with_capacity(claimed.len());
     let mut accounts: HashMap<String, Account> = HashMap::new();
     let mut pieces: HashMap<LetterKey, (i64, MailMarks)> = HashMap::new();
-    // The data hash each letter was checked against: recording refuses the file if the
-    // letter was planned again with other data meanwhile.
-    let mut data: HashMap<LetterKey, String> = HashMap::new();
+    // The data and payload hashes each letter was made from: recording refuses the file if
+    // the letter was planned again (other data, another payload) meanwhile.
+    let mut made_from: HashMap<LetterKey, (String, String)> = HashMap::new();
     let mut unreadable = Vec::new();
     for item in claimed {
         let recorded = ledger
@@ -180,8 +187,17 @@ fn render_claimed(
             })?;
         match read_payload(item, &recorded.data_sha256) {
             Ok(payload) => {
-                gate.check(ledger, producer, &payload.letter, &payload.account)?;
-                data.insert(item.key.clone(), recorded.data_sha256.clone());
+                gate.check(
+                    ledger,
+                    producer,
+                    &payload.letter,
+                    &payload.account,
+                    &payload.template_sha256,
+                )?;
+                made_from.insert(
+                    item.key.clone(),
+                    (recorded.data_sha256.clone(), item.payload_sha256.clone()),
+                );
                 if let (Some(piece), Some(marks)) = (payload.piece, payload.marks) {
                     pieces.insert(item.key.clone(), (piece, marks));
                 }
@@ -209,7 +225,8 @@ fn render_claimed(
                 .iter()
                 .map(|w| {
                     let piece = pieces.get(&w.key).map(|(piece, _)| *piece);
-                    rendered_file(w, piece, data.get(&w.key).cloned().unwrap_or_default())
+                    let (data, payload) = made_from.get(&w.key).cloned().unwrap_or_default();
+                    rendered_file(w, piece, data, Some(payload))
                 })
                 .collect();
             ledger.record_rendered(run_id, &files)?;
@@ -260,17 +277,16 @@ struct Gate {
 }
 
 impl Gate {
-    /// Refuses (the whole worker) a letter whose template version nobody approved.
+    /// Refuses (the whole worker) a letter whose template version is not the one the
+    /// run planned with, or (approvals on) nobody approved.
     fn check(
         &mut self,
         ledger: &dyn Ledger,
         producer: &Producer<'_>,
         letter: &DueLetter,
         account: &Account,
+        run_version: &str,
     ) -> Result<(), Stop> {
-        if !self.on {
-            return Ok(());
-        }
         let accounts = HashMap::from([(account.account_id.clone(), account.clone())]);
         let template = super::record::letter_template(&accounts, letter);
         let sha = producer
@@ -279,6 +295,16 @@ impl Gate {
             .get(&template)
             .cloned()
             .unwrap_or_default();
+        if sha != run_version {
+            return Err(Stop::Gate(WorkerError::OtherTemplates {
+                template,
+                run_version: run_version.to_owned(),
+                own_version: sha,
+            }));
+        }
+        if !self.on {
+            return Ok(());
+        }
         let approved = match self.approved.get(&template) {
             Some(known) => *known,
             None => {
@@ -464,6 +490,18 @@ pub enum WorkerError {
         template: String,
         /// This worker's version of it.
         template_sha256: String,
+    },
+    /// This worker's version of a template is not the one the run planned the letter with.
+    #[error(
+        "template `{template}`: the run composes with version {run_version}, this worker has version {own_version}; start it with the coordinator's templates"
+    )]
+    OtherTemplates {
+        /// The template.
+        template: String,
+        /// The version the run planned with.
+        run_version: String,
+        /// This worker's version.
+        own_version: String,
     },
 }
 

@@ -20,6 +20,7 @@ fn sample_letters() -> Vec<(DueLetter, Account)> {
 fn claimed(payload: LetterPayload) -> ClaimedLetter {
     ClaimedLetter {
         key: payload.key,
+        payload_sha256: crate::ledger::payload_sha256(&payload.payload),
         payload: payload.payload,
     }
 }
@@ -34,7 +35,7 @@ fn every_sample_letter_reads_back_from_its_payload_as_planned() {
     };
     for (letter, account) in &letters {
         let sha = plan_sha256(letter).expect("hash");
-        let payload = payload_of(letter, account, Some((7, &marks))).expect("payload");
+        let payload = payload_of(letter, account, Some((7, &marks)), "v1").expect("payload");
         let back = read_payload(&claimed(payload), &sha).expect("reads back");
         assert_eq!(&back.letter, letter, "`{}`", letter.key);
         assert_eq!(&back.account, account);
@@ -46,7 +47,7 @@ fn every_sample_letter_reads_back_from_its_payload_as_planned() {
 fn a_payload_that_is_not_the_planned_letter_is_refused() {
     let letters = sample_letters();
     let (letter, account) = &letters[0];
-    let payload = payload_of(letter, account, None).expect("payload");
+    let payload = payload_of(letter, account, None, "v1").expect("payload");
     let err = read_payload(&claimed(payload.clone()), "0ther").expect_err("other hash");
     assert!(err.contains("not the one the ledger recorded"), "{err}");
     assert!(err.contains("0ther"), "{err}");
@@ -54,6 +55,7 @@ fn a_payload_that_is_not_the_planned_letter_is_refused() {
     let (other, _) = &letters[1];
     let swapped = ClaimedLetter {
         key: other.key.clone(),
+        payload_sha256: crate::ledger::payload_sha256(&payload.payload),
         payload: payload.payload,
     };
     let sha = plan_sha256(other).expect("hash");
@@ -63,6 +65,7 @@ fn a_payload_that_is_not_the_planned_letter_is_refused() {
     let broken = ClaimedLetter {
         key: letter.key.clone(),
         payload: "{".to_owned(),
+        payload_sha256: crate::ledger::payload_sha256("{"),
     };
     let err = read_payload(&broken, "x").expect_err("not JSON");
     assert!(err.contains("cannot be read"), "{err}");

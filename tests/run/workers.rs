@@ -402,8 +402,10 @@ fn a_worker_with_no_running_run_waits_then_leaves() {
 }
 
 #[test]
-fn a_worker_whose_templates_are_not_approved_refuses_and_the_run_goes_on() {
-    // The shipped configuration (no --config): approvals required.
+fn a_worker_whose_templates_are_not_the_runs_refuses_and_the_run_goes_on() {
+    // The shipped configuration (no --config): approvals required. The worker's edited
+    // template is neither the version the run composes with nor an approved one; the first
+    // check refuses it.
     let dir = Fixture::empty();
     let accounts = dir.join("accounts.jsonl");
     let keys = write_intent_accounts(&accounts, 60);
@@ -458,7 +460,9 @@ fn a_worker_whose_templates_are_not_approved_refuses_and_the_run_goes_on() {
     let stderr = String::from_utf8_lossy(&worker.stderr);
     assert_eq!(worker.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("letters/intent_to_offset.typ.tera") && stderr.contains("not approved"),
+        stderr.contains("letters/intent_to_offset.typ.tera")
+            && stderr.contains("the run composes with version")
+            && stderr.contains("this worker has version"),
         "{stderr}"
     );
 

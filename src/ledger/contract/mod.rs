@@ -129,6 +129,7 @@ contract! {
     work::claims_are_disjoint_limited_and_in_key_order,
     work::an_expired_claim_is_claimable_again,
     work::a_replan_replaces_the_payload_and_clears_the_claim,
+    work::claims_and_recordings_follow_the_current_plan,
 }
 
 pub(in crate::ledger) fn date(text: &str) -> NaiveDate {
@@ -195,6 +196,7 @@ pub(in crate::ledger) fn file_of(letter: &PlannedLetter) -> RenderedFile {
         template_sha256: "t1".to_owned(),
         marks: None,
         data_sha256: letter.data_sha256.clone(),
+        payload_sha256: None,
     }
 }
 

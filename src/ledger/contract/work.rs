@@ -17,6 +17,7 @@ fn planned_with_payloads(ledger: &mut impl Ledger, run_id: i64, n: usize) -> Vec
         .map(|l| LetterPayload {
             key: l.key.clone(),
             payload: format!("payload of {}", l.key),
+            data_sha256: l.data_sha256.clone(),
         })
         .collect();
     ledger.record_payloads(run_id, &payloads).expect("payloads");
@@ -79,6 +80,7 @@ pub(super) fn claims_are_disjoint_limited_and_in_key_order<L: Backend>() {
             &[LetterPayload {
                 key: intent("CT-99").key,
                 payload: String::new(),
+                data_sha256: "d1".to_owned(),
             }]
         ),
         Err(LedgerError::UnknownLetter { .. })
@@ -137,6 +139,7 @@ pub(super) fn a_replan_replaces_the_payload_and_clears_the_claim<L: Backend>() {
     let replaced = LetterPayload {
         key: letters[0].key.clone(),
         payload: "new payload".to_owned(),
+        data_sha256: letters[0].data_sha256.clone(),
     };
     ledger
         .record_payloads(second_run.id, std::slice::from_ref(&replaced))
@@ -148,15 +151,109 @@ pub(super) fn a_replan_replaces_the_payload_and_clears_the_claim<L: Backend>() {
         now,
         [ClaimedLetter {
             key: replaced.key.clone(),
-            payload: "new payload".to_owned()
+            payload: "new payload".to_owned(),
+            payload_sha256: payload_sha256("new payload"),
         }]
     );
     assert_eq!(
         ledger.work_left(second_run.id).expect("left"),
+        // The other letter has no payload of this run: nobody's work, not waited for.
         WorkLeft {
-            planned: 2,
+            planned: 1,
             claimed: 1,
             recorded: 1
         }
     );
+}
+
+/// Claims and recordings follow the run's current plan: a payload made from data the
+/// letter is no longer planned with is not claimable; recording a run's payloads again
+/// withdraws the ones not recorded again (not claimable, not waited for); a file made from
+/// a payload that is no longer the letter's is refused, and so is a file recorded by a run
+/// the letter is not planned in; a run that is no longer running hands out no claims.
+pub(super) fn claims_and_recordings_follow_the_current_plan<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
+    let run = start(&mut ledger);
+    let letters = planned_with_payloads(&mut ledger, run.id, 3);
+
+    // CT-0 is planned again with new figures before its payload is replaced: its old
+    // payload is not claimable.
+    let mut changed = letters[0].clone();
+    changed.data_sha256 = "d2".to_owned();
+    ledger
+        .record_planned(run.id, std::slice::from_ref(&changed))
+        .expect("plan again");
+    let claimed = ledger.claim_letters(run.id, "w", 10, LONG).expect("claim");
+    assert_eq!(
+        keys(&claimed),
+        ["CT-1/intent_to_offset/L1", "CT-2/intent_to_offset/L1"]
+    );
+
+    // The run records its payloads again, without CT-2 (no longer in its plan): CT-2's
+    // is withdrawn; CT-1's claim is cleared and its old payload no longer current.
+    let again: Vec<LetterPayload> = [&changed, &letters[1]]
+        .iter()
+        .map(|l| LetterPayload {
+            key: l.key.clone(),
+            payload: format!("second payload of {}", l.key),
+            data_sha256: l.data_sha256.clone(),
+        })
+        .collect();
+    ledger
+        .record_payloads(run.id, &again)
+        .expect("payloads again");
+    assert_eq!(
+        ledger.work_left(run.id).expect("left"),
+        WorkLeft {
+            planned: 2,
+            claimed: 0,
+            recorded: 2
+        },
+        "CT-2 is nobody's work"
+    );
+    let stale = RenderedFile {
+        payload_sha256: Some(claimed[0].payload_sha256.clone()),
+        ..file_of(&letters[1])
+    };
+    assert!(matches!(
+        ledger.record_rendered(run.id, &[stale]),
+        Err(LedgerError::StaleData { .. })
+    ));
+    let fresh = ledger.claim_letters(run.id, "w", 10, LONG).expect("claim");
+    assert_eq!(
+        keys(&fresh),
+        ["CT-0/intent_to_offset/L1", "CT-1/intent_to_offset/L1"]
+    );
+    let current = RenderedFile {
+        payload_sha256: Some(fresh[1].payload_sha256.clone()),
+        ..file_of(&letters[1])
+    };
+    ledger
+        .record_rendered(run.id, &[current])
+        .expect("the current payload's file");
+
+    // A later run takes CT-0 over; the first run's workers can neither claim in it nor
+    // record its letter.
+    let second = start(&mut ledger);
+    ledger
+        .record_planned(second.id, std::slice::from_ref(&changed))
+        .expect("plan in the second run");
+    assert!(
+        ledger
+            .claim_letters(run.id, "old", 10, LONG)
+            .expect("claim")
+            .is_empty(),
+        "an interrupted run hands out nothing"
+    );
+    let late = RenderedFile {
+        payload_sha256: Some(fresh[0].payload_sha256.clone()),
+        ..file_of(&changed)
+    };
+    assert!(matches!(
+        ledger.record_rendered(run.id, &[late]),
+        Err(LedgerError::NotThisRun {
+            planned_in,
+            ..
+        }) if planned_in == second.id
+    ));
 }

@@ -288,14 +288,19 @@ impl Tables {
                 file: r.file.as_deref(),
                 file_sha256: r.file_sha256.as_deref(),
                 data_sha256: &r.data_sha256,
+                run_id: r.run_id,
+                payload_sha256: self
+                    .work
+                    .get(&file.key)
+                    .and_then(|w| w.payload_of_run(r.run_id)),
             }
         });
-        match rules::render_change(current, file) {
+        match rules::render_change(current, run_id, file) {
             rules::RenderOutcome::Done => {}
             rules::RenderOutcome::AlreadyRendered => return Ok(()),
             refused => {
                 return Err(
-                    rules::render_refusal(refused, &file.key, file).unwrap_or_else(|| {
+                    rules::render_refusal(refused, &file.key, run_id).unwrap_or_else(|| {
                         LedgerError::UnknownLetter {
                             key: file.key.clone(),
                         }

@@ -8,7 +8,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::MemoryLedger;
 use crate::ledger::{
-    ClaimedLetter, LedgerError, LetterPayload, LetterState, WorkLeft, WorkQueue, stamp,
+    ClaimedLetter, LedgerError, LetterPayload, LetterState, RunStatus, WorkLeft, WorkQueue,
+    payload_sha256, stamp,
 };
 
 /// A letter's payload for a run, and its claim (`work` in SQLite).
@@ -16,10 +17,17 @@ use crate::ledger::{
 pub(super) struct WorkRow {
     run_id: i64,
     payload: String,
+    payload_sha256: String,
+    data_sha256: String,
     lease_until: Option<DateTime<Utc>>,
 }
 
 impl WorkRow {
+    /// The payload's hash when it belongs to `run_id`: what `record_rendered` checks.
+    pub(super) fn payload_of_run(&self, run_id: i64) -> Option<&str> {
+        (self.run_id == run_id).then_some(self.payload_sha256.as_str())
+    }
+
     /// Claimed by someone whose lease has not run out at `now`.
     fn held_at(&self, now: DateTime<Utc>) -> bool {
         self.lease_until.is_some_and(|until| until > now)
@@ -34,6 +42,8 @@ impl WorkQueue for MemoryLedger {
     ) -> Result<(), LedgerError> {
         self.write(|t| {
             t.require_run(run_id)?;
+            // The run's set is replaced whole: a payload not recorded again is withdrawn.
+            t.work.retain(|_, row| row.run_id != run_id);
             for item in payloads {
                 if !t.letters.contains_key(&item.key) {
                     return Err(LedgerError::UnknownLetter {
@@ -45,6 +55,8 @@ impl WorkQueue for MemoryLedger {
                     WorkRow {
                         run_id,
                         payload: item.payload.clone(),
+                        payload_sha256: payload_sha256(&item.payload),
+                        data_sha256: item.data_sha256.clone(),
                         lease_until: None,
                     },
                 );
@@ -61,15 +73,26 @@ impl WorkQueue for MemoryLedger {
         lease: Duration,
     ) -> Result<Vec<ClaimedLetter>, LedgerError> {
         let now = stamp::now();
-        let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
+        // Capped at a year, so the sum never overflows (the CLI allows a day at most).
+        let lease = lease.min(Duration::from_secs(365 * 86_400));
+        let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::zero());
         self.write(|t| {
             let mut claimed = Vec::new();
+            if !t
+                .runs
+                .iter()
+                .any(|r| r.id == run_id && r.status == RunStatus::Running)
+            {
+                return Ok(claimed);
+            }
             for (key, row) in t.work.iter_mut() {
                 if claimed.len() >= limit {
                     break;
                 }
                 let planned_here = t.letters.get(key).is_some_and(|l| {
-                    l.record.state == LetterState::Planned && l.record.run_id == run_id
+                    l.record.state == LetterState::Planned
+                        && l.record.run_id == run_id
+                        && l.record.data_sha256 == row.data_sha256
                 });
                 if row.run_id != run_id || !planned_here || row.held_at(now) {
                     continue;
@@ -78,6 +101,7 @@ impl WorkQueue for MemoryLedger {
                 claimed.push(ClaimedLetter {
                     key: key.clone(),
                     payload: row.payload.clone(),
+                    payload_sha256: row.payload_sha256.clone(),
                 });
             }
             Ok(claimed)
@@ -95,11 +119,11 @@ impl WorkQueue for MemoryLedger {
             if letter.record.run_id != run_id || letter.record.state != LetterState::Planned {
                 continue;
             }
+            let Some(work) = t.work.get(key).filter(|w| w.run_id == run_id) else {
+                continue;
+            };
             left.planned += 1;
-            if t.work
-                .get(key)
-                .is_some_and(|w| w.run_id == run_id && w.held_at(now))
-            {
+            if work.held_at(now) {
                 left.claimed += 1;
             }
         }

@@ -82,7 +82,7 @@ impl LetterStore for PgLedger {
                     state: LetterState::Rendered,
                     source,
                 })?;
-            if let Some(refused) = rules::render_refusal(outcome, &file.key, file) {
+            if let Some(refused) = rules::render_refusal(outcome, &file.key, run_id) {
                 return Err(refused);
             }
         }

@@ -255,6 +255,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         key         TEXT COLLATE \"C\" PRIMARY KEY REFERENCES letters (key),
         run_id      BIGINT NOT NULL REFERENCES runs (id),
         payload     TEXT NOT NULL,
+        payload_sha256 TEXT NOT NULL,
+        data_sha256 TEXT COLLATE \"C\" NOT NULL,
         worker      TEXT COLLATE \"C\",
         lease_until TIMESTAMPTZ
     );

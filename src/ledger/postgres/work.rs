@@ -12,7 +12,9 @@ use postgres::GenericClient;
 use super::PgLedger;
 use super::rows::{Db, get};
 use super::writes::require_run;
-use crate::ledger::{ClaimedLetter, DbError, LedgerError, LetterPayload, WorkLeft, WorkQueue};
+use crate::ledger::{
+    ClaimedLetter, DbError, LedgerError, LetterPayload, WorkLeft, WorkQueue, payload_sha256,
+};
 use crate::letter::LetterKey;
 
 /// A database failure while doing `action` on the work queue.
@@ -35,11 +37,19 @@ fn store(conn: &mut impl GenericClient, run_id: i64, item: &LetterPayload) -> Db
         return Ok(false);
     }
     conn.execute(
-        "INSERT INTO work (key, run_id, payload, worker, lease_until)
-         VALUES ($1, $2, $3, NULL, NULL)
+        "INSERT INTO work (key, run_id, payload, payload_sha256, data_sha256, worker,
+             lease_until)
+         VALUES ($1, $2, $3, $4, $5, NULL, NULL)
          ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id,
-             payload = excluded.payload, worker = NULL, lease_until = NULL",
-        &[&item.key.as_str(), &run_id, &item.payload],
+             payload = excluded.payload, payload_sha256 = excluded.payload_sha256,
+             data_sha256 = excluded.data_sha256, worker = NULL, lease_until = NULL",
+        &[
+            &item.key.as_str(),
+            &run_id,
+            &item.payload,
+            &payload_sha256(&item.payload),
+            &item.data_sha256,
+        ],
     )?;
     Ok(true)
 }
@@ -57,7 +67,9 @@ fn claim(
     let rows = conn.query(
         "WITH claimable AS (
              SELECT w.key FROM work w JOIN letters l ON l.key = w.key
+             JOIN runs r ON r.id = w.run_id AND r.status = 'running'
              WHERE w.run_id = $1 AND l.run_id = $1 AND l.state = 'planned'
+               AND w.data_sha256 = l.data_sha256
                AND (w.lease_until IS NULL OR w.lease_until <= now())
              ORDER BY w.key LIMIT $2
              FOR UPDATE OF w SKIP LOCKED
@@ -65,7 +77,7 @@ fn claim(
          UPDATE work w SET worker = $3,
              lease_until = now() + $4::bigint * interval '1 millisecond'
          FROM claimable c WHERE w.key = c.key
-         RETURNING w.key, w.payload",
+         RETURNING w.key, w.payload, w.payload_sha256",
         &[&run_id, &limit, &worker, &lease_ms],
     )?;
     let mut claimed = rows
@@ -74,6 +86,7 @@ fn claim(
             Ok(ClaimedLetter {
                 key: LetterKey::from_text(&get::<String>(row, 0)?),
                 payload: get(row, 1)?,
+                payload_sha256: get(row, 2)?,
             })
         })
         .collect::<Db<Vec<_>>>()?;
@@ -91,6 +104,9 @@ impl WorkQueue for PgLedger {
         let fail = failed(format!("record the letters' payloads of run {run_id}"));
         self.in_tx(&fail, |tx| {
             require_run(tx, run_id, "record the letters' payloads")?;
+            // The run's set is replaced whole: a payload not recorded again is withdrawn.
+            tx.execute("DELETE FROM work WHERE run_id = $1", &[&run_id])
+                .map_err(|e| fail(e.into()))?;
             for item in payloads {
                 if !store(tx, run_id, item).map_err(&fail)? {
                     return Err(LedgerError::UnknownLetter {
@@ -124,7 +140,8 @@ impl WorkQueue for PgLedger {
             |conn| {
                 let row = conn.query_one(
                     "SELECT
-                        (SELECT count(*) FROM letters WHERE run_id = $1 AND state = 'planned'),
+                        (SELECT count(*) FROM letters l JOIN work w ON w.key = l.key
+                         WHERE l.run_id = $1 AND l.state = 'planned' AND w.run_id = $1),
                         (SELECT count(*) FROM letters l JOIN work w ON w.key = l.key
                          WHERE l.run_id = $1 AND l.state = 'planned' AND w.run_id = $1
                            AND w.lease_until > now()),

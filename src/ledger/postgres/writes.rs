@@ -142,6 +142,16 @@ pub(super) fn plan_one(
     Ok(change)
 }
 
+/// A letter as `render_one` weighs it: state, file, file hash, data hash, run, payload hash.
+type Current = (
+    LetterState,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    Option<String>,
+);
+
 /// Marks one planned letter rendered with its file and appends its event.
 pub(super) fn render_one(
     conn: &mut impl GenericClient,
@@ -151,29 +161,34 @@ pub(super) fn render_one(
 ) -> Db<RenderOutcome> {
     let current = conn
         .query_opt(
-            "SELECT state, file, file_sha256, data_sha256 FROM letters WHERE key = $1 FOR UPDATE",
+            "SELECT l.state, l.file, l.file_sha256, l.data_sha256, l.run_id, w.payload_sha256
+             FROM letters l LEFT JOIN work w ON w.key = l.key AND w.run_id = l.run_id
+             WHERE l.key = $1 FOR UPDATE OF l",
             &[&file.key.as_str()],
         )?
-        .map(
-            |row| -> Db<(LetterState, Option<String>, Option<String>, String)> {
-                Ok((
-                    super::rows::state_at(&row, 0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                ))
-            },
-        )
+        .map(|row| -> Db<Current> {
+            Ok((
+                super::rows::state_at(&row, 0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+                row.try_get(5)?,
+            ))
+        })
         .transpose()?;
     let outcome = rules::render_change(
-        current
-            .as_ref()
-            .map(|(state, file, sha, data)| rules::RenderTarget {
+        current.as_ref().map(
+            |(state, file, sha, data, run, payload)| rules::RenderTarget {
                 state: *state,
                 file: file.as_deref(),
                 file_sha256: sha.as_deref(),
                 data_sha256: data,
-            }),
+                run_id: *run,
+                payload_sha256: payload.as_deref(),
+            },
+        ),
+        run_id,
         file,
     );
     if outcome != RenderOutcome::Done {

@@ -75,7 +75,7 @@ impl LetterStore for SqliteLedger {
                     state: LetterState::Rendered,
                     source: DbError::from(source),
                 })?;
-            if let Some(refused) = rules::render_refusal(outcome, &file.key, file) {
+            if let Some(refused) = rules::render_refusal(outcome, &file.key, run_id) {
                 return Err(refused);
             }
         }

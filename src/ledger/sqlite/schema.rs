@@ -249,6 +249,8 @@ pub const MIGRATIONS: &[&str] = &[
         key         TEXT PRIMARY KEY NOT NULL REFERENCES letters (key),
         run_id      INTEGER NOT NULL REFERENCES runs (id),
         payload     TEXT NOT NULL,
+        payload_sha256 TEXT NOT NULL,
+        data_sha256 TEXT NOT NULL,
         worker      TEXT,
         lease_until TEXT
     ) STRICT, WITHOUT ROWID;

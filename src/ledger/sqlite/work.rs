@@ -12,7 +12,9 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteLedger;
 use super::writes::require_run;
 use crate::ledger::stamp;
-use crate::ledger::{ClaimedLetter, LedgerError, LetterPayload, WorkLeft, WorkQueue};
+use crate::ledger::{
+    ClaimedLetter, LedgerError, LetterPayload, WorkLeft, WorkQueue, payload_sha256,
+};
 use crate::letter::LetterKey;
 
 /// A SQLite failure while doing `action` on the work queue.
@@ -32,6 +34,9 @@ impl WorkQueue for SqliteLedger {
         let fail = failed(format!("record the letters' payloads of run {run_id}"));
         let tx = self.write_tx().map_err(&fail)?;
         require_run(&tx, run_id, "record the letters' payloads")?;
+        // The run's set is replaced whole: a payload not recorded again is withdrawn.
+        tx.execute("DELETE FROM work WHERE run_id = ?1", [run_id])
+            .map_err(&fail)?;
         for item in payloads {
             let known = tx
                 .prepare_cached("SELECT 1 FROM letters WHERE key = ?1")
@@ -43,12 +48,22 @@ impl WorkQueue for SqliteLedger {
                 });
             }
             tx.prepare_cached(
-                "INSERT INTO work (key, run_id, payload, worker, lease_until)
-                 VALUES (?1, ?2, ?3, NULL, NULL)
+                "INSERT INTO work (key, run_id, payload, payload_sha256, data_sha256, worker,
+                     lease_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL)
                  ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id,
-                     payload = excluded.payload, worker = NULL, lease_until = NULL",
+                     payload = excluded.payload, payload_sha256 = excluded.payload_sha256,
+                     data_sha256 = excluded.data_sha256, worker = NULL, lease_until = NULL",
             )
-            .and_then(|mut s| s.execute(params![item.key.as_str(), run_id, item.payload]))
+            .and_then(|mut s| {
+                s.execute(params![
+                    item.key.as_str(),
+                    run_id,
+                    item.payload,
+                    payload_sha256(&item.payload),
+                    item.data_sha256
+                ])
+            })
             .map_err(&fail)?;
         }
         tx.commit().map_err(&fail)
@@ -63,15 +78,20 @@ impl WorkQueue for SqliteLedger {
     ) -> Result<Vec<ClaimedLetter>, LedgerError> {
         let fail = failed(format!("claim letters of run {run_id} for `{worker}`"));
         let now = stamp::now();
-        let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
+        // Capped at a year, so the sum never overflows (the CLI allows a day at most).
+        let lease = lease.min(Duration::from_secs(365 * 86_400));
+        let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::zero());
         let (now, until) = (stamp::text(&now), stamp::text(&until));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let tx = self.write_tx().map_err(&fail)?;
         let claimed = {
             let mut select = tx
                 .prepare_cached(
-                    "SELECT w.key, w.payload FROM work w JOIN letters l ON l.key = w.key
+                    "SELECT w.key, w.payload, w.payload_sha256
+                     FROM work w JOIN letters l ON l.key = w.key
+                     JOIN runs r ON r.id = w.run_id AND r.status = 'running'
                      WHERE w.run_id = ?1 AND l.run_id = ?1 AND l.state = 'planned'
+                       AND w.data_sha256 = l.data_sha256
                        AND (w.lease_until IS NULL OR w.lease_until <= ?2)
                      ORDER BY w.key LIMIT ?3",
                 )
@@ -81,6 +101,7 @@ impl WorkQueue for SqliteLedger {
                     Ok(ClaimedLetter {
                         key: LetterKey::from_text(&r.get::<_, String>(0)?),
                         payload: r.get(1)?,
+                        payload_sha256: r.get(2)?,
                     })
                 })
                 .map_err(&fail)?;
@@ -101,7 +122,8 @@ impl WorkQueue for SqliteLedger {
         self.conn
             .query_row(
                 "SELECT
-                    (SELECT count(*) FROM letters WHERE run_id = ?1 AND state = 'planned'),
+                    (SELECT count(*) FROM letters l JOIN work w ON w.key = l.key
+                     WHERE l.run_id = ?1 AND l.state = 'planned' AND w.run_id = ?1),
                     (SELECT count(*) FROM letters l JOIN work w ON w.key = l.key
                      WHERE l.run_id = ?1 AND l.state = 'planned' AND w.run_id = ?1
                        AND w.lease_until > ?2),

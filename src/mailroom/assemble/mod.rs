@@ -53,6 +53,20 @@ pub enum AssembleError {
     /// No letters were given.
     #[error("a batch needs at least one letter")]
     Empty,
+    /// A letter's file on disk is not the file the ledger recorded for it (another process
+    /// replaced it after it was recorded): the batch would print other pages than recorded.
+    #[error(
+        "letter file `{}` is not the file the ledger recorded for it (sha256 {found}, recorded {recorded}); nothing was printed from it",
+        path.display()
+    )]
+    NotAsRecorded {
+        /// The letter's file.
+        path: PathBuf,
+        /// The hash of what is on disk.
+        found: String,
+        /// The hash the ledger recorded.
+        recorded: String,
+    },
     /// A letter's file could not be read.
     #[error("failed to read letter `{path}`")]
     Read {
@@ -208,6 +222,19 @@ impl Assembler {
         letters: &[impl AsRef<Path>],
         writer: W,
     ) -> Result<Assembled, AssembleError> {
+        self.assemble_checked(info, letters, &[], writer)
+    }
+
+    /// Like [`Assembler::assemble`], refusing ([`AssembleError::NotAsRecorded`]) a letter
+    /// whose bytes do not hash to `expected[i]` (when given): the batch prints exactly the
+    /// files the ledger recorded.
+    pub fn assemble_checked<W: Write>(
+        &self,
+        info: &BatchInfo,
+        letters: &[impl AsRef<Path>],
+        expected: &[Option<String>],
+        writer: W,
+    ) -> Result<Assembled, AssembleError> {
         if letters.is_empty() {
             return Err(AssembleError::Empty);
         }
@@ -223,6 +250,16 @@ impl Assembler {
                 path: path.to_owned(),
                 source,
             })?;
+            if let Some(Some(recorded)) = expected.get(i) {
+                let found = hex(&Sha256::digest(&bytes));
+                if &found != recorded {
+                    return Err(AssembleError::NotAsRecorded {
+                        path: path.to_owned(),
+                        found,
+                        recorded: recorded.clone(),
+                    });
+                }
+            }
             let doc = copy::load(path, &bytes)?;
             drop(bytes);
             let item = out.reserve();
@@ -287,6 +324,18 @@ impl Assembler {
         letters: &[impl AsRef<Path>],
         path: &Path,
     ) -> Result<Assembled, AssembleError> {
+        self.assemble_file_checked(info, letters, &[], path)
+    }
+
+    /// [`Assembler::assemble_file`] with [`Assembler::assemble_checked`]'s check: nothing
+    /// is left under `path` when a letter's file is not the one recorded.
+    pub fn assemble_file_checked(
+        &self,
+        info: &BatchInfo,
+        letters: &[impl AsRef<Path>],
+        expected: &[Option<String>],
+        path: &Path,
+    ) -> Result<Assembled, AssembleError> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -297,7 +346,7 @@ impl Assembler {
             move |source| AssembleError::WriteFile { path, source }
         };
         let mut file = std::fs::File::create(&temp).map_err(fail(&temp))?;
-        let assembled = match self.assemble(info, letters, &mut file) {
+        let assembled = match self.assemble_checked(info, letters, expected, &mut file) {
             Ok(assembled) => assembled,
             Err(err) => {
                 drop(file);
