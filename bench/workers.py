@@ -19,9 +19,13 @@ the ratio to SQLite is taken within each round and its median reported.
 Reported per variant: letters (PDFs written), best and median wall, letters/s (best),
 CPU seconds per letter of the process tree (user + system of `run` and the workers it
 waited for), the PostgreSQL server's CPU per letter (postmaster and its backends, from
-/proc), peak RSS of the largest process, and the ratio to SQLite. For PostgreSQL it also
+/proc), peak RSS of the largest process, the ratio to SQLite, and from the ledger's own
+timestamps when the first and last chunk were recorded rendered and when the run finished
+(before, during and after rendering; the coordinator alone works before and after). For
+PostgreSQL it also
 prints what `pg_stat_statements` saw in the last run (statements, calls per letter, mean
-execution time) and the time of one round trip on localhost (`pgbench`, `SELECT 1`).
+execution time), the time of one round trip on localhost (`pgbench`, `SELECT 1`), and with
+--strace the requests `run` sends to the server, before, during and after rendering.
 
 Unless --pg-url names a server (its user must create databases and `pg_stat_statements`
 should be loaded), a throwaway server is started (initdb + pg_ctl in a temporary directory
@@ -282,7 +286,9 @@ def bench(args, root, tmp, server):
                     server.psql(f'DROP DATABASE "{db}"')
                 subprocess.run(["rm", "-rf", out], check=True)
         report(letters, args, results)
-        if args.strace and server:
+        if args.strace and server and not shutil.which("strace"):
+            print("\nskipped: --strace: no `strace` on PATH")
+        elif args.strace and server:
             count_requests(args, server, letters, tmp, config, accounts, assets)
         if last_statements:
             print_statements(*last_statements, args.statements)
@@ -347,15 +353,17 @@ def print_phases(results):
     print("Where the time goes (medians, seconds from the run's start as the ledger recorded "
           "it; a chunk's rendered events carry the time it was recorded):")
     print()
-    print("| variant | start → last planned | → first chunk recorded | → last chunk recorded "
-          "| → finished (batches, Treasury) | chunks | render s/chunk |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| variant | → first chunk recorded | → last chunk recorded "
+          "| → finished (batches, Treasury) | chunks | s per chunk (all processes) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, rows in results.items():
         med = {k: statistics.median(r[6][k] for r in rows)
                for k in ("planned", "first", "last", "finished", "chunks")}
-        per_chunk = (med["last"] - med["first"]) / max(med["chunks"] - 1, 1)
-        print(f"| `{name}` | {med['planned']:.2f} | {med['first']:.2f} | {med['last']:.2f} "
-              f"| {med['finished']:.2f} | {med['chunks']:.0f} | {per_chunk:.2f} |")
+        # Chunks after the first, over the time between the first and the last recorded.
+        per_chunk = (f"{(med['last'] - med['first']) / (med['chunks'] - 1):.2f}"
+                     if med["chunks"] > 1 else "")
+        print(f"| `{name}` | {med['first']:.2f} | {med['last']:.2f} "
+              f"| {med['finished']:.2f} | {med['chunks']:.0f} | {per_chunk} |")
 
 
 def print_statements(rows, letters, shown):
