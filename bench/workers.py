@@ -22,8 +22,7 @@ waited for), the PostgreSQL server's CPU per letter (postmaster and its backends
 /proc), peak RSS of the largest process, the ratio to SQLite, and from the ledger's own
 timestamps when the first and last chunk were recorded rendered and when the run finished
 (before, during and after rendering; the coordinator alone works before and after). For
-PostgreSQL it also
-prints what `pg_stat_statements` saw in the last run (statements, calls per letter, mean
+PostgreSQL it also prints what `pg_stat_statements` saw in the last run (statements, calls per letter, mean
 execution time), the time of one round trip on localhost (`pgbench`, `SELECT 1`), and with
 --strace the requests `run` sends to the server, before, during and after rendering.
 
@@ -78,6 +77,7 @@ class Server:
     def __init__(self, url=None):
         self.bin = pg_bin()
         self.dir = None
+        self.stats = False  # pg_stat_statements answers
         if url:
             self.admin = url
             self.host, self.port, self.user = parse(url)
@@ -225,6 +225,11 @@ def main():
     try:
         if server:
             server.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            try:
+                server.psql("SELECT count(*) FROM pg_stat_statements")
+                server.stats = True
+            except subprocess.CalledProcessError:
+                print("pg_stat_statements is not loaded on this server: no statement counts")
             version = server.psql("SHOW server_version")[0][0]
             fsync = server.psql("SHOW fsync")[0][0]
             print(f"PostgreSQL {version} on {server.host}:{server.port}, fsync {fsync}")
@@ -261,7 +266,8 @@ def bench(args, root, tmp, server):
                 if on_pg:
                     db = f"bench_{letters}_{i}_{name.replace(' ', '_')}"
                     cmd += ["--ledger", server.fresh_db(db)]
-                    server.psql("SELECT pg_stat_statements_reset()")
+                    if server.stats:
+                        server.psql("SELECT pg_stat_statements_reset()")
                 db_cpu = server.cpu_seconds() if on_pg else None
                 code, wall, rss, cpu = measure_cpu(cmd)
                 if on_pg and db_cpu is not None:
@@ -280,7 +286,7 @@ def bench(args, root, tmp, server):
                       + f"; from the run's start: planned {at['planned']:.2f} s, first chunk "
                       f"{at['first']:.2f} s, last chunk {at['last']:.2f} s ({at['chunks']} "
                       f"chunks), finished {at['finished']:.2f} s", flush=True)
-                if on_pg and name == "pg":
+                if on_pg and name == "pg" and server.stats:
                     last_statements = (statements(server, db), pdfs)
                 if on_pg:
                     server.psql(f'DROP DATABASE "{db}"')
