@@ -6,6 +6,7 @@ use postgres::{GenericClient, Row};
 
 use super::PgLedger;
 use super::rows::{Db, all, get, stored, time_at};
+use super::typed::Typed;
 use crate::ledger::rules;
 use crate::ledger::stamp;
 use crate::ledger::{Approval, ApprovalLog, DbError, LedgerError, NewApproval};
@@ -34,7 +35,7 @@ fn record(conn: &mut impl GenericClient, approval: &NewApproval) -> Db<Approval>
     let at = stamp::now();
     let reviewer = approval.reviewer.trim().to_owned();
     let id: i64 = conn
-        .query_one(
+        .query_one_t(
             "INSERT INTO approvals (template, template_sha256, reviewer, at, note, sources)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             &[
@@ -79,7 +80,7 @@ impl ApprovalLog for PgLedger {
         );
         self.client
             .borrow_mut()
-            .query(&sql, &[&template])
+            .query_t(&sql, &[&template])
             .map_err(DbError::from)
             .and_then(|rows| all(rows, approval_from_row))
             .map_err(|source| LedgerError::Approval {
@@ -100,7 +101,7 @@ impl ApprovalLog for PgLedger {
         );
         self.client
             .borrow_mut()
-            .query_opt(&sql, &[&template, &template_sha256])
+            .query_opt_t(&sql, &[&template, &template_sha256])
             .map_err(DbError::from)
             .and_then(|row| row.as_ref().map(approval_from_row).transpose())
             .map_err(|source| LedgerError::Approval {

@@ -8,6 +8,7 @@ use postgres::{GenericClient, Row};
 
 use super::PgLedger;
 use super::rows::{Db, all, get, key_at, load_letter, num_at, opt_time_at, state_at};
+use super::typed::Typed;
 use super::writes::{append_event, move_letter, now, require_run};
 use crate::ledger::emails::SendOutcome;
 use crate::ledger::rules;
@@ -29,14 +30,14 @@ fn record(
 ) -> Db<()> {
     let with_email: std::collections::HashSet<&LetterKey> = emails.iter().map(|e| &e.key).collect();
     for key in planned.iter().filter(|k| !with_email.contains(k)) {
-        conn.execute(
+        conn.execute_t(
             "UPDATE emails SET state = 'cancelled', updated_at = $2, last_error = $3
              WHERE key = $1 AND state = 'pending'",
             &[&key.as_str(), &at, &rules::NO_LONGER_EMAIL],
         )?;
     }
     for email in emails {
-        conn.execute(
+        conn.execute_t(
             "INSERT INTO emails (key, role, run_id, to_address, to_name, subject, text_body,
                  html_body, attach_pdf, state, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)
@@ -92,7 +93,7 @@ fn queue(
     run_id: Option<i64>,
     resend_uncertain: bool,
 ) -> Db<Vec<QueuedEmail>> {
-    let rows = conn.query(
+    let rows = conn.query_t(
         "SELECT e.key, e.role, e.to_address, e.to_name, e.subject, e.text_body, e.html_body,
                 e.attach_pdf, e.state, e.attempts, r.out_dir, l.file, l.file_sha256
          FROM emails e JOIN letters l ON l.key = e.key JOIN runs r ON r.id = l.run_id
@@ -113,7 +114,7 @@ fn role_and_address(
     conn: &mut impl GenericClient,
     key: &LetterKey,
 ) -> Db<Option<(EmailRole, String)>> {
-    conn.query_opt(
+    conn.query_opt_t(
         "SELECT role, to_address FROM emails WHERE key = $1 FOR UPDATE",
         &[&key.as_str()],
     )?
@@ -137,7 +138,7 @@ fn begin(
         let (role, to) = role_and_address(conn, key)
             .map_err(failed)?
             .ok_or_else(|| LedgerError::UnknownLetter { key: key.clone() })?;
-        conn.execute(
+        conn.execute_t(
             "UPDATE emails SET state = 'sending', attempts = attempts + 1, message_id = $2,
                  updated_at = $3
              WHERE key = $1",
@@ -176,7 +177,7 @@ fn finish(
         let (role, _) = role_and_address(conn, key)
             .map_err(failed)?
             .ok_or_else(|| LedgerError::UnknownLetter { key: key.clone() })?;
-        conn.execute(
+        conn.execute_t(
             "UPDATE emails SET state = $2, reply = COALESCE($3, reply),
                  last_error = COALESCE($4, last_error),
                  fallback_print = fallback_print OR $5,
@@ -200,7 +201,7 @@ fn finish(
 }
 
 fn keys_where(conn: &mut impl GenericClient, sql: &str) -> Db<Vec<LetterKey>> {
-    all(conn.query(sql, &[])?, |row| key_at(row, 0))
+    all(conn.query_t(sql, &[])?, |row| key_at(row, 0))
 }
 
 /// Every email left `sending` becomes `uncertain`, its letter too. Returns their keys.
@@ -255,7 +256,7 @@ fn resolve(
             state: email.state,
         });
     }
-    conn.execute(
+    conn.execute_t(
         "UPDATE emails SET state = $2,
              sent_at = CASE WHEN $2 = 'sent' THEN $3 ELSE sent_at END, updated_at = $3
          WHERE key = $1",
@@ -285,7 +286,7 @@ fn load(conn: &mut impl GenericClient, key: &LetterKey, lock: bool) -> Db<Option
          FROM emails WHERE key = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
-    conn.query_opt(&sql, &[&key.as_str()])?
+    conn.query_opt_t(&sql, &[&key.as_str()])?
         .map(|r| {
             Ok(EmailRecord {
                 key: key_at(&r, 0)?,

@@ -2,10 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use postgres::types::ToSql;
-
 use super::PgLedger;
 use super::rows::{Db, LETTER_COLUMNS, all, event_from_row, letter_from_row, load_letter};
+use super::typed::{Param, Typed};
 use super::writes::{append_event, move_letter, now, plan_one, render_one, require_run};
 use crate::account::Notice;
 use crate::ledger::rules::{self, Planned};
@@ -21,9 +20,9 @@ impl PgLedger {
         &self,
         what: impl Fn() -> String,
         sql: &str,
-        args: &[&(dyn ToSql + Sync)],
+        args: &[&dyn Param],
     ) -> Result<Vec<LetterRecord>, LedgerError> {
-        self.read(what, |c| all(c.query(sql, args)?, letter_from_row))
+        self.read(what, |c| all(c.query_t(sql, args)?, letter_from_row))
     }
 }
 
@@ -154,7 +153,7 @@ impl LetterStore for PgLedger {
         self.read(
             || format!("the events of `{key}`"),
             |c| {
-                let rows = c.query(
+                let rows = c.query_t(
                     "SELECT id, key, run_id, from_state, to_state, at, detail
                      FROM events WHERE key = $1 ORDER BY id",
                     &[&key.as_str()],

@@ -8,6 +8,7 @@ use postgres::{GenericClient, Row};
 use super::PgLedger;
 use super::rows::{Db, all, enum_at, get, key_at, money_at, num_at, opt_num_at, opt_time_at};
 use super::rows::{state_at, time_at};
+use super::typed::Typed;
 use super::writes::{append_event, now};
 use crate::ledger::rules;
 use crate::ledger::{
@@ -66,7 +67,7 @@ fn sql_int(n: u64) -> Db<i64> {
 /// The next number of counter `name` within `range` and how many are left, with the
 /// counter's row locked until the transaction ends.
 fn next_of(conn: &mut impl GenericClient, name: &str, range: (u64, u64)) -> Db<(u64, u64)> {
-    let row = conn.query_one(
+    let row = conn.query_one_t(
         "SELECT last FROM mail_counters WHERE name = $1 FOR UPDATE",
         &[&name],
     )?;
@@ -75,7 +76,7 @@ fn next_of(conn: &mut impl GenericClient, name: &str, range: (u64, u64)) -> Db<(
 }
 
 fn set_counter(conn: &mut impl GenericClient, name: &str, last: u64) -> Db<()> {
-    conn.execute(
+    conn.execute_t(
         "UPDATE mail_counters SET last = $2 WHERE name = $1",
         &[&name, &sql_int(last)?],
     )?;
@@ -84,7 +85,7 @@ fn set_counter(conn: &mut impl GenericClient, name: &str, last: u64) -> Db<()> {
 
 /// The letter's current piece, if it has one that is not yet in a batch.
 fn open_piece(conn: &mut impl GenericClient, key: &LetterKey) -> Db<Option<MailPiece>> {
-    conn.query_opt(
+    conn.query_opt_t(
         &format!(
             "SELECT {PIECE_COLUMNS} FROM mail_pieces
              WHERE id = (SELECT piece_id FROM letters WHERE key = $1) AND batch_id IS NULL"
@@ -106,7 +107,7 @@ fn insert_piece(
     at: &str,
 ) -> Db<i64> {
     let id: i64 = conn
-        .query_one(
+        .query_one_t(
             "INSERT INTO mail_pieces (key, run_id, mail_class, imb_serial, tracking_code,
                  routing_code, imb, article_number, allocated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -123,7 +124,7 @@ fn insert_piece(
             ],
         )?
         .try_get(0)?;
-    conn.execute(
+    conn.execute_t(
         "UPDATE letters SET piece_id = $2 WHERE key = $1",
         &[&request.key.as_str(), &id],
     )?;
@@ -206,7 +207,7 @@ fn allocate(
 /// Records a written batch and puts its pieces in it.
 fn record_batch(tx: &mut impl GenericClient, batch: &NewBatch) -> Db<Option<BatchRecord>> {
     let id: i64 = tx
-        .query_one(
+        .query_one_t(
             "INSERT INTO batches (name, run_id, mail_class, seq, file, file_sha256, pieces,
                  pages, sheets, amount_due, state, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'written', $11) RETURNING id",
@@ -226,7 +227,7 @@ fn record_batch(tx: &mut impl GenericClient, batch: &NewBatch) -> Db<Option<Batc
         )?
         .try_get(0)?;
     for (sequence, (piece, pages)) in batch.pieces.iter().enumerate() {
-        let changed = tx.execute(
+        let changed = tx.execute_t(
             "UPDATE mail_pieces SET batch_id = $2, sequence = $3, pages = $4
              WHERE id = $1 AND batch_id IS NULL",
             &[
@@ -247,7 +248,7 @@ fn record_batch(tx: &mut impl GenericClient, batch: &NewBatch) -> Db<Option<Batc
 
 /// The batch with this name, if any.
 fn load_batch(conn: &mut impl GenericClient, name: &str) -> Db<Option<BatchRecord>> {
-    conn.query_opt(
+    conn.query_opt_t(
         &format!("SELECT {BATCH_COLUMNS} FROM batches WHERE name = $1"),
         &[&name],
     )?
@@ -258,7 +259,7 @@ fn load_batch(conn: &mut impl GenericClient, name: &str) -> Db<Option<BatchRecor
 
 /// The pieces of a batch in print order.
 fn pieces_of_batch(conn: &mut impl GenericClient, batch_id: i64) -> Db<Vec<MailPiece>> {
-    let rows = conn.query(
+    let rows = conn.query_t(
         &format!("SELECT {PIECE_COLUMNS} FROM mail_pieces WHERE batch_id = $1 ORDER BY sequence"),
         &[&batch_id],
     )?;
@@ -285,7 +286,7 @@ fn release(
     }
     for piece in pieces_of_batch(tx, batch.id).map_err(failed)? {
         let row = tx
-            .query_one(
+            .query_one_t(
                 "SELECT state FROM letters WHERE key = $1 FOR UPDATE",
                 &[&piece.key.as_str()],
             )
@@ -294,7 +295,7 @@ fn release(
         if !rules::check_move(&piece.key, state, LetterState::Released)? {
             continue;
         }
-        tx.execute(
+        tx.execute_t(
             "UPDATE letters SET state = 'released', updated_at = $2 WHERE key = $1",
             &[&piece.key.as_str(), &at],
         )
@@ -303,7 +304,7 @@ fn release(
         let (to, run) = (LetterState::Released, Some(batch.run_id));
         append_event(tx, &piece.key, run, Some(state), to, &at, &note).map_err(failed)?;
     }
-    tx.execute(
+    tx.execute_t(
         "UPDATE batches SET state = 'released', released_at = $2 WHERE id = $1",
         &[&batch.id, &at],
     )
@@ -314,7 +315,7 @@ fn release(
 /// Whether every piece is in no batch and still its letter's current piece.
 fn pieces_open(conn: &mut impl GenericClient, pieces: &[i64]) -> Db<bool> {
     let open: i64 = conn
-        .query_one(
+        .query_one_t(
             "SELECT count(*) FROM mail_pieces p JOIN letters l ON l.piece_id = p.id
              WHERE p.id = ANY($1) AND p.batch_id IS NULL",
             &[&pieces],
@@ -360,7 +361,7 @@ impl BatchLog for PgLedger {
                 let sql = format!(
                     "SELECT {BATCH_COLUMNS} FROM batches WHERE run_id = $1 ORDER BY mail_class, seq"
                 );
-                all(c.query(&sql, &[&run_id])?, batch_from_row)
+                all(c.query_t(&sql, &[&run_id])?, batch_from_row)
             },
         )
     }
@@ -381,7 +382,7 @@ impl BatchLog for PgLedger {
             || format!("whether the file of `{key}` carries its mail piece's marks"),
             |c| {
                 let n: i64 = c
-                    .query_one(
+                    .query_one_t(
                         "SELECT count(*) FROM letters
                          WHERE key = $1 AND marked_piece_id IS NOT NULL
                            AND marked_piece_id = piece_id",
@@ -404,7 +405,7 @@ impl BatchLog for PgLedger {
         self.read(
             || "the letters in no batch".to_owned(),
             |c| {
-                let rows = c.query(
+                let rows = c.query_t(
                     "SELECT l.key, l.run_id FROM letters l
                      LEFT JOIN mail_pieces p ON p.id = l.piece_id
                      WHERE l.state = 'rendered' AND l.channel = 'print' AND p.batch_id IS NULL

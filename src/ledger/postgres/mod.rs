@@ -27,6 +27,7 @@ pub(in crate::ledger) mod server;
 #[cfg(test)]
 mod tests;
 mod treasury;
+mod typed;
 mod work;
 mod writes;
 

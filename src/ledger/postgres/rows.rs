@@ -3,6 +3,7 @@
 //! by name), so a record read back from either backend is the same; a stored value that
 //! does not decode is reported as [`DbError::Stored`] with its column.
 
+use super::typed::Typed;
 use chrono::{DateTime, NaiveDate, Utc};
 use postgres::GenericClient;
 use postgres::Row;
@@ -243,7 +244,7 @@ pub(super) fn load_letter(
         "SELECT {LETTER_COLUMNS} FROM letters WHERE key = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
-    conn.query_opt(&sql, &[&key.as_str()])?
+    conn.query_opt_t(&sql, &[&key.as_str()])?
         .as_ref()
         .map(letter_from_row)
         .transpose()
@@ -251,7 +252,7 @@ pub(super) fn load_letter(
 
 /// The run with this id, if recorded.
 pub(super) fn load_run(conn: &mut impl GenericClient, run_id: i64) -> Db<Option<RunInfo>> {
-    conn.query_opt(
+    conn.query_opt_t(
         &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"),
         &[&run_id],
     )?

@@ -2,6 +2,7 @@
 
 use super::PgLedger;
 use super::rows::{RUN_COLUMNS, all, load_run, run_from_row};
+use super::typed::Typed;
 use super::writes::{interrupt_running, now, require_run};
 use crate::ledger::stamp;
 use crate::ledger::{DbError, LedgerError, NewRun, RunInfo, RunLog, RunStatus};
@@ -14,7 +15,7 @@ impl RunLog for PgLedger {
             let mut tx = self.client.get_mut().transaction()?;
             interrupt_running(&mut tx, None, &at)?;
             let id: i64 = tx
-                .query_one(
+                .query_one_t(
                     "INSERT INTO runs (started_at, as_of, mail_date, config_sha256, accounts,
                          out_dir, status)
                      VALUES ($1, $2, $3, $4, $5, $6, 'running') RETURNING id",
@@ -51,7 +52,7 @@ impl RunLog for PgLedger {
             .map_err(|e| failed(e.into()))?;
         require_run(&mut tx, run_id, "resume a run")?;
         interrupt_running(&mut tx, Some(run_id), &at).map_err(failed)?;
-        tx.execute(
+        tx.execute_t(
             "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = $1",
             &[&run_id],
         )
@@ -66,7 +67,7 @@ impl RunLog for PgLedger {
         let changed = self
             .client
             .get_mut()
-            .execute(
+            .execute_t(
                 "UPDATE runs SET status = $2, finished_at = $3 WHERE id = $1",
                 &[&run_id, &status.as_str(), &finished_at],
             )
@@ -84,7 +85,7 @@ impl RunLog for PgLedger {
         let changed = self
             .client
             .get_mut()
-            .execute(
+            .execute_t(
                 "UPDATE runs SET status = 'failed', finished_at = $2, failure = $3 WHERE id = $1",
                 &[&run_id, &now(), &reason],
             )
@@ -109,7 +110,7 @@ impl RunLog for PgLedger {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id");
         self.client
             .borrow_mut()
-            .query(&sql, &[])
+            .query_t(&sql, &[])
             .map_err(DbError::from)
             .and_then(|rows| all(rows, run_from_row))
             .map_err(|source| LedgerError::Run {

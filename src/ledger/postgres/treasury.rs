@@ -7,6 +7,7 @@ use postgres::{GenericClient, Row};
 
 use super::PgLedger;
 use super::rows::{Db, all, get, ids_at, ids_json, key_at, money_at, referral_from_row, time_at};
+use super::typed::Typed;
 use super::writes::{now, require_run};
 use crate::account::TopReferral;
 use crate::ledger::rules;
@@ -48,7 +49,7 @@ fn insert_action(
     at: &str,
 ) -> Db<usize> {
     let ids = ids_json(&a.liability_ids)?;
-    let inserted = conn.execute(
+    let inserted = conn.execute_t(
         "INSERT INTO treasury_actions (run_id, at, action, account_id, notice_key,
              liability_ids, amount_before, amount_after, reason, debtor_name, tin_last4, why)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -84,7 +85,7 @@ fn insert_referral(
     run_id: i64,
     at: &str,
 ) -> Db<bool> {
-    let inserted = conn.execute(
+    let inserted = conn.execute_t(
         "INSERT INTO referrals (notice_key, account_id, liability_ids, amount,
              deadline_passed, run_id, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -108,7 +109,7 @@ fn list(
     run_id: Option<i64>,
     account_id: Option<&str>,
 ) -> Db<Vec<TreasuryRecord>> {
-    let rows = conn.query(
+    let rows = conn.query_t(
         &format!(
             "SELECT {COLUMNS} FROM treasury_actions
              WHERE ($1::BIGINT IS NULL OR run_id = $1) AND ($2::TEXT IS NULL OR account_id = $2)
@@ -134,7 +135,7 @@ impl PgLedger {
                          run_id, at
                      FROM referrals WHERE ($1::TEXT IS NULL OR account_id = $1) {filter}"
                 );
-                all(c.query(&sql, &[&account_id])?, referral_from_row)
+                all(c.query_t(&sql, &[&account_id])?, referral_from_row)
             },
         )
     }
@@ -210,7 +211,7 @@ impl TreasuryLog for PgLedger {
         self.read(
             || "the runs with Treasury actions".to_owned(),
             |c| {
-                let rows = c.query(
+                let rows = c.query_t(
                     "SELECT DISTINCT run_id FROM treasury_actions ORDER BY run_id",
                     &[],
                 )?;

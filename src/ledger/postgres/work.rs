@@ -11,6 +11,7 @@ use postgres::GenericClient;
 
 use super::PgLedger;
 use super::rows::{Db, get};
+use super::typed::Typed;
 use super::writes::require_run;
 use crate::ledger::{
     ClaimedLetter, DbError, LedgerError, LetterPayload, WorkLeft, WorkQueue, payload_sha256,
@@ -28,7 +29,7 @@ fn failed(action: String) -> impl Fn(DbError) -> LedgerError {
 /// Stores one payload, replacing an earlier one of the key and clearing its claim.
 fn store(conn: &mut impl GenericClient, run_id: i64, item: &LetterPayload) -> Db<bool> {
     if conn
-        .query_opt(
+        .query_opt_t(
             "SELECT 1 FROM letters WHERE key = $1",
             &[&item.key.as_str()],
         )?
@@ -36,7 +37,7 @@ fn store(conn: &mut impl GenericClient, run_id: i64, item: &LetterPayload) -> Db
     {
         return Ok(false);
     }
-    conn.execute(
+    conn.execute_t(
         "INSERT INTO work (key, run_id, payload, payload_sha256, data_sha256, worker,
              lease_until)
          VALUES ($1, $2, $3, $4, $5, NULL, NULL)
@@ -64,7 +65,7 @@ fn claim(
     limit: i64,
     lease_ms: i64,
 ) -> Db<Vec<ClaimedLetter>> {
-    let rows = conn.query(
+    let rows = conn.query_t(
         "WITH claimable AS (
              SELECT w.key FROM work w JOIN letters l ON l.key = w.key
              JOIN runs r ON r.id = w.run_id AND r.status = 'running'
@@ -105,7 +106,7 @@ impl WorkQueue for PgLedger {
         self.in_tx(&fail, |tx| {
             require_run(tx, run_id, "record the letters' payloads")?;
             // The run's set is replaced whole: a payload not recorded again is withdrawn.
-            tx.execute("DELETE FROM work WHERE run_id = $1", &[&run_id])
+            tx.execute_t("DELETE FROM work WHERE run_id = $1", &[&run_id])
                 .map_err(|e| fail(e.into()))?;
             for item in payloads {
                 if !store(tx, run_id, item).map_err(&fail)? {
@@ -138,7 +139,7 @@ impl WorkQueue for PgLedger {
         self.read(
             || format!("the work left in run {run_id}"),
             |conn| {
-                let row = conn.query_one(
+                let row = conn.query_one_t(
                     "SELECT
                         (SELECT count(*) FROM letters l JOIN work w ON w.key = l.key
                          WHERE l.run_id = $1 AND l.state = 'planned' AND w.run_id = $1),

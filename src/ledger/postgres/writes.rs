@@ -5,6 +5,7 @@
 use postgres::GenericClient;
 
 use super::rows::{Db, ids_json, load_run};
+use super::typed::{Param, Typed};
 use crate::ledger::rules::{self, Planned, RenderOutcome};
 use crate::ledger::{LedgerError, LetterState, PlannedLetter, RenderedFile, RunInfo};
 use crate::letter::LetterKey;
@@ -24,7 +25,7 @@ pub(super) fn append_event(
     at: &str,
     detail: &str,
 ) -> Db<()> {
-    conn.execute(
+    conn.execute_t(
         "INSERT INTO events (key, run_id, from_state, to_state, at, detail)
          VALUES ($1, $2, $3, $4, $5, $6)",
         &[
@@ -59,7 +60,7 @@ pub(super) fn interrupt_running(
     except: Option<i64>,
     at: &str,
 ) -> Db<()> {
-    conn.execute(
+    conn.execute_t(
         "UPDATE runs SET status = 'interrupted', finished_at = $1
          WHERE status = 'running' AND ($2::BIGINT IS NULL OR id <> $2)",
         &[&at, &except],
@@ -75,7 +76,7 @@ pub(super) fn plan_one(
     at: &str,
 ) -> Db<Planned> {
     let current = conn
-        .query_opt(
+        .query_opt_t(
             "SELECT state, run_id, data_sha256 FROM letters WHERE key = $1 FOR UPDATE",
             &[&letter.key.as_str()],
         )?
@@ -94,7 +95,7 @@ pub(super) fn plan_one(
     let variant = letter.variant.map(|v| v.as_str());
     let channel = letter.channel.as_str();
     let mail_class = letter.mail_class.map(|m| m.as_str());
-    let fields: [&(dyn postgres::types::ToSql + Sync); 13] = [
+    let fields: [&dyn Param; 13] = [
         &letter.key.as_str(),
         &run_id,
         &letter.account_id,
@@ -118,7 +119,7 @@ pub(super) fn plan_one(
     );
     match &change {
         Planned::Changed(None, _) => {
-            conn.execute(
+            conn.execute_t(
                 "INSERT INTO letters (key, run_id, account_id, kind, variant, channel, mail_class,
                      letter_date, deadline, liability_ids, subject, data_sha256, state,
                      created_at, updated_at)
@@ -127,7 +128,7 @@ pub(super) fn plan_one(
             )?;
         }
         Planned::Changed(Some(_), _) => {
-            conn.execute(
+            conn.execute_t(
                 "UPDATE letters SET run_id = $2, account_id = $3, kind = $4, variant = $5,
                      channel = $6, mail_class = $7, letter_date = $8, deadline = $9,
                      liability_ids = $10, subject = $11, data_sha256 = $12, template = NULL,
@@ -160,7 +161,7 @@ pub(super) fn render_one(
     at: &str,
 ) -> Db<RenderOutcome> {
     let current = conn
-        .query_opt(
+        .query_opt_t(
             "SELECT l.state, l.file, l.file_sha256, l.data_sha256, l.run_id, w.payload_sha256
              FROM letters l LEFT JOIN work w ON w.key = l.key AND w.run_id = l.run_id
              WHERE l.key = $1 FOR UPDATE OF l",
@@ -194,7 +195,7 @@ pub(super) fn render_one(
     if outcome != RenderOutcome::Done {
         return Ok(outcome);
     }
-    conn.execute(
+    conn.execute_t(
         "UPDATE letters SET run_id = $2, template = $3, template_sha256 = $4, file = $5,
              file_sha256 = $6, pages = $7, state = 'rendered', updated_at = $8,
              marked_piece_id = $9
@@ -257,7 +258,7 @@ pub(super) fn move_letter(
         "UPDATE letters SET state = $2, run_id = COALESCE($3, run_id), updated_at = $4
          WHERE key = $1"
     };
-    conn.execute(sql, &[&key.as_str(), &to.as_str(), &run_id, &at])
+    conn.execute_t(sql, &[&key.as_str(), &to.as_str(), &run_id, &at])
         .map_err(|e| failed(e.into()))?;
     append_event(conn, key, run_id, Some(current.state), to, at, detail).map_err(failed)?;
     Ok(true)
