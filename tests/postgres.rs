@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::files::{file_sha, pdfs, utf8};
+use common::files::{pdfs, run_outputs, utf8};
 use common::pg::{TestServer, fresh_database, own_server};
 use common::{Fixture, Run};
 use missive::ledger::prelude::*;
@@ -51,50 +50,6 @@ fn open(url: &str) -> PgLedger {
     PgLedger::open(&location).expect("open the PostgreSQL ledger")
 }
 
-/// Every file a run wrote under `dir` (relative name → SHA-256), but the run summaries and
-/// the SQLite ledger, which name the ledger and the time; the Treasury file by its lines
-/// without the time each action was recorded (its control file holds its hash).
-fn outputs(dir: &Path) -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
-    for entry in walkdir(dir) {
-        let name = entry
-            .strip_prefix(dir)
-            .expect("inside")
-            .display()
-            .to_string();
-        if name.starts_with("run-")
-            || name.starts_with("missive.db")
-            || name.ends_with("treasury/1-control.json")
-        {
-            continue;
-        }
-        if name.starts_with("treasury/") && name.ends_with(".csv") {
-            let text = std::fs::read_to_string(&entry).expect("read the Treasury file");
-            let lines: Vec<&str> = text
-                .lines()
-                .map(|line| line.rsplit_once(',').map_or(line, |(head, _)| head))
-                .collect();
-            found.insert(name, lines.join("\n"));
-            continue;
-        }
-        found.insert(name, file_sha(&entry));
-    }
-    found
-}
-
-fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read dir") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            files.extend(walkdir(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
-}
-
 #[test]
 fn the_samples_give_the_same_letters_batches_and_treasury_file_as_on_sqlite() {
     let Some(db) = fresh_database("same_as_sqlite") else {
@@ -107,7 +62,7 @@ fn the_samples_give_the_same_letters_batches_and_treasury_file_as_on_sqlite() {
     run.expect_code(0);
     assert!(run.stderr.contains(&db.url), "{}", run.stderr);
     assert_eq!(pdfs(&on_pg).len(), 31);
-    let (a, b) = (outputs(&on_sqlite), outputs(&on_pg));
+    let (a, b) = (run_outputs(&on_sqlite), run_outputs(&on_pg));
     assert!(
         b.keys().any(|k| k.starts_with("batches")) && b.keys().any(|k| k.starts_with("treasury")),
         "{b:#?}"
@@ -142,7 +97,7 @@ fn the_samples_give_the_same_letters_batches_and_treasury_file_as_on_sqlite() {
     // Run again: nothing new.
     let again = samples_run(&on_pg, &db.url);
     again.expect_code(0);
-    assert_eq!(outputs(&on_pg), b);
+    assert_eq!(run_outputs(&on_pg), b);
 }
 
 #[test]

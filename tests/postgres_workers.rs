@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::accounts::write_intent_accounts;
-use common::files::{file_sha, utf8};
+use common::files::{run_outputs, utf8};
 use common::pg::fresh_database;
 use common::{Fixture, Run, gate_off_arg, root};
 
@@ -131,45 +131,6 @@ fn work_recorded(url: &str) -> bool {
         .is_ok_and(|n| n > 0)
 }
 
-/// Every file under `dir` (relative name → SHA-256), but the ledger, the run summaries
-/// (they name the ledger) and the Treasury control file; a Treasury CSV by its lines
-/// without the time each action was recorded.
-fn outputs(dir: &Path) -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(at) = stack.pop() {
-        for entry in std::fs::read_dir(&at).expect("list output") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let name = path
-                .strip_prefix(dir)
-                .expect("inside")
-                .display()
-                .to_string();
-            if name.starts_with("run-")
-                || name.starts_with("missive.db")
-                || (name.starts_with("treasury/") && name.ends_with("-control.json"))
-            {
-                continue;
-            }
-            if name.starts_with("treasury/") && name.ends_with(".csv") {
-                let text = std::fs::read_to_string(&path).expect("read the Treasury file");
-                let lines: Vec<&str> = text
-                    .lines()
-                    .map(|line| line.rsplit_once(',').map_or(line, |(head, _)| head))
-                    .collect();
-                found.insert(name, lines.join("\n"));
-                continue;
-            }
-            found.insert(name, file_sha(&path));
-        }
-    }
-    found
-}
-
 /// The accounts, one JSON Lines file: `n` generated intents plus the samples (which bring
 /// refunds, offset notices, emails and Treasury referrals and updates).
 fn accounts(dir: &Fixture, n: usize) -> (String, Vec<String>) {
@@ -266,7 +227,7 @@ fn single_process(dir: &Fixture, accounts: &str) -> (Run, Facts, BTreeMap<String
     let ledger = out.join("missive.db");
     let run = common::missive(&run_args(accounts, &out, utf8(&ledger)));
     run.expect_code(0);
-    (run, sqlite_facts(&ledger), outputs(&out))
+    (run, sqlite_facts(&ledger), run_outputs(&out))
 }
 
 /// No two pieces share an IMb serial or an article number; every piece is in a batch.
@@ -391,7 +352,7 @@ fn three_workers_and_a_killed_coordinator_render_a_run_exactly_once() {
     }
 
     let facts = postgres_facts(&db.url);
-    same_as_reference(&facts, &outputs(&out), &reference);
+    same_as_reference(&facts, &run_outputs(&out), &reference);
     for key in &keys {
         assert_eq!(facts.letters[key].0, "rendered", "`{key}`");
     }
@@ -418,7 +379,7 @@ fn workers_started_by_the_run_on_postgres_write_what_one_process_writes_on_sqlit
             .map(|l| l.split("; ledger").next().unwrap_or_default().to_owned())
     };
     assert_eq!(summary(&run.stderr), summary(&reference.0.stderr));
-    same_as_reference(&postgres_facts(&db.url), &outputs(&out), &reference);
+    same_as_reference(&postgres_facts(&db.url), &run_outputs(&out), &reference);
     let mut client = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
     let claimed_by: i64 = client
         .query_one("SELECT count(DISTINCT worker) FROM work", &[])
