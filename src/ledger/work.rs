@@ -39,6 +39,9 @@ pub struct ClaimedLetter {
     /// The payload's hash ([`payload_sha256`]): recording the file with it proves the file
     /// was made from the letter's current payload.
     pub payload_sha256: String,
+    /// The plan hash the letter is planned with, read in the claim's transaction: the
+    /// payload's letter must hash to it.
+    pub data_sha256: String,
 }
 
 /// The SHA-256 (hex) of a payload's text, as the ledger stores it beside the payload.

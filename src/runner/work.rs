@@ -180,12 +180,8 @@ fn render_claimed(
     let mut made_from: HashMap<LetterKey, (String, String)> = HashMap::new();
     let mut unreadable = Vec::new();
     for item in claimed {
-        let recorded = ledger
-            .letter(&item.key)?
-            .ok_or_else(|| LedgerError::UnknownLetter {
-                key: item.key.clone(),
-            })?;
-        match read_payload(item, &recorded.data_sha256) {
+        // The plan hash came with the claim, from the same transaction.
+        match read_payload(item, &item.data_sha256) {
             Ok(payload) => {
                 gate.check(
                     ledger,
@@ -196,7 +192,7 @@ fn render_claimed(
                 )?;
                 made_from.insert(
                     item.key.clone(),
-                    (recorded.data_sha256.clone(), item.payload_sha256.clone()),
+                    (item.data_sha256.clone(), item.payload_sha256.clone()),
                 );
                 if let (Some(piece), Some(marks)) = (payload.piece, payload.marks) {
                     pieces.insert(item.key.clone(), (piece, marks));

@@ -21,6 +21,7 @@ fn claimed(payload: LetterPayload) -> ClaimedLetter {
     ClaimedLetter {
         key: payload.key,
         payload_sha256: crate::ledger::payload_sha256(&payload.payload),
+        data_sha256: payload.data_sha256,
         payload: payload.payload,
     }
 }
@@ -56,6 +57,7 @@ fn a_payload_that_is_not_the_planned_letter_is_refused() {
     let swapped = ClaimedLetter {
         key: other.key.clone(),
         payload_sha256: crate::ledger::payload_sha256(&payload.payload),
+        data_sha256: String::new(),
         payload: payload.payload,
     };
     let sha = plan_sha256(other).expect("hash");
@@ -66,6 +68,7 @@ fn a_payload_that_is_not_the_planned_letter_is_refused() {
         key: letter.key.clone(),
         payload: "{".to_owned(),
         payload_sha256: crate::ledger::payload_sha256("{"),
+        data_sha256: String::new(),
     };
     let err = read_payload(&broken, "x").expect_err("not JSON");
     assert!(err.contains("cannot be read"), "{err}");

@@ -153,6 +153,7 @@ pub(super) fn a_replan_replaces_the_payload_and_clears_the_claim<L: Backend>() {
             key: replaced.key.clone(),
             payload: "new payload".to_owned(),
             payload_sha256: payload_sha256("new payload"),
+            data_sha256: letters[0].data_sha256.clone(),
         }]
     );
     assert_eq!(

@@ -102,6 +102,8 @@ impl WorkQueue for MemoryLedger {
                     key: key.clone(),
                     payload: row.payload.clone(),
                     payload_sha256: row.payload_sha256.clone(),
+                    // Claimable only when the letter's data is the payload's.
+                    data_sha256: row.data_sha256.clone(),
                 });
             }
             Ok(claimed)

@@ -162,6 +162,7 @@ fn allocate(
         .collect();
     rules::check_ranges(&new, serials_left, articles_left, ranges)?;
     let mut pieces = Vec::with_capacity(requests.len());
+    let (mut last_serial, mut last_article) = (None, None);
     for (request, piece) in requests.iter().zip(existing) {
         if let Some(piece) = piece {
             pieces.push(piece);
@@ -180,10 +181,12 @@ fn allocate(
                 source,
             }
         })?;
-        set_counter(tx, "imb_serial", serial).map_err(failed)?;
+        // The counters are moved once, after the loop: they stay locked until the
+        // transaction ends, so nobody else sees them in between.
+        last_serial = Some(serial);
         serial += 1;
         if article_serial.is_some() {
-            set_counter(tx, "certified_article", article).map_err(failed)?;
+            last_article = Some(article);
             article += 1;
         }
         pieces.push(MailPiece {
@@ -200,6 +203,12 @@ fn allocate(
             sequence: None,
             pages: None,
         });
+    }
+    if let Some(last) = last_serial {
+        set_counter(tx, "imb_serial", last).map_err(failed)?;
+    }
+    if let Some(last) = last_article {
+        set_counter(tx, "certified_article", last).map_err(failed)?;
     }
     Ok(pieces)
 }

@@ -67,7 +67,7 @@ fn claim(
 ) -> Db<Vec<ClaimedLetter>> {
     let rows = conn.query_t(
         "WITH claimable AS (
-             SELECT w.key FROM work w JOIN letters l ON l.key = w.key
+             SELECT w.key, l.data_sha256 FROM work w JOIN letters l ON l.key = w.key
              JOIN runs r ON r.id = w.run_id AND r.status = 'running'
              WHERE w.run_id = $1 AND l.run_id = $1 AND l.state = 'planned'
                AND w.data_sha256 = l.data_sha256
@@ -78,7 +78,7 @@ fn claim(
          UPDATE work w SET worker = $3,
              lease_until = now() + $4::bigint * interval '1 millisecond'
          FROM claimable c WHERE w.key = c.key
-         RETURNING w.key, w.payload, w.payload_sha256",
+         RETURNING w.key, w.payload, w.payload_sha256, c.data_sha256",
         &[&run_id, &limit, &worker, &lease_ms],
     )?;
     let mut claimed = rows
@@ -88,6 +88,7 @@ fn claim(
                 key: LetterKey::from_text(&get::<String>(row, 0)?),
                 payload: get(row, 1)?,
                 payload_sha256: get(row, 2)?,
+                data_sha256: get(row, 3)?,
             })
         })
         .collect::<Db<Vec<_>>>()?;

@@ -87,7 +87,7 @@ impl WorkQueue for SqliteLedger {
         let claimed = {
             let mut select = tx
                 .prepare_cached(
-                    "SELECT w.key, w.payload, w.payload_sha256
+                    "SELECT w.key, w.payload, w.payload_sha256, l.data_sha256
                      FROM work w JOIN letters l ON l.key = w.key
                      JOIN runs r ON r.id = w.run_id AND r.status = 'running'
                      WHERE w.run_id = ?1 AND l.run_id = ?1 AND l.state = 'planned'
@@ -102,6 +102,7 @@ impl WorkQueue for SqliteLedger {
                         key: LetterKey::from_text(&r.get::<_, String>(0)?),
                         payload: r.get(1)?,
                         payload_sha256: r.get(2)?,
+                        data_sha256: r.get(3)?,
                     })
                 })
                 .map_err(&fail)?;
