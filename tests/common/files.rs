@@ -5,7 +5,7 @@
 //! "nothing was written" without creating it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -94,12 +94,9 @@ pub fn pdf_pages(path: &Path) -> usize {
     doc.get_pages().len()
 }
 
-/// Every file a run wrote under `dir` (relative name → SHA-256), to compare two runs of the
-/// same accounts: but the run summaries and the SQLite ledger (they name the ledger and the
-/// time) and the Treasury control files (they hash the Treasury file); a Treasury CSV by its
-/// lines without the last column, the time each action was recorded.
-pub fn run_outputs(dir: &Path) -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
+/// Every file under `dir`, by its name relative to `dir`, in no particular order.
+pub fn files_under(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut files = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(at) = stack.pop() {
         for entry in std::fs::read_dir(&at).expect("list output") {
@@ -113,23 +110,35 @@ pub fn run_outputs(dir: &Path) -> BTreeMap<String, String> {
                 .expect("inside")
                 .display()
                 .to_string();
-            if name.starts_with("run-")
-                || name.starts_with("missive.db")
-                || (name.starts_with("treasury/") && name.ends_with("-control.json"))
-            {
-                continue;
-            }
-            if name.starts_with("treasury/") && name.ends_with(".csv") {
-                let text = std::fs::read_to_string(&path).expect("read the Treasury file");
-                let lines: Vec<&str> = text
-                    .lines()
-                    .map(|line| line.rsplit_once(',').map_or(line, |(head, _)| head))
-                    .collect();
-                found.insert(name, lines.join("\n"));
-                continue;
-            }
-            found.insert(name, file_sha(&path));
+            files.push((name, path));
         }
+    }
+    files
+}
+
+/// Every file a run wrote under `dir` (relative name → SHA-256), to compare two runs of the
+/// same accounts: but the run summaries and the SQLite ledger (they name the ledger and the
+/// time) and the Treasury control files (they hash the Treasury file); a Treasury CSV by its
+/// lines without the last column, the time each action was recorded.
+pub fn run_outputs(dir: &Path) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for (name, path) in files_under(dir) {
+        if name.starts_with("run-")
+            || name.starts_with("missive.db")
+            || (name.starts_with("treasury/") && name.ends_with("-control.json"))
+        {
+            continue;
+        }
+        if name.starts_with("treasury/") && name.ends_with(".csv") {
+            let text = std::fs::read_to_string(&path).expect("read the Treasury file");
+            let lines: Vec<&str> = text
+                .lines()
+                .map(|line| line.rsplit_once(',').map_or(line, |(head, _)| head))
+                .collect();
+            found.insert(name, lines.join("\n"));
+            continue;
+        }
+        found.insert(name, file_sha(&path));
     }
     found
 }

@@ -12,33 +12,18 @@ use missive::ledger::prelude::*;
 use missive::ledger::{LetterState, NewRun, RunStatus};
 
 use crate::common::accounts::write_intent_accounts;
-use crate::common::files::{file_sha, temps, utf8};
+use crate::common::files::{file_sha, files_under, temps, utf8};
 use crate::common::ledger::{open_ledger, peek};
 use crate::common::{Fixture, root};
 use crate::{AS_OF, SAMPLES, date, missive, run_cmd, run_config, spawn_args, spawn_run};
 
 /// `relative path → sha256` of every file under `dir`, but the ledger's own files.
 fn tree(dir: &Path) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(at) = stack.pop() {
-        for entry in std::fs::read_dir(&at).expect("list output") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let rel = path
-                .strip_prefix(dir)
-                .expect("under dir")
-                .to_string_lossy()
-                .into_owned();
-            if !rel.starts_with("missive.db") {
-                files.insert(rel, file_sha(&path));
-            }
-        }
-    }
-    files
+    files_under(dir)
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("missive.db"))
+        .map(|(name, path)| (name, file_sha(&path)))
+        .collect()
 }
 
 /// Every letter's key → (state, file sha256); every piece's key → (IMb serial, article
@@ -198,6 +183,14 @@ fn rendered_by(ledger: &Path, pid: u32) -> i64 {
     .unwrap_or(0)
 }
 
+/// Whether the run in the ledger at `ledger` has recorded its work (payloads) yet.
+fn work_recorded(ledger: &Path) -> bool {
+    peek(ledger).is_some_and(|c| {
+        c.query_row("SELECT count(*) FROM work", [], |r| r.get::<_, i64>(0))
+            .is_ok_and(|n| n > 0)
+    })
+}
+
 /// Waits (up to 3 minutes) until `done` holds, polling every 20 ms.
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -255,12 +248,7 @@ fn a_worker_killed_mid_run_leaves_its_letters_to_the_others() {
     let mut args = spawn_args(&accounts, &out, "1");
     args.extend(["--chunk", "8", "--lease", "2"].map(String::from));
     let mut coordinator = spawn_run(&args, &dir.join("coordinator.log"));
-    wait_for("the run to start", || {
-        peek(&ledger).is_some_and(|c| {
-            c.query_row("SELECT count(*) FROM work", [], |r| r.get::<_, i64>(0))
-                .is_ok_and(|n| n > 0)
-        })
-    });
+    wait_for("the run to start", || work_recorded(&ledger));
     let mut doomed = spawn_worker(&ledger, &dir.join("doomed.log"), run_config());
     let mut survivor = spawn_worker(&ledger, &dir.join("survivor.log"), run_config());
     let pid = doomed.id();
@@ -299,12 +287,7 @@ fn a_killed_coordinator_leaves_the_run_to_its_worker_and_the_next_run_finishes_i
     let mut args = spawn_args(&accounts, &out, "1");
     args.extend(["--chunk", "8", "--lease", "2"].map(String::from));
     let mut coordinator = spawn_run(&args, &dir.join("coordinator.log"));
-    wait_for("the run to record its work", || {
-        peek(&ledger).is_some_and(|c| {
-            c.query_row("SELECT count(*) FROM work", [], |r| r.get::<_, i64>(0))
-                .is_ok_and(|n| n > 0)
-        })
-    });
+    wait_for("the run to record its work", || work_recorded(&ledger));
     let mut worker = spawn_worker(&ledger, &dir.join("worker.log"), run_config());
     let coordinator_pid = coordinator.id();
     wait_for("the coordinator to render a chunk", || {
@@ -437,12 +420,7 @@ fn a_worker_whose_templates_are_not_the_runs_refuses_and_the_run_goes_on() {
         .stderr(std::fs::File::create(dir.join("coordinator.log")).expect("log"))
         .spawn()
         .expect("start the run");
-    wait_for("the run to record its work", || {
-        peek(&ledger).is_some_and(|c| {
-            c.query_row("SELECT count(*) FROM work", [], |r| r.get::<_, i64>(0))
-                .is_ok_and(|n| n > 0)
-        })
-    });
+    wait_for("the run to record its work", || work_recorded(&ledger));
     let worker = Command::new(env!("CARGO_BIN_EXE_missive"))
         .args(["run", "--worker", "--ledger", utf8(&ledger)])
         .args([
