@@ -80,27 +80,27 @@ pub(super) enum RenderOutcome {
 }
 
 /// The letter as recorded, as [`render_change`] weighs it.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct RenderTarget<'a> {
+#[derive(Debug, Clone)]
+pub(super) struct RenderTarget {
     /// Its state.
     pub state: LetterState,
     /// Its file, if rendered.
-    pub file: Option<&'a str>,
+    pub file: Option<String>,
     /// That file's hash.
-    pub file_sha256: Option<&'a str>,
+    pub file_sha256: Option<String>,
     /// The plan hash of its data.
-    pub data_sha256: &'a str,
+    pub data_sha256: String,
     /// The run it is planned (or was rendered) in.
     pub run_id: i64,
     /// The hash of its current payload in that run, if it has one.
-    pub payload_sha256: Option<&'a str>,
+    pub payload_sha256: Option<String>,
 }
 
 /// Decides what recording `file` for run `run_id` does to the letter as recorded (`None`:
 /// not in the ledger). Only a letter planned in that run whose data (and, for a file made
 /// from a payload, whose current payload) is the file's becomes rendered.
 pub(super) fn render_change(
-    current: Option<RenderTarget<'_>>,
+    current: Option<RenderTarget>,
     run_id: i64,
     file: &RenderedFile,
 ) -> RenderOutcome {
@@ -114,17 +114,17 @@ pub(super) fn render_change(
     match current.state {
         LetterState::Planned if current.run_id != run_id => RenderOutcome::OtherRun(current.run_id),
         LetterState::Planned if current.data_sha256 != file.data_sha256 => {
-            stale(&file.data_sha256, current.data_sha256)
+            stale(&file.data_sha256, &current.data_sha256)
         }
-        LetterState::Planned => match (&file.payload_sha256, current.payload_sha256) {
+        LetterState::Planned => match (&file.payload_sha256, current.payload_sha256.as_deref()) {
             (Some(made_from), current_payload) if current_payload != Some(made_from.as_str()) => {
                 stale(made_from, current_payload.unwrap_or("none (withdrawn)"))
             }
             _ => RenderOutcome::Done,
         },
         LetterState::Rendered
-            if current.file == Some(file.file.as_str())
-                && current.file_sha256 == Some(file.file_sha256.as_str()) =>
+            if current.file.as_deref() == Some(file.file.as_str())
+                && current.file_sha256.as_deref() == Some(file.file_sha256.as_str()) =>
         {
             RenderOutcome::AlreadyRendered
         }

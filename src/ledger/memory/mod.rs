@@ -285,14 +285,15 @@ impl Tables {
             let r = &row.record;
             rules::RenderTarget {
                 state: r.state,
-                file: r.file.as_deref(),
-                file_sha256: r.file_sha256.as_deref(),
-                data_sha256: &r.data_sha256,
+                file: r.file.clone(),
+                file_sha256: r.file_sha256.clone(),
+                data_sha256: r.data_sha256.clone(),
                 run_id: r.run_id,
                 payload_sha256: self
                     .work
                     .get(&file.key)
-                    .and_then(|w| w.payload_of_run(r.run_id)),
+                    .and_then(|w| w.payload_of_run(r.run_id))
+                    .map(str::to_owned),
             }
         });
         match rules::render_change(current, run_id, file) {

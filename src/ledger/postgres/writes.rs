@@ -143,16 +143,6 @@ pub(super) fn plan_one(
     Ok(change)
 }
 
-/// A letter as `render_one` weighs it: state, file, file hash, data hash, run, payload hash.
-type Current = (
-    LetterState,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    Option<String>,
-);
-
 /// Marks one planned letter rendered with its file and appends its event.
 pub(super) fn render_one(
     conn: &mut impl GenericClient,
@@ -167,31 +157,18 @@ pub(super) fn render_one(
              WHERE l.key = $1 FOR UPDATE OF l",
             &[&file.key.as_str()],
         )?
-        .map(|row| -> Db<Current> {
-            Ok((
-                super::rows::state_at(&row, 0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-                row.try_get(4)?,
-                row.try_get(5)?,
-            ))
+        .map(|row| -> Db<rules::RenderTarget> {
+            Ok(rules::RenderTarget {
+                state: super::rows::state_at(&row, 0)?,
+                file: row.try_get(1)?,
+                file_sha256: row.try_get(2)?,
+                data_sha256: row.try_get(3)?,
+                run_id: row.try_get(4)?,
+                payload_sha256: row.try_get(5)?,
+            })
         })
         .transpose()?;
-    let outcome = rules::render_change(
-        current.as_ref().map(
-            |(state, file, sha, data, run, payload)| rules::RenderTarget {
-                state: *state,
-                file: file.as_deref(),
-                file_sha256: sha.as_deref(),
-                data_sha256: data,
-                run_id: *run,
-                payload_sha256: payload.as_deref(),
-            },
-        ),
-        run_id,
-        file,
-    );
+    let outcome = rules::render_change(current, run_id, file);
     if outcome != RenderOutcome::Done {
         return Ok(outcome);
     }

@@ -138,45 +138,24 @@ pub(super) fn render_one(
     file: &RenderedFile,
     at: &str,
 ) -> rusqlite::Result<RenderOutcome> {
-    type Current = (
-        LetterState,
-        Option<String>,
-        Option<String>,
-        String,
-        i64,
-        Option<String>,
-    );
-    let current: Option<Current> = conn
+    let current = conn
         .prepare_cached(
             "SELECT l.state, l.file, l.file_sha256, l.data_sha256, l.run_id, w.payload_sha256
              FROM letters l LEFT JOIN work w ON w.key = l.key AND w.run_id = l.run_id
              WHERE l.key = ?1",
         )?
         .query_row([file.key.as_str()], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
+            Ok(rules::RenderTarget {
+                state: r.get(0)?,
+                file: r.get(1)?,
+                file_sha256: r.get(2)?,
+                data_sha256: r.get(3)?,
+                run_id: r.get(4)?,
+                payload_sha256: r.get(5)?,
+            })
         })
         .optional()?;
-    let outcome = rules::render_change(
-        current.as_ref().map(
-            |(state, file, sha, data, run, payload)| rules::RenderTarget {
-                state: *state,
-                file: file.as_deref(),
-                file_sha256: sha.as_deref(),
-                data_sha256: data,
-                run_id: *run,
-                payload_sha256: payload.as_deref(),
-            },
-        ),
-        run_id,
-        file,
-    );
+    let outcome = rules::render_change(current, run_id, file);
     if outcome != RenderOutcome::Done {
         return Ok(outcome);
     }
