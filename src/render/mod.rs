@@ -140,6 +140,13 @@ impl Renderer {
         })
     }
 
+    /// sha256 of the font files loaded (names and bytes, in name order). Every process
+    /// that renders letters of one run must have the same fonts, since glyphs and line
+    /// breaks come from them: workers compare this with the coordinator's.
+    pub fn fonts_sha256(&self) -> &str {
+        self.base.fonts_sha256()
+    }
+
     /// The virtual paths of the loaded library files (`/lib/base.typ`, …), sorted.
     pub fn library_paths(&self) -> Vec<String> {
         self.base.library_paths()

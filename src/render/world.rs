@@ -20,6 +20,8 @@ use typst::text::{Font, FontBook, FontFamily, FontList, Locale, TextElem};
 use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World};
 
+use sha2::{Digest, Sha256};
+
 use super::RenderError;
 
 /// The virtual path of every letter's main source.
@@ -51,6 +53,9 @@ enum LibFile {
 pub(crate) struct Base {
     /// The fonts, indexed like `book`.
     fonts: Vec<Font>,
+    /// sha256 of the font files (names and bytes, in name order): what a letter's glyphs
+    /// and line breaks come from, so processes that render one run must agree on it.
+    fonts_sha256: String,
     /// Metadata about `fonts`.
     book: LazyHash<FontBook>,
     /// The files of the library directory, by id.
@@ -65,7 +70,7 @@ pub(crate) struct Base {
 impl Base {
     /// Loads the fonts of `fonts_dir` and the files of `library_dir`.
     pub(crate) fn new(fonts_dir: &Path, library_dir: &Path) -> Result<Self, RenderError> {
-        let fonts = load_fonts(fonts_dir)?;
+        let (fonts, fonts_sha256) = load_fonts(fonts_dir)?;
         let book = LazyHash::new(FontBook::from_fonts(&fonts));
         if !book.contains_family(&DEFAULT_FONT.to_lowercase()) {
             return Err(RenderError::DefaultFontMissing {
@@ -76,6 +81,7 @@ impl Base {
         let files = load_library(library_dir)?;
         Ok(Self {
             fonts,
+            fonts_sha256,
             book,
             files,
             letter_id: project_id(LETTER_PATH),
@@ -86,6 +92,11 @@ impl Base {
     /// The number of fonts loaded.
     pub(crate) fn font_count(&self) -> usize {
         self.fonts.len()
+    }
+
+    /// sha256 of the font files loaded (see the field).
+    pub(crate) fn fonts_sha256(&self) -> &str {
+        &self.fonts_sha256
     }
 
     /// The virtual paths of the library files, sorted.
@@ -209,7 +220,7 @@ fn project_id(path: &str) -> FileId {
 
 /// Loads every font file directly in `dir`, in file-name order so that font indices
 /// (and thus fallback choices) are the same on every machine.
-fn load_fonts(dir: &Path) -> Result<Vec<Font>, RenderError> {
+fn load_fonts(dir: &Path) -> Result<(Vec<Font>, String), RenderError> {
     let read_dir_err = |source| RenderError::FontsDir {
         path: dir.to_path_buf(),
         source,
@@ -228,11 +239,21 @@ fn load_fonts(dir: &Path) -> Result<Vec<Font>, RenderError> {
     paths.sort();
 
     let mut fonts = Vec::new();
+    let mut digest = Sha256::new();
     for path in paths {
         let data = fs::read(&path).map_err(|source| RenderError::FontRead {
             path: path.clone(),
             source,
         })?;
+        // Each file's name and length before its bytes, so no two sets hash alike.
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        digest.update((name.len() as u64).to_le_bytes());
+        digest.update(name.as_bytes());
+        digest.update((data.len() as u64).to_le_bytes());
+        digest.update(&data);
         let before = fonts.len();
         fonts.extend(Font::iter(Bytes::new(data)));
         if fonts.len() == before {
@@ -244,7 +265,7 @@ fn load_fonts(dir: &Path) -> Result<Vec<Font>, RenderError> {
             path: dir.to_path_buf(),
         });
     }
-    Ok(fonts)
+    Ok((fonts, crate::config::hex(&digest.finalize())))
 }
 
 /// Loads the `.typ` sources and assets under `dir`, mounted at [`LIB_PREFIX`].

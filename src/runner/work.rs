@@ -105,15 +105,28 @@ struct Payload {
     /// The version of the letter's template the coordinator planned with: a worker with
     /// another version refuses to render it.
     template_sha256: String,
+    /// The coordinator's fonts ([`crate::render::Renderer::fonts_sha256`]): a worker with
+    /// other fonts refuses to render, since its files could break lines and pages
+    /// differently from the coordinator's.
+    fonts_sha256: String,
+}
+
+/// What a payload says the letter is rendered with: its template's version and the fonts.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RenderedWith<'a> {
+    /// The template version (content hash of template, partials and layout).
+    pub(super) template_sha256: &'a str,
+    /// The fonts' hash.
+    pub(super) fonts_sha256: &'a str,
 }
 
 /// The payload of `letter` (of `account`), with its mail piece and marks if it has one and
-/// the version of its template the coordinator composes with.
+/// the template version and fonts the coordinator renders with.
 pub(super) fn payload_of(
     letter: &DueLetter,
     account: &Account,
     piece: Option<(i64, &MailMarks)>,
-    template_sha256: &str,
+    with: RenderedWith<'_>,
 ) -> Result<LetterPayload, RecordError> {
     let payload = Payload {
         letter: letter.clone(),
@@ -123,7 +136,8 @@ pub(super) fn payload_of(
         account: account.clone(),
         piece: piece.map(|(id, _)| id),
         marks: piece.map(|(_, marks)| marks.clone()),
-        template_sha256: template_sha256.to_owned(),
+        template_sha256: with.template_sha256.to_owned(),
+        fonts_sha256: with.fonts_sha256.to_owned(),
     };
     let text = serde_json::to_string(&payload).map_err(|source| RecordError::Payload {
         key: letter.key.clone(),
@@ -183,6 +197,13 @@ fn render_claimed(
         // The plan hash came with the claim, from the same transaction.
         match read_payload(item, &item.data_sha256) {
             Ok(payload) => {
+                let own_fonts = producer.renderer.fonts_sha256();
+                if payload.fonts_sha256 != own_fonts {
+                    return Err(Stop::Gate(WorkerError::OtherFonts {
+                        run_fonts: payload.fonts_sha256,
+                        own_fonts: own_fonts.to_owned(),
+                    }));
+                }
                 gate.check(
                     ledger,
                     producer,
@@ -498,6 +519,16 @@ pub enum WorkerError {
         run_version: String,
         /// This worker's version.
         own_version: String,
+    },
+    /// This worker's fonts are not the ones the run renders with.
+    #[error(
+        "the run renders with fonts sha256 {run_fonts}, this worker's fonts have sha256 {own_fonts}: letters would break lines and pages differently; start it with the coordinator's fonts (--fonts)"
+    )]
+    OtherFonts {
+        /// The coordinator's fonts' hash.
+        run_fonts: String,
+        /// This worker's.
+        own_fonts: String,
     },
 }
 

@@ -17,6 +17,12 @@ fn sample_letters() -> Vec<(DueLetter, Account)> {
         .collect()
 }
 
+/// A template version and fonts hash for payloads made here.
+const V1: RenderedWith<'static> = RenderedWith {
+    template_sha256: "v1",
+    fonts_sha256: "f1",
+};
+
 fn claimed(payload: LetterPayload) -> ClaimedLetter {
     ClaimedLetter {
         key: payload.key,
@@ -36,7 +42,7 @@ fn every_sample_letter_reads_back_from_its_payload_as_planned() {
     };
     for (letter, account) in &letters {
         let sha = plan_sha256(letter).expect("hash");
-        let payload = payload_of(letter, account, Some((7, &marks)), "v1").expect("payload");
+        let payload = payload_of(letter, account, Some((7, &marks)), V1).expect("payload");
         let back = read_payload(&claimed(payload), &sha).expect("reads back");
         assert_eq!(&back.letter, letter, "`{}`", letter.key);
         assert_eq!(&back.account, account);
@@ -48,7 +54,7 @@ fn every_sample_letter_reads_back_from_its_payload_as_planned() {
 fn a_payload_that_is_not_the_planned_letter_is_refused() {
     let letters = sample_letters();
     let (letter, account) = &letters[0];
-    let payload = payload_of(letter, account, None, "v1").expect("payload");
+    let payload = payload_of(letter, account, None, V1).expect("payload");
     let err = read_payload(&claimed(payload.clone()), "0ther").expect_err("other hash");
     assert!(err.contains("not the one the ledger recorded"), "{err}");
     assert!(err.contains("0ther"), "{err}");

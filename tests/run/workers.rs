@@ -389,6 +389,41 @@ fn a_worker_whose_templates_are_not_the_runs_refuses_and_the_run_goes_on() {
     // The shipped configuration (no --config): approvals required. The worker's edited
     // template is neither the version the run composes with nor an approved one; the first
     // check refuses it.
+    let templates = Fixture::from_dir("templates");
+    let intent = templates.join("letters/intent_to_offset.typ.tera");
+    let mut text = std::fs::read_to_string(&intent).expect("template");
+    text.push_str("\n{# edited after approval #}\n");
+    std::fs::write(&intent, text).expect("edit the template");
+    a_different_worker_refuses_and_the_run_goes_on(
+        &["--templates", utf8(templates.path())],
+        &[
+            "letters/intent_to_offset.typ.tera",
+            "the run composes with version",
+            "this worker has version",
+        ],
+    );
+}
+
+#[test]
+fn a_worker_whose_fonts_are_not_the_runs_refuses_and_the_run_goes_on() {
+    // Another set of fonts could break a letter's lines and pages differently from the
+    // coordinator's files: a worker with other fonts renders nothing.
+    let fonts = Fixture::from_dir("fonts");
+    std::fs::remove_file(fonts.join("LiberationSerif-Italic.ttf")).expect("drop a font");
+    a_different_worker_refuses_and_the_run_goes_on(
+        &["--fonts", utf8(fonts.path())],
+        &[
+            "the run renders with fonts sha256",
+            "this worker's fonts have sha256",
+            "--fonts",
+        ],
+    );
+}
+
+/// A run of 60 intents (their template approved) with a worker started with `worker_args`
+/// (other templates or fonts than the coordinator's): the worker exits with 2 and says
+/// `expected`, the coordinator renders every letter once.
+fn a_different_worker_refuses_and_the_run_goes_on(worker_args: &[&str], expected: &[&str]) {
     let dir = Fixture::empty();
     let accounts = dir.join("accounts.jsonl");
     let keys = write_intent_accounts(&accounts, 60);
@@ -404,12 +439,6 @@ fn a_worker_whose_templates_are_not_the_runs_refuses_and_the_run_goes_on() {
         utf8(&ledger),
     ])
     .expect_code(0);
-    // The worker's copy of the templates differs from the approved version.
-    let templates = Fixture::from_dir("templates");
-    let intent = templates.join("letters/intent_to_offset.typ.tera");
-    let mut text = std::fs::read_to_string(&intent).expect("template");
-    text.push_str("\n{# edited after approval #}\n");
-    std::fs::write(&intent, text).expect("edit the template");
 
     let mut args = spawn_args(&accounts, &out, "1");
     args.extend(["--chunk", "4", "--lease", "2"].map(String::from));
@@ -423,26 +452,16 @@ fn a_worker_whose_templates_are_not_the_runs_refuses_and_the_run_goes_on() {
     wait_for("the run to record its work", || work_recorded(&ledger));
     let worker = Command::new(env!("CARGO_BIN_EXE_missive"))
         .args(["run", "--worker", "--ledger", utf8(&ledger)])
+        .args(worker_args)
         .args([
-            "--templates",
-            utf8(templates.path()),
-            "--chunk",
-            "4",
-            "--lease",
-            "2",
+            "--chunk", "4", "--lease", "2", "--jobs", "1", "--wait", "20",
         ])
-        .args(["--jobs", "1", "--wait", "20"])
         .current_dir(root())
         .output()
         .expect("run the worker");
     let stderr = String::from_utf8_lossy(&worker.stderr);
     assert_eq!(worker.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("letters/intent_to_offset.typ.tera")
-            && stderr.contains("the run composes with version")
-            && stderr.contains("this worker has version"),
-        "{stderr}"
-    );
+    assert!(expected.iter().all(|e| stderr.contains(e)), "{stderr}");
 
     let status = coordinator.wait().expect("the run finishes");
     let log = std::fs::read_to_string(dir.join("coordinator.log")).unwrap_or_default();
