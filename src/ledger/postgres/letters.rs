@@ -90,6 +90,16 @@ impl LetterStore for PgLedger {
         })
     }
 
+    fn letters(&self, keys: &[LetterKey]) -> Result<HashMap<LetterKey, LetterRecord>, LedgerError> {
+        let texts: Vec<&str> = keys.iter().map(LetterKey::as_str).collect();
+        let found = self.read_letters(
+            || format!("{} letters", keys.len()),
+            &format!("SELECT {LETTER_COLUMNS} FROM letters WHERE key = ANY($1)"),
+            &[&texts],
+        )?;
+        Ok(found.into_iter().map(|l| (l.key.clone(), l)).collect())
+    }
+
     fn letters_of_account(&self, account_id: &str) -> Result<Vec<LetterRecord>, LedgerError> {
         self.read_letters(
             || format!("the letters of account `{account_id}`"),
