@@ -76,6 +76,19 @@ pub trait LetterStore {
     /// The letter with this key, if recorded.
     fn letter(&self, key: &LetterKey) -> Result<Option<LetterRecord>, LedgerError>;
 
+    /// The recorded letters among `keys`, by key (a key not recorded is absent): what a
+    /// step that looks at many letters reads once, where a server is a round trip away.
+    /// By default one [`LetterStore::letter`] each (in-process backends).
+    fn letters(&self, keys: &[LetterKey]) -> Result<HashMap<LetterKey, LetterRecord>, LedgerError> {
+        let mut found = HashMap::with_capacity(keys.len());
+        for key in keys {
+            if let Some(record) = self.letter(key)? {
+                found.insert(key.clone(), record);
+            }
+        }
+        Ok(found)
+    }
+
     /// Every letter of an account, ordered by key.
     fn letters_of_account(&self, account_id: &str) -> Result<Vec<LetterRecord>, LedgerError>;
 

@@ -25,9 +25,11 @@ pub(super) fn as_rendered(
     letters: &[DueLetter],
     accounts: &HashMap<String, crate::account::Account>,
 ) -> Result<Vec<DueLetter>, RunError> {
+    let keys: Vec<LetterKey> = letters.iter().map(|l| l.key.clone()).collect();
+    let records = ledger.letters(&keys)?;
     let mut same = Vec::with_capacity(letters.len());
     for letter in letters {
-        let Some(record) = ledger.letter(&letter.key)? else {
+        let Some(record) = records.get(&letter.key) else {
             continue;
         };
         let template = letter_template(accounts, letter);

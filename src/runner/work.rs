@@ -427,6 +427,12 @@ pub(super) fn work_through(
     let mut failed: HashMap<LetterKey, FailedLetter> =
         own.failed.into_iter().map(|f| (f.key.clone(), f)).collect();
     let mut summary = ProduceSummary::default();
+    let others: Vec<LetterKey> = to_render
+        .iter()
+        .filter(|l| !written.contains_key(&l.key) && !failed.contains_key(&l.key))
+        .map(|l| l.key.clone())
+        .collect();
+    let records = ledger.letters(&others)?;
     for letter in to_render {
         if let Some(w) = written.remove(&letter.key) {
             summary.letters.push(w);
@@ -434,7 +440,7 @@ pub(super) fn work_through(
             summary.failed.push(f);
         } else {
             // Rendered (or failed) by a worker: as the ledger holds it.
-            from_ledger(ledger, &letter.key, &mut summary)?;
+            from_ledger(ledger, &letter.key, records.get(&letter.key), &mut summary)?;
         }
     }
     // Letters of the run this process rendered that the plan did not list now (an earlier
@@ -444,13 +450,15 @@ pub(super) fn work_through(
     Ok(summary)
 }
 
-/// What the ledger holds of a letter another process rendered or failed.
+/// What the ledger holds of a letter another process rendered or failed (`record`, read
+/// with the others in one call).
 fn from_ledger(
     ledger: &dyn Ledger,
     key: &LetterKey,
+    record: Option<&crate::ledger::LetterRecord>,
     summary: &mut ProduceSummary,
 ) -> Result<(), RunError> {
-    let Some(record) = ledger.letter(key)? else {
+    let Some(record) = record.cloned() else {
         return Ok(());
     };
     match record.state {

@@ -420,3 +420,82 @@ pub(super) fn record_rendered_refuses_a_file_of_other_data<L: Backend>() {
         .expect("current data");
     assert_eq!(state(&ledger, &a.key), LetterState::Rendered);
 }
+
+/// A key given twice in one call is recorded as if the call took its letters one by one
+/// (the backends that write a call's letters in one statement must agree): planned twice
+/// with other data, two events and the second data; the same file twice, one `rendered`
+/// event; two different files, the second refused (the letter is rendered by then) and
+/// the chunk with it; a payload twice, the second kept. [`LetterStore::letters`] reads the
+/// recorded ones among several keys.
+pub(super) fn a_key_given_twice_in_one_call_counts_as_two_calls<L: Backend>() {
+    let (_home, mut ledger) = L::fresh();
+    let run = start(&mut ledger);
+    let a = intent("CT-1");
+    let a2 = PlannedLetter {
+        data_sha256: "d2".to_owned(),
+        ..a.clone()
+    };
+    let b = intent("CT-2");
+    assert_eq!(
+        ledger
+            .record_planned(run.id, &[a.clone(), b.clone(), a2.clone()])
+            .expect("plan"),
+        [a.key.clone(), b.key.clone()]
+    );
+    assert_eq!(
+        events(&ledger, &a.key),
+        [
+            (None, LetterState::Planned),
+            (Some(LetterState::Planned), LetterState::Planned)
+        ]
+    );
+    let unknown = intent("CT-404").key;
+    let found = ledger
+        .letters(&[a.key.clone(), unknown.clone(), b.key.clone()])
+        .expect("letters");
+    assert_eq!(found.len(), 2);
+    assert_eq!(
+        found.get(&a.key).map(|l| l.data_sha256.as_str()),
+        Some("d2")
+    );
+    assert_eq!(
+        found.get(&b.key),
+        ledger.letter(&b.key).expect("read").as_ref()
+    );
+
+    let payload = |text: &str| LetterPayload {
+        key: b.key.clone(),
+        payload: text.to_owned(),
+        data_sha256: b.data_sha256.clone(),
+    };
+    ledger
+        .record_payloads(run.id, &[payload("first"), payload("second")])
+        .expect("payloads");
+    let claimed = ledger
+        .claim_letters(run.id, "w", 10, std::time::Duration::from_secs(60))
+        .expect("claim");
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|c| c.payload.as_str())
+            .collect::<Vec<_>>(),
+        ["second"]
+    );
+
+    ledger
+        .record_rendered(run.id, &[file_of(&a2), file_of(&a2)])
+        .expect("same file twice");
+    assert_eq!(events(&ledger, &a.key).len(), 3);
+    let other = RenderedFile {
+        file: "other.pdf".to_owned(),
+        ..file_of(&b)
+    };
+    let err = ledger
+        .record_rendered(run.id, &[file_of(&b), other])
+        .expect_err("a second file");
+    assert!(
+        matches!(err, LedgerError::NotPlanned { ref key, state: LetterState::Rendered } if key == &b.key),
+        "{err:?}"
+    );
+    assert_eq!(state(&ledger, &b.key), LetterState::Planned);
+}

@@ -116,6 +116,7 @@ contract! {
     letters::set_state_refuses_impossible_changes_and_records_one_event_per_change,
     letters::prior_notices_map_every_kind_and_variant,
     letters::ten_thousand_letters_plan_and_render_in_chunks,
+    letters::a_key_given_twice_in_one_call_counts_as_two_calls,
     treasury::referrals_are_recorded_once_per_notice,
     treasury::what_top_holds_is_the_latest_action_and_a_run_records_each_action_once,
     approvals::approvals_cover_exactly_one_version_and_survive_reopening,

@@ -2,6 +2,7 @@
 //! SMTP transaction (`sending` committed before, `sent` with the server's reply after).
 //! Each function here runs inside the caller's transaction.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use postgres::{GenericClient, Row};
@@ -20,7 +21,8 @@ use crate::letter::LetterKey;
 
 /// Inserts or replaces the emails of planned letters; cancels a pending email of a planned
 /// letter that no longer goes by email. An email being sent or of uncertain outcome is
-/// never replaced.
+/// never replaced. One statement each, whatever the number of letters (a key given twice
+/// keeps its last email, as if recorded one by one).
 fn record(
     conn: &mut impl GenericClient,
     run_id: i64,
@@ -28,40 +30,56 @@ fn record(
     emails: &[NewEmail],
     at: &str,
 ) -> Db<()> {
-    let with_email: std::collections::HashSet<&LetterKey> = emails.iter().map(|e| &e.key).collect();
-    for key in planned.iter().filter(|k| !with_email.contains(k)) {
+    let with_email: HashSet<&LetterKey> = emails.iter().map(|e| &e.key).collect();
+    let without: Vec<&str> = planned
+        .iter()
+        .filter(|k| !with_email.contains(k))
+        .map(LetterKey::as_str)
+        .collect();
+    if !without.is_empty() {
         conn.execute_t(
             "UPDATE emails SET state = 'cancelled', updated_at = $2, last_error = $3
-             WHERE key = $1 AND state = 'pending'",
-            &[&key.as_str(), &at, &rules::NO_LONGER_EMAIL],
+             WHERE key = ANY($1) AND state = 'pending'",
+            &[&without, &at, &rules::NO_LONGER_EMAIL],
         )?;
     }
+    let mut last: HashMap<&str, &NewEmail> = HashMap::with_capacity(emails.len());
     for email in emails {
-        conn.execute_t(
-            "INSERT INTO emails (key, role, run_id, to_address, to_name, subject, text_body,
-                 html_body, attach_pdf, state, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)
-             ON CONFLICT (key) DO UPDATE SET role = excluded.role, run_id = excluded.run_id,
-                 to_address = excluded.to_address, to_name = excluded.to_name,
-                 subject = excluded.subject, text_body = excluded.text_body,
-                 html_body = excluded.html_body, attach_pdf = excluded.attach_pdf,
-                 state = 'pending', attempts = 0, message_id = NULL, reply = NULL,
-                 last_error = NULL, sent_at = NULL, updated_at = excluded.updated_at
-             WHERE emails.state NOT IN ('sending', 'uncertain')",
-            &[
-                &email.key.as_str(),
-                &email.role.as_str(),
-                &run_id,
-                &email.to_address,
-                &email.to_name,
-                &email.subject,
-                &email.text,
-                &email.html,
-                &email.attach_pdf,
-                &at,
-            ],
-        )?;
+        last.insert(email.key.as_str(), email);
     }
+    if last.is_empty() {
+        return Ok(());
+    }
+    let emails: Vec<&NewEmail> = last.into_values().collect();
+    let text = |f: fn(&NewEmail) -> &str| -> Vec<&str> { emails.iter().map(|e| f(e)).collect() };
+    conn.execute_t(
+        "INSERT INTO emails (key, role, run_id, to_address, to_name, subject, text_body,
+             html_body, attach_pdf, state, updated_at)
+         SELECT u.key, u.role, $9, u.to_address, u.to_name, u.subject, u.text_body,
+             u.html_body, u.attach_pdf, 'pending', $10
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+             $7::text[], $8::boolean[])
+             AS u(key, role, to_address, to_name, subject, text_body, html_body, attach_pdf)
+         ON CONFLICT (key) DO UPDATE SET role = excluded.role, run_id = excluded.run_id,
+             to_address = excluded.to_address, to_name = excluded.to_name,
+             subject = excluded.subject, text_body = excluded.text_body,
+             html_body = excluded.html_body, attach_pdf = excluded.attach_pdf,
+             state = 'pending', attempts = 0, message_id = NULL, reply = NULL,
+             last_error = NULL, sent_at = NULL, updated_at = excluded.updated_at
+         WHERE emails.state NOT IN ('sending', 'uncertain')",
+        &[
+            &text(|e| e.key.as_str()),
+            &text(|e| e.role.as_str()),
+            &text(|e| e.to_address.as_str()),
+            &text(|e| e.to_name.as_str()),
+            &text(|e| e.subject.as_str()),
+            &text(|e| e.text.as_str()),
+            &text(|e| e.html.as_str()),
+            &emails.iter().map(|e| e.attach_pdf).collect::<Vec<bool>>(),
+            &run_id,
+            &at,
+        ],
+    )?;
     Ok(())
 }
 

@@ -1,13 +1,13 @@
 //! The letters and their events in PostgreSQL.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::PgLedger;
-use super::rows::{Db, LETTER_COLUMNS, all, event_from_row, letter_from_row, load_letter};
+use super::rows::{LETTER_COLUMNS, all, event_from_row, letter_from_row, load_letter};
 use super::typed::{Param, Typed};
-use super::writes::{append_event, move_letter, now, plan_one, render_one, require_run};
+use super::writes::{move_letter, now, plan_all, render_all, require_run};
 use crate::account::Notice;
-use crate::ledger::rules::{self, Planned};
+use crate::ledger::rules;
 use crate::ledger::{
     DbError, Event, LedgerError, LetterRecord, LetterState, LetterStore, PlannedLetter,
     RenderedFile,
@@ -32,60 +32,27 @@ impl LetterStore for PgLedger {
         run_id: i64,
         letters: &[PlannedLetter],
     ) -> Result<Vec<LetterKey>, LedgerError> {
-        let begin_failed = |source: postgres::Error| LedgerError::Run {
+        let failed = |source| LedgerError::Run {
             action: format!("record the planned letters of run {run_id}"),
-            source: source.into(),
+            source,
         };
         let at = now();
-        let mut tx = self.client.get_mut().transaction().map_err(begin_failed)?;
-        require_run(&mut tx, run_id, "record planned letters")?;
-        let mut planned = Vec::with_capacity(letters.len());
-        let mut seen = HashSet::with_capacity(letters.len());
-        for letter in letters {
-            let mut plan = || -> Db<bool> {
-                match plan_one(&mut tx, run_id, letter, &at)? {
-                    Planned::Skipped => return Ok(false),
-                    Planned::Unchanged => {}
-                    Planned::Changed(from, detail) => {
-                        let to = LetterState::Planned;
-                        append_event(&mut tx, &letter.key, Some(run_id), from, to, &at, &detail)?;
-                    }
-                }
-                Ok(true)
-            };
-            let kept = plan().map_err(|source| LedgerError::Record {
-                key: letter.key.clone(),
-                state: LetterState::Planned,
-                source,
-            })?;
-            if kept && seen.insert(&letter.key) {
-                planned.push(letter.key.clone());
-            }
-        }
-        tx.commit().map_err(begin_failed)?;
-        Ok(planned)
+        self.in_tx(&failed, |tx| {
+            require_run(tx, run_id, "record planned letters")?;
+            plan_all(tx, run_id, letters, &at)
+        })
     }
 
     fn record_rendered(&mut self, run_id: i64, files: &[RenderedFile]) -> Result<(), LedgerError> {
-        let begin_failed = |source: postgres::Error| LedgerError::Run {
+        let failed = |source| LedgerError::Run {
             action: format!("record the rendered letters of run {run_id}"),
-            source: source.into(),
+            source,
         };
         let at = now();
-        let mut tx = self.client.get_mut().transaction().map_err(begin_failed)?;
-        require_run(&mut tx, run_id, "record rendered letters")?;
-        for file in files {
-            let outcome =
-                render_one(&mut tx, run_id, file, &at).map_err(|source| LedgerError::Record {
-                    key: file.key.clone(),
-                    state: LetterState::Rendered,
-                    source,
-                })?;
-            if let Some(refused) = rules::render_refusal(outcome, &file.key, run_id) {
-                return Err(refused);
-            }
-        }
-        tx.commit().map_err(begin_failed)
+        self.in_tx(&failed, |tx| {
+            require_run(tx, run_id, "record rendered letters")?;
+            render_all(tx, run_id, files, &at)
+        })
     }
 
     fn set_state(
@@ -121,6 +88,16 @@ impl LetterStore for PgLedger {
                 source,
             }
         })
+    }
+
+    fn letters(&self, keys: &[LetterKey]) -> Result<HashMap<LetterKey, LetterRecord>, LedgerError> {
+        let texts: Vec<&str> = keys.iter().map(LetterKey::as_str).collect();
+        let found = self.read_letters(
+            || format!("{} letters", keys.len()),
+            &format!("SELECT {LETTER_COLUMNS} FROM letters WHERE key = ANY($1)"),
+            &[&texts],
+        )?;
+        Ok(found.into_iter().map(|l| (l.key.clone(), l)).collect())
     }
 
     fn letters_of_account(&self, account_id: &str) -> Result<Vec<LetterRecord>, LedgerError> {

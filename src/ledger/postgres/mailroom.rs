@@ -2,6 +2,10 @@
 //! from `mail_counters`, whose rows are locked (`SELECT … FOR UPDATE`) by the transaction
 //! that records the pieces, so two processes allocating at once take turns, a number is
 //! never given out twice and a counter only moves forward (a trigger refuses moving back).
+//! A call's pieces, batch members and released letters are read and written in one
+//! statement each (`= ANY($1)`, `unnest`), not one per letter.
+
+use std::collections::{HashMap, HashSet};
 
 use postgres::{GenericClient, Row};
 
@@ -9,7 +13,7 @@ use super::PgLedger;
 use super::rows::{Db, all, enum_at, get, key_at, money_at, num_at, opt_num_at, opt_time_at};
 use super::rows::{state_at, time_at};
 use super::typed::Typed;
-use super::writes::{append_event, now};
+use super::writes::{append_events, now};
 use crate::ledger::rules;
 use crate::ledger::{
     BatchLog, BatchRecord, BatchState, DbError, LedgerError, LetterState, MailPiece, MakePiece,
@@ -83,56 +87,105 @@ fn set_counter(conn: &mut impl GenericClient, name: &str, last: u64) -> Db<()> {
     Ok(())
 }
 
-/// The letter's current piece, if it has one that is not yet in a batch.
-fn open_piece(conn: &mut impl GenericClient, key: &LetterKey) -> Db<Option<MailPiece>> {
-    conn.query_opt_t(
+/// The letters' current pieces that are not yet in a batch, by key, in one query.
+fn open_pieces(conn: &mut impl GenericClient, keys: &[&str]) -> Db<HashMap<LetterKey, MailPiece>> {
+    let rows = conn.query_t(
         &format!(
             "SELECT {PIECE_COLUMNS} FROM mail_pieces
-             WHERE id = (SELECT piece_id FROM letters WHERE key = $1) AND batch_id IS NULL"
+             WHERE id IN (SELECT piece_id FROM letters WHERE key = ANY($1))
+               AND batch_id IS NULL"
         ),
-        &[&key.as_str()],
-    )?
-    .as_ref()
-    .map(piece_from_row)
-    .transpose()
+        &[&keys.to_vec()],
+    )?;
+    let pieces = all(rows, piece_from_row)?;
+    Ok(pieces.into_iter().map(|p| (p.key.clone(), p)).collect())
 }
 
-/// Inserts one new piece and makes it its letter's current piece; returns its id.
-fn insert_piece(
+/// A new piece's codes, before it has an id.
+struct NewPiece<'a> {
+    request: &'a PieceRequest,
+    serial: u64,
+    codes: crate::ledger::PieceCodes,
+}
+
+/// Inserts new pieces in one statement and makes each its letter's current piece (a
+/// letter given twice keeps its last); returns their ids, in the order given.
+fn insert_pieces(
     conn: &mut impl GenericClient,
     run_id: i64,
-    request: &PieceRequest,
-    serial: u64,
-    codes: &crate::ledger::PieceCodes,
+    new: &[NewPiece<'_>],
     at: &str,
-) -> Db<i64> {
-    let id: i64 = conn
-        .query_one_t(
-            "INSERT INTO mail_pieces (key, run_id, mail_class, imb_serial, tracking_code,
-                 routing_code, imb, article_number, allocated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-            &[
-                &request.key.as_str(),
-                &run_id,
-                &request.mail_class.as_str(),
-                &sql_int(serial)?,
-                &codes.tracking_code,
-                &request.routing_code,
-                &codes.imb,
-                &codes.article_number,
-                &at,
-            ],
-        )?
-        .try_get(0)?;
-    conn.execute_t(
-        "UPDATE letters SET piece_id = $2 WHERE key = $1",
-        &[&request.key.as_str(), &id],
+) -> Db<Vec<i64>> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let serials = new
+        .iter()
+        .map(|p| sql_int(p.serial))
+        .collect::<Db<Vec<i64>>>()?;
+    let keys: Vec<&str> = new.iter().map(|p| p.request.key.as_str()).collect();
+    let rows = conn.query_t(
+        "INSERT INTO mail_pieces (key, run_id, mail_class, imb_serial, tracking_code,
+             routing_code, imb, article_number, allocated_at)
+         SELECT u.key, $8, u.mail_class, u.imb_serial, u.tracking_code, u.routing_code, u.imb,
+             u.article_number, $9
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+             $7::text[]) WITH ORDINALITY
+             AS u(key, mail_class, imb_serial, tracking_code, routing_code, imb,
+                 article_number, n)
+         ORDER BY u.n
+         RETURNING id, imb_serial",
+        &[
+            &keys,
+            &new.iter()
+                .map(|p| p.request.mail_class.as_str())
+                .collect::<Vec<_>>(),
+            &serials,
+            &new.iter()
+                .map(|p| p.codes.tracking_code.as_str())
+                .collect::<Vec<_>>(),
+            &new.iter()
+                .map(|p| p.request.routing_code.as_str())
+                .collect::<Vec<_>>(),
+            &new.iter().map(|p| p.codes.imb.as_str()).collect::<Vec<_>>(),
+            &new.iter()
+                .map(|p| p.codes.article_number.as_deref())
+                .collect::<Vec<_>>(),
+            &run_id,
+            &at,
+        ],
     )?;
-    Ok(id)
+    // Serials are unique: they say which row each id is.
+    let by_serial: HashMap<i64, i64> = rows
+        .iter()
+        .map(|row| Ok((get(row, 1)?, get(row, 0)?)))
+        .collect::<Db<_>>()?;
+    let ids = serials
+        .iter()
+        .map(|serial| {
+            by_serial.get(serial).copied().ok_or_else(|| {
+                DbError::Stored(format!(
+                    "the mail piece with IMb serial {serial} was not inserted"
+                ))
+            })
+        })
+        .collect::<Db<Vec<i64>>>()?;
+    let mut current: HashMap<&str, i64> = HashMap::with_capacity(new.len());
+    for (key, id) in keys.iter().zip(&ids) {
+        current.insert(key, *id);
+    }
+    let (keys, pieces): (Vec<&str>, Vec<i64>) = current.into_iter().unzip();
+    conn.execute_t(
+        "UPDATE letters l SET piece_id = u.piece_id
+         FROM unnest($1::text[], $2::bigint[]) AS u(key, piece_id) WHERE l.key = u.key",
+        &[&keys, &pieces],
+    )?;
+    Ok(ids)
 }
 
 /// Gives each requested letter a piece, in one transaction (see
-/// [`crate::ledger::BatchLog::allocate_pieces`]).
+/// [`crate::ledger::BatchLog::allocate_pieces`]): the counters locked first, the open
+/// pieces read in one query, the new ones inserted in one statement.
 fn allocate(
     tx: &mut impl GenericClient,
     run_id: i64,
@@ -149,11 +202,16 @@ fn allocate(
     let (mut serial, serials_left) = next_of(tx, "imb_serial", ranges.serial).map_err(failed)?;
     let (mut article, articles_left) =
         next_of(tx, "certified_article", ranges.article).map_err(failed)?;
-    let mut existing = Vec::with_capacity(requests.len());
-    for request in requests {
-        let piece = open_piece(tx, &request.key).map_err(failed)?;
-        existing.push(piece.filter(|p| rules::piece_fits(p, request)));
-    }
+    let keys: Vec<&str> = requests.iter().map(|r| r.key.as_str()).collect();
+    let open = open_pieces(tx, &keys).map_err(failed)?;
+    let existing: Vec<Option<MailPiece>> = requests
+        .iter()
+        .map(|r| {
+            open.get(&r.key)
+                .filter(|p| rules::piece_fits(p, r))
+                .cloned()
+        })
+        .collect();
     let new: Vec<&PieceRequest> = requests
         .iter()
         .zip(&existing)
@@ -161,44 +219,52 @@ fn allocate(
         .map(|(r, _)| r)
         .collect();
     rules::check_ranges(&new, serials_left, articles_left, ranges)?;
-    let mut pieces = Vec::with_capacity(requests.len());
+    let mut made = Vec::with_capacity(new.len());
     let (mut last_serial, mut last_article) = (None, None);
-    for (request, piece) in requests.iter().zip(existing) {
-        if let Some(piece) = piece {
-            pieces.push(piece);
-            continue;
-        }
+    for request in new {
         let article_serial = (request.mail_class == MailClass::Certified).then_some(article);
         let codes =
             make(request, serial, article_serial).map_err(|message| LedgerError::PieceCodes {
                 key: request.key.clone(),
                 message,
             })?;
-        let id = insert_piece(tx, run_id, request, serial, &codes, &at).map_err(|source| {
-            LedgerError::Record {
-                key: request.key.clone(),
-                state: LetterState::Rendered,
-                source,
-            }
-        })?;
-        // The counters are moved once, after the loop: they stay locked until the
-        // transaction ends, so nobody else sees them in between.
+        made.push(NewPiece {
+            request,
+            serial,
+            codes,
+        });
+        // The counters are moved once, below: they stay locked until the transaction
+        // ends, so nobody else sees them in between.
         last_serial = Some(serial);
         serial += 1;
         if article_serial.is_some() {
             last_article = Some(article);
             article += 1;
         }
+    }
+    let ids = insert_pieces(tx, run_id, &made, &at).map_err(failed)?;
+    let mut made = made.into_iter().zip(ids);
+    let mut pieces = Vec::with_capacity(requests.len());
+    for piece in existing {
+        if let Some(piece) = piece {
+            pieces.push(piece);
+            continue;
+        }
+        let Some((new, id)) = made.next() else {
+            return Err(failed(DbError::Stored(
+                "fewer mail pieces were inserted than requested".to_owned(),
+            )));
+        };
         pieces.push(MailPiece {
             id,
-            key: request.key.clone(),
+            key: new.request.key.clone(),
             run_id,
-            mail_class: request.mail_class,
-            imb_serial: serial - 1,
-            tracking_code: codes.tracking_code,
-            routing_code: request.routing_code.clone(),
-            imb: codes.imb,
-            article_number: codes.article_number,
+            mail_class: new.request.mail_class,
+            imb_serial: new.serial,
+            tracking_code: new.codes.tracking_code,
+            routing_code: new.request.routing_code.clone(),
+            imb: new.codes.imb,
+            article_number: new.codes.article_number,
             batch_id: None,
             sequence: None,
             pages: None,
@@ -235,22 +301,33 @@ fn record_batch(tx: &mut impl GenericClient, batch: &NewBatch) -> Db<Option<Batc
             ],
         )?
         .try_get(0)?;
-    for (sequence, (piece, pages)) in batch.pieces.iter().enumerate() {
-        let changed = tx.execute_t(
-            "UPDATE mail_pieces SET batch_id = $2, sequence = $3, pages = $4
-             WHERE id = $1 AND batch_id IS NULL",
-            &[
-                piece,
-                &id,
-                &sql_int(sequence as u64 + 1)?,
-                &i64::from(*pages),
-            ],
-        )?;
-        if changed != 1 {
-            return Err(DbError::Stored(format!(
-                "mail piece {piece} is already in a batch or not recorded ({changed} rows changed)"
-            )));
-        }
+    let ids: Vec<i64> = batch.pieces.iter().map(|(piece, _)| *piece).collect();
+    let sequences = (1..=ids.len() as u64)
+        .map(sql_int)
+        .collect::<Db<Vec<i64>>>()?;
+    let pages: Vec<i64> = batch.pieces.iter().map(|(_, p)| i64::from(*p)).collect();
+    let changed: HashSet<i64> = tx
+        .query_t(
+            "UPDATE mail_pieces p SET batch_id = $4, sequence = u.sequence, pages = u.pages
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, sequence, pages)
+             WHERE p.id = u.id AND p.batch_id IS NULL
+             RETURNING p.id",
+            &[&ids, &sequences, &pages, &id],
+        )?
+        .iter()
+        .map(|row| get(row, 0))
+        .collect::<Db<_>>()?;
+    // Each piece must have been changed, once: the first that was not (in print order;
+    // a piece given twice is in a batch by its second time) is named, as if they had
+    // been put in one by one.
+    let mut seen = HashSet::with_capacity(ids.len());
+    if let Some(piece) = ids
+        .iter()
+        .find(|piece| !seen.insert(**piece) || !changed.contains(piece))
+    {
+        return Err(DbError::Stored(format!(
+            "mail piece {piece} is already in a batch or not recorded (0 rows changed)"
+        )));
     }
     load_batch(tx, &batch.name)
 }
@@ -293,26 +370,48 @@ fn release(
     if batch.state == BatchState::Released {
         return Ok(batch);
     }
-    for piece in pieces_of_batch(tx, batch.id).map_err(failed)? {
-        let row = tx
-            .query_one_t(
-                "SELECT state FROM letters WHERE key = $1 FOR UPDATE",
-                &[&piece.key.as_str()],
-            )
-            .map_err(|e| failed(e.into()))?;
-        let state: LetterState = state_at(&row, 0).map_err(failed)?;
-        if !rules::check_move(&piece.key, state, LetterState::Released)? {
+    let pieces = pieces_of_batch(tx, batch.id).map_err(failed)?;
+    let keys: Vec<&str> = pieces.iter().map(|p| p.key.as_str()).collect();
+    // The letters locked in key order, as every writer of several letters does.
+    let mut states: HashMap<String, LetterState> = HashMap::with_capacity(keys.len());
+    for row in tx
+        .query_t(
+            "SELECT key, state FROM letters WHERE key = ANY($1) ORDER BY key FOR UPDATE",
+            &[&keys],
+        )
+        .map_err(|e| failed(e.into()))?
+    {
+        states.insert(
+            get(&row, 0).map_err(failed)?,
+            state_at(&row, 1).map_err(failed)?,
+        );
+    }
+    let mut events = Vec::with_capacity(pieces.len());
+    for piece in &pieces {
+        let state = states.get_mut(piece.key.as_str()).ok_or_else(|| {
+            failed(DbError::Stored(format!(
+                "the letter `{}` of mail piece {} is not recorded",
+                piece.key, piece.id
+            )))
+        })?;
+        if !rules::check_move(&piece.key, *state, LetterState::Released)? {
             continue;
         }
-        tx.execute_t(
-            "UPDATE letters SET state = 'released', updated_at = $2 WHERE key = $1",
-            &[&piece.key.as_str(), &at],
-        )
-        .map_err(|e| failed(e.into()))?;
-        let note = rules::release_note(name, &piece, detail);
-        let (to, run) = (LetterState::Released, Some(batch.run_id));
-        append_event(tx, &piece.key, run, Some(state), to, &at, &note).map_err(failed)?;
+        events.push((
+            &piece.key,
+            Some(*state),
+            rules::release_note(name, piece, detail),
+        ));
+        *state = LetterState::Released;
     }
+    let released: Vec<&str> = events.iter().map(|(k, _, _)| k.as_str()).collect();
+    tx.execute_t(
+        "UPDATE letters SET state = 'released', updated_at = $2 WHERE key = ANY($1)",
+        &[&released, &at],
+    )
+    .map_err(|e| failed(e.into()))?;
+    let run = Some(batch.run_id);
+    append_events(tx, run, LetterState::Released, &at, &events).map_err(failed)?;
     tx.execute_t(
         "UPDATE batches SET state = 'released', released_at = $2 WHERE id = $1",
         &[&batch.id, &at],
@@ -330,7 +429,7 @@ fn pieces_open(conn: &mut impl GenericClient, pieces: &[i64]) -> Db<bool> {
             &[&pieces],
         )?
         .try_get(0)?;
-    let distinct: std::collections::HashSet<&i64> = pieces.iter().collect();
+    let distinct: HashSet<&i64> = pieces.iter().collect();
     Ok(open == sql_int(distinct.len() as u64)?)
 }
 

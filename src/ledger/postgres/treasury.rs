@@ -1,6 +1,7 @@
-//! The `treasury_actions` and `referrals` tables in PostgreSQL.
+//! The `treasury_actions` and `referrals` tables in PostgreSQL, a call's rows written in
+//! one statement each.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use postgres::{GenericClient, Row};
@@ -15,6 +16,7 @@ use crate::ledger::{
     LedgerError, NewReferral, ReferralRecord, TreasuryAction, TreasuryLog, TreasuryRecord,
 };
 use crate::letter::LetterKey;
+use crate::money::Money;
 
 const COLUMNS: &str = "id, run_id, at, action, account_id, notice_key, liability_ids, \
      amount_before, amount_after, reason, debtor_name, tin_last4, why";
@@ -39,68 +41,131 @@ fn record_from_row(row: &Row) -> Db<TreasuryRecord> {
     })
 }
 
-/// Inserts one Treasury action unless the run recorded it already, with the first
-/// referral of an add; returns 1 when inserted.
-fn insert_action(
+/// Inserts a run's Treasury actions in one statement, each unless the run recorded it
+/// already, with the first referral of each new add that has a deadline; returns how many
+/// actions were new. Ids follow the order given, as if inserted one by one.
+fn insert_actions(
     conn: &mut impl GenericClient,
     run_id: i64,
-    a: &TreasuryAction,
+    actions: &[TreasuryAction],
     deadlines: &HashMap<LetterKey, NaiveDate>,
     at: &str,
 ) -> Db<usize> {
-    let ids = ids_json(&a.liability_ids)?;
-    let inserted = conn.execute_t(
+    if actions.is_empty() {
+        return Ok(0);
+    }
+    let ids = actions
+        .iter()
+        .map(|a| ids_json(&a.liability_ids))
+        .collect::<Db<Vec<String>>>()?;
+    let text = |f: fn(&TreasuryAction) -> &str| -> Vec<&str> { actions.iter().map(f).collect() };
+    let plain = |f: fn(&TreasuryAction) -> Money| -> Vec<String> {
+        actions.iter().map(|a| f(a).plain()).collect()
+    };
+    let rows = conn.query_t(
         "INSERT INTO treasury_actions (run_id, at, action, account_id, notice_key,
              liability_ids, amount_before, amount_after, reason, debtor_name, tin_last4, why)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (run_id, notice_key, liability_ids, action) DO NOTHING",
+         SELECT $11, $12, u.action, u.account_id, u.notice_key, u.liability_ids,
+             u.amount_before, u.amount_after, u.reason, u.debtor_name, u.tin_last4, u.why
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+             $7::text[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
+             AS u(action, account_id, notice_key, liability_ids, amount_before, amount_after,
+                 reason, debtor_name, tin_last4, why, n)
+         ORDER BY u.n
+         ON CONFLICT (run_id, notice_key, liability_ids, action) DO NOTHING
+         RETURNING notice_key, liability_ids, action",
         &[
+            &text(|a| a.action.as_str()),
+            &text(|a| a.account_id.as_str()),
+            &text(|a| a.notice_key.as_str()),
+            &ids,
+            &plain(|a| a.amount_before),
+            &plain(|a| a.amount_after),
+            &text(|a| a.reason.as_str()),
+            &text(|a| a.debtor_name.as_str()),
+            &text(|a| a.tin_last4.as_str()),
+            &text(|a| a.why.as_str()),
             &run_id,
             &at,
-            &a.action,
-            &a.account_id,
-            &a.notice_key.as_str(),
-            &ids,
-            &a.amount_before.plain(),
-            &a.amount_after.plain(),
-            &a.reason,
-            &a.debtor_name,
-            &a.tin_last4,
-            &a.why,
         ],
     )?;
-    if inserted == 1
-        && a.action == "add"
-        && let Some(deadline) = deadlines.get(&a.notice_key)
-    {
-        insert_referral(conn, &a.referral(*deadline), run_id, at)?;
-    }
-    Ok(usize::try_from(inserted).unwrap_or(usize::MAX))
+    let mut inserted: HashSet<(String, String, String)> = rows
+        .iter()
+        .map(|row| Ok((get(row, 0)?, get(row, 1)?, get(row, 2)?)))
+        .collect::<Db<_>>()?;
+    let new = inserted.len();
+    // An action given twice was inserted the first time: its referral goes with that one.
+    let referrals: Vec<NewReferral> = actions
+        .iter()
+        .zip(&ids)
+        .filter(|(a, ids)| {
+            inserted.remove(&(
+                a.notice_key.as_str().to_owned(),
+                (*ids).clone(),
+                a.action.clone(),
+            ))
+        })
+        .filter(|(a, _)| a.action == "add")
+        .filter_map(|(a, _)| deadlines.get(&a.notice_key).map(|d| a.referral(*d)))
+        .collect();
+    insert_referrals(conn, &referrals, run_id, at)?;
+    Ok(new)
 }
 
-/// Inserts the first referral of a notice; returns true when inserted.
-fn insert_referral(
+/// Inserts the first referral of each notice in one statement (a notice referred already,
+/// or given twice, keeps its first); returns those inserted, in the order given.
+fn insert_referrals(
     conn: &mut impl GenericClient,
-    referral: &NewReferral,
+    referrals: &[NewReferral],
     run_id: i64,
     at: &str,
-) -> Db<bool> {
-    let inserted = conn.execute_t(
+) -> Db<Vec<NewReferral>> {
+    if referrals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = referrals
+        .iter()
+        .map(|r| ids_json(&r.liability_ids))
+        .collect::<Db<Vec<String>>>()?;
+    let rows = conn.query_t(
         "INSERT INTO referrals (notice_key, account_id, liability_ids, amount,
              deadline_passed, run_id, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (notice_key) DO NOTHING",
+         SELECT u.notice_key, u.account_id, u.liability_ids, u.amount, u.deadline_passed, $6,
+             $7
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+             WITH ORDINALITY AS u(notice_key, account_id, liability_ids, amount,
+                 deadline_passed, n)
+         ORDER BY u.n
+         ON CONFLICT (notice_key) DO NOTHING
+         RETURNING notice_key",
         &[
-            &referral.notice_key.as_str(),
-            &referral.account_id,
-            &ids_json(&referral.liability_ids)?,
-            &referral.amount.plain(),
-            &referral.deadline_passed.to_string(),
+            &referrals
+                .iter()
+                .map(|r| r.notice_key.as_str())
+                .collect::<Vec<_>>(),
+            &referrals
+                .iter()
+                .map(|r| r.account_id.as_str())
+                .collect::<Vec<_>>(),
+            &ids,
+            &referrals
+                .iter()
+                .map(|r| r.amount.plain())
+                .collect::<Vec<_>>(),
+            &referrals
+                .iter()
+                .map(|r| r.deadline_passed.to_string())
+                .collect::<Vec<_>>(),
             &run_id,
             &at,
         ],
     )?;
-    Ok(inserted == 1)
+    let mut inserted: HashSet<String> = rows.iter().map(|row| get(row, 0)).collect::<Db<_>>()?;
+    Ok(referrals
+        .iter()
+        .filter(|r| inserted.remove(r.notice_key.as_str()))
+        .cloned()
+        .collect())
 }
 
 /// Recorded actions, oldest first: of one run, of one account, or all.
@@ -154,19 +219,7 @@ impl TreasuryLog for PgLedger {
         let at = now();
         self.in_tx(&failed, |tx| {
             require_run(tx, run_id, "record referrals")?;
-            let mut new = Vec::new();
-            for referral in referrals {
-                let inserted = insert_referral(tx, referral, run_id, &at).map_err(|source| {
-                    LedgerError::Referral {
-                        key: referral.notice_key.clone(),
-                        source,
-                    }
-                })?;
-                if inserted {
-                    new.push(referral.clone());
-                }
-            }
-            Ok(new)
+            insert_referrals(tx, referrals, run_id, &at).map_err(failed)
         })
     }
 
@@ -183,16 +236,7 @@ impl TreasuryLog for PgLedger {
         let at = now();
         self.in_tx(&failed, |tx| {
             require_run(tx, run_id, "record Treasury actions")?;
-            let mut new = 0;
-            for a in actions {
-                new += insert_action(tx, run_id, a, deadlines, &at).map_err(|source| {
-                    LedgerError::Referral {
-                        key: a.notice_key.clone(),
-                        source,
-                    }
-                })?;
-            }
-            Ok(new)
+            insert_actions(tx, run_id, actions, deadlines, &at).map_err(failed)
         })
     }
 

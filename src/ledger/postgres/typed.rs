@@ -6,7 +6,8 @@
 //!
 //! [`Param`] gives the PostgreSQL type of each Rust type the backend passes: text for
 //! strings (dates, times, amounts and JSON are stored as text, as in SQLite), `bigint`
-//! for ids, counts and serials.
+//! for ids, counts and serials, and arrays of them for the set-based writes (one
+//! statement for a whole call's rows, `unnest($1::text[], …)`).
 
 use postgres::types::{ToSql, Type};
 use postgres::{Error, GenericClient, Row};
@@ -44,6 +45,10 @@ params! {
     &[i64] => Type::INT8_ARRAY,
     Vec<String> => Type::TEXT_ARRAY,
     Vec<&str> => Type::TEXT_ARRAY,
+    Vec<Option<String>> => Type::TEXT_ARRAY,
+    Vec<Option<&str>> => Type::TEXT_ARRAY,
+    Vec<Option<i64>> => Type::INT8_ARRAY,
+    Vec<bool> => Type::BOOL_ARRAY,
 }
 
 fn typed<'a>(params: &'a [&'a dyn Param]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {

@@ -5,6 +5,7 @@
 //! waits for the other's chunk. Leases run on the server's clock (`now()`), so the
 //! machines' clocks do not matter.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use postgres::GenericClient;
@@ -26,33 +27,56 @@ fn failed(action: String) -> impl Fn(DbError) -> LedgerError {
     }
 }
 
-/// Stores one payload, replacing an earlier one of the key and clearing its claim.
-fn store(conn: &mut impl GenericClient, run_id: i64, item: &LetterPayload) -> Db<bool> {
-    if conn
-        .query_opt_t(
-            "SELECT 1 FROM letters WHERE key = $1",
-            &[&item.key.as_str()],
-        )?
-        .is_none()
-    {
-        return Ok(false);
+/// Stores a call's payloads in one statement, replacing an earlier one of each key and
+/// clearing its claim (a key given twice keeps its last payload, as if stored one by one).
+/// Every key must be a recorded letter: the first that is not (in the order given) is
+/// returned and nothing is stored.
+fn store_all<'a>(
+    conn: &mut impl GenericClient,
+    run_id: i64,
+    payloads: &'a [LetterPayload],
+) -> Db<Option<&'a LetterKey>> {
+    let keys: Vec<&str> = payloads.iter().map(|p| p.key.as_str()).collect();
+    let known: HashSet<String> = conn
+        .query_t("SELECT key FROM letters WHERE key = ANY($1)", &[&keys])?
+        .iter()
+        .map(|row| get(row, 0))
+        .collect::<Db<_>>()?;
+    if let Some(unknown) = payloads.iter().find(|p| !known.contains(p.key.as_str())) {
+        return Ok(Some(&unknown.key));
+    }
+    let mut last: HashMap<&str, &LetterPayload> = HashMap::with_capacity(payloads.len());
+    for item in payloads {
+        last.insert(item.key.as_str(), item);
+    }
+    let items: Vec<&LetterPayload> = last.into_values().collect();
+    if items.is_empty() {
+        return Ok(None);
     }
     conn.execute_t(
         "INSERT INTO work (key, run_id, payload, payload_sha256, data_sha256, worker,
              lease_until)
-         VALUES ($1, $2, $3, $4, $5, NULL, NULL)
+         SELECT u.key, $5, u.payload, u.payload_sha256, u.data_sha256, NULL, NULL
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+             AS u(key, payload, payload_sha256, data_sha256)
          ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id,
              payload = excluded.payload, payload_sha256 = excluded.payload_sha256,
              data_sha256 = excluded.data_sha256, worker = NULL, lease_until = NULL",
         &[
-            &item.key.as_str(),
+            &items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(),
+            &items.iter().map(|i| i.payload.as_str()).collect::<Vec<_>>(),
+            &items
+                .iter()
+                .map(|i| payload_sha256(&i.payload))
+                .collect::<Vec<_>>(),
+            &items
+                .iter()
+                .map(|i| i.data_sha256.as_str())
+                .collect::<Vec<_>>(),
             &run_id,
-            &item.payload,
-            &payload_sha256(&item.payload),
-            &item.data_sha256,
         ],
     )?;
-    Ok(true)
+    Ok(None)
 }
 
 /// Claims up to `limit` claimable letters of the run for `worker` for `lease_ms`, in key
@@ -109,14 +133,10 @@ impl WorkQueue for PgLedger {
             // The run's set is replaced whole: a payload not recorded again is withdrawn.
             tx.execute_t("DELETE FROM work WHERE run_id = $1", &[&run_id])
                 .map_err(|e| fail(e.into()))?;
-            for item in payloads {
-                if !store(tx, run_id, item).map_err(&fail)? {
-                    return Err(LedgerError::UnknownLetter {
-                        key: item.key.clone(),
-                    });
-                }
+            match store_all(tx, run_id, payloads).map_err(&fail)? {
+                Some(key) => Err(LedgerError::UnknownLetter { key: key.clone() }),
+                None => Ok(()),
             }
-            Ok(())
         })
     }
 
