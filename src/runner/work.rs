@@ -373,7 +373,7 @@ pub(super) fn work_through(
     ledger: &mut dyn Ledger,
     producer: &Producer<'_>,
     run_id: i64,
-    to_render: &[DueLetter],
+    to_render: &[LetterKey],
     out_dir: &std::path::Path,
     options: &WorkOptions,
     progress: &dyn Progress,
@@ -406,14 +406,14 @@ pub(super) fn work_through(
     let mut failed: HashMap<LetterKey, FailedLetter> =
         own.failed.into_iter().map(|f| (f.key.clone(), f)).collect();
     let mut summary = ProduceSummary::default();
-    for letter in to_render {
-        if let Some(w) = written.remove(&letter.key) {
+    for key in to_render {
+        if let Some(w) = written.remove(key) {
             summary.letters.push(w);
-        } else if let Some(f) = failed.remove(&letter.key) {
+        } else if let Some(f) = failed.remove(key) {
             summary.failed.push(f);
         } else {
             // Rendered (or failed) by a worker: as the ledger holds it.
-            from_ledger(ledger, &letter.key, &mut summary)?;
+            from_ledger(ledger, key, &mut summary)?;
         }
     }
     // Letters of the run this process rendered that the plan did not list now (an earlier
