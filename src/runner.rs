@@ -82,7 +82,7 @@ use crate::letter::{LetterKey, LetterKind};
 use crate::load::SourceError;
 use crate::mailroom::Mailroom;
 use crate::plan::Plan;
-use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter};
+use crate::produce::{FailedLetter, ProduceError, Producer};
 
 pub use batch::{BatchError, BatchReport, write_control};
 pub use progress::{NoProgress, Progress, Step};
@@ -248,8 +248,8 @@ pub struct RunReport {
     pub plan: PlanOutcome,
     /// Letters recorded as planned in this run.
     pub planned: usize,
-    /// Letters rendered now.
-    pub written: Vec<WrittenLetter>,
+    /// How many letters were rendered now (by this process or its workers).
+    pub rendered: usize,
     /// Letters that failed now (an email letter whose email could not be composed too).
     pub failed: Vec<FailedLetter>,
     /// Email copies of intents to offset that could not be composed (the letters go on).
@@ -418,7 +418,7 @@ impl Run<'_, '_> {
         Ok(RunReport {
             run,
             planned: recorded.keys.len(),
-            written: summary.letters,
+            rendered: summary.rendered,
             failed,
             email_errors: recorded.email_errors,
             new_referrals,

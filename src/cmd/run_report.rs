@@ -53,7 +53,7 @@ pub(crate) fn print(mut report: RunReport, ledger_path: &Path) -> Result<ExitCod
         "run {}: {} letters planned, {} rendered, {} failed, {} new referrals, {} Treasury updates; {} liabilities already covered; ledger `{ledger}`",
         report.run.id,
         report.planned,
-        report.written.len(),
+        report.rendered,
         report.failed.len(),
         report.new_referrals,
         report.treasury_updates,

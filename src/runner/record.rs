@@ -20,7 +20,7 @@ use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::load;
 use crate::mailroom;
 use crate::plan::{Plan, PriorHoldings, PriorNotices, plan_batch_with};
-use crate::produce::{FailedLetter, ProduceSummary};
+use crate::produce::FailedLetter;
 
 use super::NewRunSpec;
 
@@ -198,7 +198,7 @@ impl Run<'_, '_> {
         letters: &[LetterKey],
         out_dir: &Path,
         work: &super::WorkOptions,
-    ) -> Result<ProduceSummary, RunError> {
+    ) -> Result<super::work::Produced, RunError> {
         self.workers.start(run_id);
         let summary = super::work::work_through(
             ledger,
