@@ -470,60 +470,79 @@ mod tests {
         .find(|k| k.as_str() == kind)
     }
 
+    /// Notes one chunk: `written` letters with their digests, then `failed`, the first
+    /// `compose_failed` of which could not be composed.
+    fn note(
+        stream: &mut SummaryStream,
+        written: &[(WrittenLetter, [u8; 32])],
+        failed: Vec<FailedLetter>,
+        compose_failed: usize,
+    ) {
+        let (written, digests) = written.iter().cloned().unzip();
+        let outcome = ChunkOutcome {
+            written,
+            digests,
+            failed,
+            compose_failed,
+        };
+        stream.note(outcome, kind_of).expect("noted");
+    }
+
+    /// The failures both summary tests end with, in the summary's order.
+    fn failures_in_summary_order() -> Vec<FailedLetter> {
+        vec![
+            failed("A/intent_to_offset/L1", "no such template"),
+            failed("A/refund/F1", "typst said no"),
+            failed("B/review_outcome/R1", "no case number"),
+        ]
+    }
+
+    /// Asserts that `path` holds `want` as `produce` writes it, and that `summary` counts
+    /// its letters and lists its failures.
+    fn assert_written_as(path: &Path, summary: &StreamedSummary, want: &ProduceSummary) {
+        let mut json = serde_json::to_vec_pretty(want).expect("json");
+        json.push(b'\n');
+        assert_eq!(
+            String::from_utf8_lossy(&std::fs::read(path).expect("read")),
+            String::from_utf8_lossy(&json)
+        );
+        assert_eq!(summary.letters, want.letters.len());
+        assert_eq!(summary.failed, want.failed);
+    }
+
     /// Accounts arrive out of order, failures of both stages mixed: the file is what
     /// `produce` writes for the letters in plan order, in chunks of 2.
     #[test]
     fn the_streamed_summary_is_the_planned_order_summary_byte_for_byte() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut stream = SummaryStream::create(dir.path()).expect("stream");
-        let (b1, b1d) = written("B/intent_to_offset/L1", "intent");
-        let (b2, b2d) = written("B/refund/F1", "refund");
-        stream
-            .note(
-                ChunkOutcome {
-                    written: vec![b1.clone(), b2.clone()],
-                    digests: vec![b1d, b2d],
-                    failed: vec![failed("B/review_outcome/R1", "no case number")],
-                    compose_failed: 1,
-                },
-                kind_of,
-            )
-            .expect("noted");
-        let (a1, a1d) = written("A/offset_notice/O1", "offset");
-        stream
-            .note(
-                ChunkOutcome {
-                    written: vec![a1.clone()],
-                    digests: vec![a1d],
-                    failed: vec![
-                        failed("A/intent_to_offset/L1", "no such template"),
-                        failed("A/refund/F1", "typst said no"),
-                    ],
-                    compose_failed: 1,
-                },
-                kind_of,
-            )
-            .expect("noted");
+        let b1 = written("B/intent_to_offset/L1", "intent");
+        let b2 = written("B/refund/F1", "refund");
+        note(
+            &mut stream,
+            &[b1.clone(), b2.clone()],
+            vec![failed("B/review_outcome/R1", "no case number")],
+            1,
+        );
+        let a1 = written("A/offset_notice/O1", "offset");
+        note(
+            &mut stream,
+            std::slice::from_ref(&a1),
+            vec![
+                failed("A/intent_to_offset/L1", "no such template"),
+                failed("A/refund/F1", "typst said no"),
+            ],
+            1,
+        );
         let path = dir.path().join("render.json");
         let summary = stream.write(&path, 2).expect("written");
         // Plan order: A/intent(composing), A/offset, | A/refund(render), B/intent, |
         // B/refund, B/review(composing); failures by chunk, composing first.
         let want = ProduceSummary {
-            letters: vec![a1, b1, b2],
-            failed: vec![
-                failed("A/intent_to_offset/L1", "no such template"),
-                failed("A/refund/F1", "typst said no"),
-                failed("B/review_outcome/R1", "no case number"),
-            ],
+            letters: vec![a1.0, b1.0, b2.0],
+            failed: failures_in_summary_order(),
         };
-        let mut json = serde_json::to_vec_pretty(&want).expect("json");
-        json.push(b'\n');
-        assert_eq!(
-            String::from_utf8_lossy(&std::fs::read(&path).expect("read")),
-            String::from_utf8_lossy(&json)
-        );
-        assert_eq!(summary.letters, 3);
-        assert_eq!(summary.failed, want.failed);
+        assert_written_as(&path, &summary, &want);
     }
 
     /// Chunks in the plan's order are written straight from the spill: the same bytes as
@@ -533,54 +552,33 @@ mod tests {
     fn chunks_in_plan_order_are_written_from_the_spill_byte_for_byte() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut stream = SummaryStream::create(dir.path()).expect("stream");
-        let (a1, a1d) = written("A/offset_notice/O1", "offset");
-        let (b1, b1d) = written("B/intent_to_offset/L1", "intent");
-        stream
-            .note(
-                ChunkOutcome {
-                    written: vec![a1.clone()],
-                    digests: vec![a1d],
-                    failed: vec![
-                        failed("A/refund/F1", "typst said no"),
-                        failed("A/intent_to_offset/L1", "no such template"),
-                    ],
-                    compose_failed: 0,
-                },
-                kind_of,
-            )
-            .expect("noted");
-        stream
-            .note(
-                ChunkOutcome {
-                    written: vec![b1.clone()],
-                    digests: vec![b1d],
-                    failed: vec![failed("B/review_outcome/R1", "no case number")],
-                    compose_failed: 1,
-                },
-                kind_of,
-            )
-            .expect("noted");
+        let a1 = written("A/offset_notice/O1", "offset");
+        let b1 = written("B/intent_to_offset/L1", "intent");
+        note(
+            &mut stream,
+            std::slice::from_ref(&a1),
+            vec![
+                failed("A/refund/F1", "typst said no"),
+                failed("A/intent_to_offset/L1", "no such template"),
+            ],
+            0,
+        );
+        note(
+            &mut stream,
+            std::slice::from_ref(&b1),
+            vec![failed("B/review_outcome/R1", "no case number")],
+            1,
+        );
         assert!(stream.in_order);
         let path = dir.path().join("render.json");
         let summary = stream.write(&path, 2).expect("written");
         // Plan order: A/intent(render), A/offset, | A/refund(render), B/intent, |
         // B/review(composing).
         let want = ProduceSummary {
-            letters: vec![a1, b1],
-            failed: vec![
-                failed("A/intent_to_offset/L1", "no such template"),
-                failed("A/refund/F1", "typst said no"),
-                failed("B/review_outcome/R1", "no case number"),
-            ],
+            letters: vec![a1.0, b1.0],
+            failed: failures_in_summary_order(),
         };
-        let mut json = serde_json::to_vec_pretty(&want).expect("json");
-        json.push(b'\n');
-        assert_eq!(
-            String::from_utf8_lossy(&std::fs::read(&path).expect("read")),
-            String::from_utf8_lossy(&json)
-        );
-        assert_eq!(summary.letters, 2);
-        assert_eq!(summary.failed, want.failed);
+        assert_written_as(&path, &summary, &want);
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .expect("listed")
             .map(|e| e.expect("entry").file_name())
