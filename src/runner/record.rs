@@ -115,6 +115,9 @@ impl Run<'_, '_> {
             .map(super::records::planned_letter)
             .collect::<Result<_, _>>()?;
         let keys = ledger.record_planned(run_id, &letters)?;
+        // What is recorded is not held while the next records are built (memory peaks
+        // here: every letter's payload is built before the one call that stores them).
+        drop(letters);
         let pieces = self.allocate_planned(ledger, run_id, &keys, planned)?;
         let keys_set: HashSet<_> = keys.iter().collect();
         let (composed, email_failed, email_errors) = compose_emails(
@@ -123,6 +126,7 @@ impl Run<'_, '_> {
             plan.letters.iter().filter(|l| keys_set.contains(&l.key)),
         );
         ledger.record_emails(run_id, &keys, &composed)?;
+        drop(composed);
         for f in &email_failed {
             ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;
         }
