@@ -8,6 +8,8 @@
 //! one chunk at a time; either way an account id is planned once, its duplicates are
 //! errors, and the errors are in input order.
 
+mod seen;
+
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
@@ -188,7 +190,7 @@ pub fn plan_chunks<E>(
     mut each_chunk: impl FnMut(Vec<Planned>) -> Result<(), E>,
 ) -> Result<PlanTally, E> {
     let mut tally = PlanTally::default();
-    let mut seen_ids: HashMap<String, String> = HashMap::new();
+    let mut seen_ids: seen::SeenIds = seen::SeenIds::default();
     let mut records = records.peekable();
     while records.peek().is_some() {
         let batch: Vec<Result<RawRecord, AccountError>> =
@@ -202,11 +204,11 @@ pub fn plan_chunks<E>(
             match result {
                 Ok(planned) => {
                     let id = &planned.account.account_id;
-                    if let Some(first) = seen_ids.get(id) {
+                    if let Some(first) = seen_ids.source_of(id) {
                         tally.errors.push(duplicate_error(&planned, first));
                         continue;
                     }
-                    seen_ids.insert(id.clone(), planned.source.clone());
+                    seen_ids.insert(id, &planned.source);
                     tally.accounts_planned += 1;
                     tally
                         .errors

@@ -82,7 +82,7 @@ use crate::letter::{LetterKey, LetterKind};
 use crate::load::SourceError;
 use crate::mailroom::Mailroom;
 use crate::plan::Plan;
-use crate::produce::{FailedLetter, ProduceError, Producer, WrittenLetter};
+use crate::produce::{FailedLetter, ProduceError, Producer};
 
 pub use batch::{BatchError, BatchReport, write_control};
 pub use progress::{NoProgress, Progress, Step};
@@ -212,17 +212,44 @@ pub struct HeldTemplate {
     pub letters: usize,
 }
 
+/// What a run's report keeps of its plan: what `missive run` prints of it, not the letters
+/// (so the report does not grow with the run).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOutcome {
+    /// Accounts or letters that could not be planned, in input order.
+    pub errors: Vec<crate::plan::PlanError>,
+    /// Liabilities left out because a letter for them was already sent (suppressed
+    /// `already_sent`).
+    pub already_sent: usize,
+}
+
+impl PlanOutcome {
+    /// The errors of `plan` and its count of `already_sent` suppressions.
+    pub fn of(plan: Plan) -> PlanOutcome {
+        let already_sent = plan
+            .suppressed
+            .iter()
+            .filter(|s| s.reason == crate::decide::SuppressReason::AlreadySent)
+            .count();
+        PlanOutcome {
+            errors: plan.errors,
+            already_sent,
+        }
+    }
+}
+
 /// What a run did, from planning to sending.
 #[derive(Debug)]
 pub struct RunReport {
     /// The run.
     pub run: RunInfo,
-    /// The plan it worked from (errors included).
-    pub plan: Plan,
+    /// What the report keeps of the plan it worked from: its errors and how many
+    /// liabilities were already covered (the plan's letters are not held past the run).
+    pub plan: PlanOutcome,
     /// Letters recorded as planned in this run.
     pub planned: usize,
-    /// Letters rendered now.
-    pub written: Vec<WrittenLetter>,
+    /// How many letters were rendered now (by this process or its workers).
+    pub rendered: usize,
     /// Letters that failed now (an email letter whose email could not be composed too).
     pub failed: Vec<FailedLetter>,
     /// Email copies of intents to offset that could not be composed (the letters go on).
@@ -391,12 +418,12 @@ impl Run<'_, '_> {
         Ok(RunReport {
             run,
             planned: recorded.keys.len(),
-            written: summary.letters,
+            rendered: summary.rendered,
             failed,
             email_errors: recorded.email_errors,
             new_referrals,
             treasury_updates,
-            plan: planned.plan,
+            plan: PlanOutcome::of(planned.plan),
             held: planned.held,
             batches,
             released: Vec::new(),

@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use missive::decide::SuppressReason;
 use missive::report::escape;
 use missive::review::short_hash;
 use missive::runner::RunReport;
@@ -49,17 +48,12 @@ pub(crate) fn print(mut report: RunReport, ledger_path: &Path) -> Result<ExitCod
             );
         }
     }
-    let already = report
-        .plan
-        .suppressed
-        .iter()
-        .filter(|s| s.reason == SuppressReason::AlreadySent)
-        .count();
+    let already = report.plan.already_sent;
     eprintln!(
         "run {}: {} letters planned, {} rendered, {} failed, {} new referrals, {} Treasury updates; {} liabilities already covered; ledger `{ledger}`",
         report.run.id,
         report.planned,
-        report.written.len(),
+        report.rendered,
         report.failed.len(),
         report.new_referrals,
         report.treasury_updates,

@@ -2,15 +2,21 @@
 //! order, and are produced at once; the summary (`render.json`) is written at the end in
 //! the plan's order, byte for byte what [`Producer::produce`] writes for the whole plan.
 //!
-//! Invariants: of a written letter only what its summary entry needs is kept (key, kind,
-//! pages, SHA-256 as bytes, the index of its template), about 100 bytes, so memory grows
-//! by that, not by the letters and accounts; a failed letter is kept whole (failures are
-//! few). Failures are listed as `produce` lists them: in chunks of [`Producer::chunk`]
-//! letters of the plan's order, those that could not be composed first.
+//! Invariants: memory does not grow with the letters. Each letter's summary entry (key,
+//! kind, pages, SHA-256, the index of its template) is appended to an anonymous spill file
+//! in the output directory (unlinked, so nothing is left behind), a chunk at a time in
+//! the plan's order. When the chunks arrive in the plan's order too (accounts in id order,
+//! as generated and directory inputs are), the summary is written by reading the spill
+//! once; otherwise the entries are read back and sorted in memory (then memory grows by
+//! about 100 bytes a letter, as it always did). A failed letter is kept whole in memory
+//! (failures are few). Failures are listed as `produce` lists them: in chunks of
+//! [`Producer::chunk`] letters of the plan's order, those that could not be composed first.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 
 use serde::{Serialize, Serializer};
 
@@ -32,9 +38,18 @@ pub struct StreamedSummary {
     pub failed: Vec<FailedLetter>,
 }
 
-/// The outcomes of the letters produced so far, kept small until the summary is written.
+/// The outcomes of the letters produced so far, spilled to disk until the summary is
+/// written.
 pub struct SummaryStream {
-    entries: Vec<Entry>,
+    /// Where the spill file lives (named in its errors).
+    dir: PathBuf,
+    spill: BufWriter<File>,
+    /// Entries spilled so far.
+    count: usize,
+    /// The last entry spilled, to tell whether chunks keep coming in the plan's order.
+    last: Option<(LetterKind, LetterKey)>,
+    /// Every chunk so far followed the previous one in the plan's order.
+    in_order: bool,
     failures: Vec<Failure>,
     /// Template name and content hash, by the index entries hold.
     templates: Vec<(String, String)>,
@@ -49,44 +64,66 @@ struct Entry {
 
 enum Outcome {
     Written {
-        pages: usize,
+        pages: u32,
         sha256: [u8; 32],
-        template: usize,
+        template: u32,
     },
     /// Index into [`SummaryStream::failures`].
-    Failed(usize),
+    Failed(u32),
 }
 
 struct Failure {
     letter: FailedLetter,
     /// It could not be composed (listed before its chunk's other failures).
     composing: bool,
+    /// Its place among all the entries in the plan's order.
+    position: usize,
 }
 
 impl SummaryStream {
     /// Creates the output directory (so a run without letters still has its summary's
-    /// place) and an empty summary.
+    /// place), the spill file in it, and an empty summary.
     pub fn create(out_dir: &Path) -> Result<SummaryStream, ProduceError> {
         create_out_dir(out_dir)?;
+        let spill = tempfile::tempfile_in(out_dir).map_err(|source| ProduceError::Write {
+            path: out_dir.to_owned(),
+            source,
+        })?;
         Ok(SummaryStream {
-            entries: Vec::new(),
+            dir: out_dir.to_owned(),
+            spill: BufWriter::new(spill),
+            count: 0,
+            last: None,
+            in_order: true,
             failures: Vec::new(),
             templates: Vec::new(),
         })
     }
 
+    fn spill_error(&self, source: std::io::Error) -> ProduceError {
+        ProduceError::Write {
+            path: self.dir.clone(),
+            source,
+        }
+    }
+
     /// Notes a chunk's outcomes; `kind_of` gives the kind of each of its letters.
-    fn note(&mut self, outcome: ChunkOutcome, kind_of: impl Fn(&LetterKey) -> Option<LetterKind>) {
+    fn note(
+        &mut self,
+        outcome: ChunkOutcome,
+        kind_of: impl Fn(&LetterKey) -> Option<LetterKind>,
+    ) -> Result<(), ProduceError> {
+        let mut entries = Vec::with_capacity(outcome.written.len() + outcome.failed.len());
         for (written, sha256) in outcome.written.into_iter().zip(outcome.digests) {
             let Some(kind) = kind_of(&written.key) else {
                 continue;
             };
             let template = self.template_index(written.template, written.template_sha256);
-            self.entries.push(Entry {
+            entries.push(Entry {
                 key: written.key,
                 kind,
                 outcome: Outcome::Written {
-                    pages: written.pages,
+                    pages: u32::try_from(written.pages).unwrap_or(u32::MAX),
                     sha256,
                     template,
                 },
@@ -96,20 +133,38 @@ impl SummaryStream {
             let Some(kind) = kind_of(&letter.key) else {
                 continue;
             };
-            self.entries.push(Entry {
+            entries.push(Entry {
                 key: letter.key.clone(),
                 kind,
-                outcome: Outcome::Failed(self.failures.len()),
+                outcome: Outcome::Failed(self.failures.len() as u32),
             });
             self.failures.push(Failure {
                 letter,
                 composing: i < outcome.compose_failed,
+                position: 0,
             });
         }
+        entries.sort_by(|a, b| plan_order(a).cmp(&plan_order(b)));
+        if let (Some(first), Some((kind, key))) = (entries.first(), &self.last)
+            && plan_order(first) < plan_order_of(*kind, key)
+        {
+            self.in_order = false;
+        }
+        for entry in &entries {
+            if let Outcome::Failed(index) = entry.outcome {
+                self.failures[index as usize].position = self.count;
+            }
+            write_entry(&mut self.spill, entry).map_err(|err| self.spill_error(err))?;
+            self.count += 1;
+        }
+        if let Some(last) = entries.pop() {
+            self.last = Some((last.kind, last.key));
+        }
+        Ok(())
     }
 
-    fn template_index(&mut self, name: String, sha256: String) -> usize {
-        match self
+    fn template_index(&mut self, name: String, sha256: String) -> u32 {
+        let index = match self
             .templates
             .iter()
             .position(|(n, s)| *n == name && *s == sha256)
@@ -119,28 +174,43 @@ impl SummaryStream {
                 self.templates.push((name, sha256));
                 self.templates.len() - 1
             }
+        };
+        index as u32
+    }
+
+    /// The spilled entries in the plan's order: read as they are when every chunk came in
+    /// order, else read whole and sorted (the failures' positions set again).
+    fn entries(&mut self) -> std::io::Result<Entries> {
+        self.spill.flush()?;
+        let file = self.spill.get_mut();
+        file.rewind()?;
+        let mut reader = BufReader::new(file.try_clone()?);
+        if self.in_order {
+            return Ok(Entries::Spilled(reader));
         }
+        let mut all = Vec::with_capacity(self.count);
+        while let Some(entry) = read_entry(&mut reader)? {
+            all.push(entry);
+        }
+        all.sort_by(|a, b| plan_order(a).cmp(&plan_order(b)));
+        for (position, entry) in all.iter().enumerate() {
+            if let Outcome::Failed(index) = entry.outcome {
+                self.failures[index as usize].position = position;
+            }
+        }
+        Ok(Entries::Sorted(all.into_iter()))
     }
 
     /// Writes the summary to `path` in the plan's order (letters by account id, kind,
     /// key), with failures in chunks of `chunk` letters as [`Producer::produce`] lists
     /// them, and says what was done.
     pub fn write(mut self, path: &Path, chunk: usize) -> Result<StreamedSummary, ProduceError> {
-        self.entries
-            .sort_by(|a, b| plan_order(a).cmp(&plan_order(b)));
+        let entries = self.entries().map_err(|err| self.spill_error(err))?;
         let mut order: Vec<(usize, bool, usize, usize)> = self
-            .entries
+            .failures
             .iter()
             .enumerate()
-            .filter_map(|(position, entry)| match entry.outcome {
-                Outcome::Failed(index) => Some((
-                    position / chunk.max(1),
-                    !self.failures[index].composing,
-                    position,
-                    index,
-                )),
-                Outcome::Written { .. } => None,
-            })
+            .map(|(index, f)| (f.position / chunk.max(1), !f.composing, f.position, index))
             .collect();
         order.sort_unstable();
         let failed: Vec<FailedLetter> = order
@@ -148,7 +218,11 @@ impl SummaryStream {
             .map(|&(_, _, _, index)| self.failures[index].letter.clone())
             .collect();
         let view = SummaryView {
-            letters: WrittenView(&self),
+            letters: WrittenView {
+                stream: &self,
+                entries: RefCell::new(entries),
+                read_error: RefCell::new(None),
+            },
             failed: &failed,
         };
         let name = path
@@ -156,8 +230,8 @@ impl SummaryStream {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let mut format_error = None;
-        write_atomically_with(path, |file| {
-            let mut out = std::io::BufWriter::new(file);
+        let written = write_atomically_with(path, |file| {
+            let mut out = BufWriter::new(file);
             if let Err(err) = serde_json::to_writer_pretty(&mut out, &view) {
                 let io = std::io::Error::other(err.to_string());
                 format_error = Some(err);
@@ -165,19 +239,22 @@ impl SummaryStream {
             }
             out.write_all(b"\n")?;
             out.flush()
-        })
-        .map_err(|err| match format_error {
+        });
+        if let Some(err) = view.letters.read_error.take() {
+            return Err(self.spill_error(err));
+        }
+        written.map_err(|err| match format_error {
             Some(source) if !source.is_io() => ProduceError::Summary { name, source },
             _ => err,
         })?;
         Ok(StreamedSummary {
-            letters: self.entries.len() - failed.len(),
+            letters: self.count - failed.len(),
             failed,
         })
     }
 
     /// The summary entry of a written letter.
-    fn written(&self, entry: &Entry) -> Option<WrittenLetter> {
+    fn written(&self, entry: Entry) -> Option<WrittenLetter> {
         let Outcome::Written {
             pages,
             sha256,
@@ -186,11 +263,11 @@ impl SummaryStream {
         else {
             return None;
         };
-        let (name, name_sha256) = self.templates.get(template)?;
+        let (name, name_sha256) = self.templates.get(template as usize)?;
         Some(WrittenLetter {
-            key: entry.key.clone(),
             file: format!("{}.pdf", entry.key.file_stem()),
-            pages,
+            key: entry.key,
+            pages: pages as usize,
             sha256: hex(&sha256),
             template: name.clone(),
             template_sha256: name_sha256.clone(),
@@ -198,12 +275,99 @@ impl SummaryStream {
     }
 }
 
+/// The entries in the plan's order, from the spill file or sorted in memory.
+enum Entries {
+    Spilled(BufReader<File>),
+    Sorted(std::vec::IntoIter<Entry>),
+}
+
+impl Entries {
+    fn next_entry(&mut self) -> std::io::Result<Option<Entry>> {
+        match self {
+            Entries::Spilled(reader) => read_entry(reader),
+            Entries::Sorted(entries) => Ok(entries.next()),
+        }
+    }
+}
+
+/// Appends an entry to the spill: key length (u32) and bytes, kind, then pages, digest
+/// and template index of a written letter or the index of a failure.
+fn write_entry(out: &mut impl Write, entry: &Entry) -> std::io::Result<()> {
+    let key = entry.key.as_str().as_bytes();
+    let len = u32::try_from(key.len()).map_err(std::io::Error::other)?;
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(key)?;
+    let kind = LetterKind::ALL
+        .iter()
+        .position(|k| *k == entry.kind)
+        .unwrap_or_default() as u8;
+    match &entry.outcome {
+        Outcome::Written {
+            pages,
+            sha256,
+            template,
+        } => {
+            out.write_all(&[kind, 0])?;
+            out.write_all(&pages.to_le_bytes())?;
+            out.write_all(sha256)?;
+            out.write_all(&template.to_le_bytes())
+        }
+        Outcome::Failed(index) => {
+            out.write_all(&[kind, 1])?;
+            out.write_all(&index.to_le_bytes())
+        }
+    }
+}
+
+/// Reads the next entry [`write_entry`] wrote, or `None` at the end of the spill.
+fn read_entry(input: &mut impl Read) -> std::io::Result<Option<Entry>> {
+    let mut len = [0u8; 4];
+    match input.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(err) => return Err(err),
+    }
+    let mut key = vec![0u8; u32::from_le_bytes(len) as usize];
+    input.read_exact(&mut key)?;
+    let key = String::from_utf8(key).map_err(std::io::Error::other)?;
+    let mut head = [0u8; 2];
+    input.read_exact(&mut head)?;
+    let kind = *LetterKind::ALL
+        .get(usize::from(head[0]))
+        .ok_or_else(|| std::io::Error::other("a spilled summary entry has no kind"))?;
+    let mut word = [0u8; 4];
+    let outcome = if head[1] == 0 {
+        input.read_exact(&mut word)?;
+        let pages = u32::from_le_bytes(word);
+        let mut sha256 = [0u8; 32];
+        input.read_exact(&mut sha256)?;
+        input.read_exact(&mut word)?;
+        Outcome::Written {
+            pages,
+            sha256,
+            template: u32::from_le_bytes(word),
+        }
+    } else {
+        input.read_exact(&mut word)?;
+        Outcome::Failed(u32::from_le_bytes(word))
+    };
+    Ok(Some(Entry {
+        key: LetterKey::from_text(&key),
+        kind,
+        outcome,
+    }))
+}
+
 /// A letter's place in the plan's order: account id (the key up to its first `/`; ids
 /// never contain one), kind, key.
 fn plan_order(entry: &Entry) -> (&str, LetterKind, &LetterKey) {
-    let key = entry.key.as_str();
-    let account = key.split_once('/').map_or(key, |(account, _)| account);
-    (account, entry.kind, &entry.key)
+    plan_order_of(entry.kind, &entry.key)
+}
+
+fn plan_order_of(kind: LetterKind, key: &LetterKey) -> (&str, LetterKind, &LetterKey) {
+    let text = key.as_str();
+    let account = text.split_once('/').map_or(text, |(account, _)| account);
+    (account, kind, key)
 }
 
 /// [`super::ProduceSummary`] as it serializes, built from the stream's entries.
@@ -213,12 +377,35 @@ struct SummaryView<'a> {
     failed: &'a [FailedLetter],
 }
 
-/// The written letters of a sorted stream, serialized one at a time.
-struct WrittenView<'a>(&'a SummaryStream);
+/// The written letters in the plan's order, read and serialized one at a time; a read
+/// error stops the serializer and is kept for the caller.
+struct WrittenView<'a> {
+    stream: &'a SummaryStream,
+    entries: RefCell<Entries>,
+    read_error: RefCell<Option<std::io::Error>>,
+}
 
 impl Serialize for WrittenView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.entries.iter().filter_map(|e| self.0.written(e)))
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(None)?;
+        loop {
+            let next = self.entries.borrow_mut().next_entry();
+            match next {
+                Ok(Some(entry)) => {
+                    if let Some(letter) = self.stream.written(entry) {
+                        seq.serialize_element(&letter)?;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    let message = err.to_string();
+                    *self.read_error.borrow_mut() = Some(err);
+                    return Err(S::Error::custom(message));
+                }
+            }
+        }
+        seq.end()
     }
 }
 
@@ -239,7 +426,7 @@ impl Producer<'_> {
             done(outcome.written.len() + outcome.failed.len());
             let kinds: HashMap<&LetterKey, LetterKind> =
                 chunk.iter().map(|l| (&l.key, l.kind)).collect();
-            summary.note(outcome, |key| kinds.get(key).copied());
+            summary.note(outcome, |key| kinds.get(key).copied())?;
         }
         Ok(())
     }
@@ -283,56 +470,120 @@ mod tests {
         .find(|k| k.as_str() == kind)
     }
 
+    /// Notes one chunk: `written` letters with their digests, then `failed`, the first
+    /// `compose_failed` of which could not be composed.
+    fn note(
+        stream: &mut SummaryStream,
+        written: &[(WrittenLetter, [u8; 32])],
+        failed: Vec<FailedLetter>,
+        compose_failed: usize,
+    ) {
+        let (written, digests) = written.iter().cloned().unzip();
+        let outcome = ChunkOutcome {
+            written,
+            digests,
+            failed,
+            compose_failed,
+        };
+        stream.note(outcome, kind_of).expect("noted");
+    }
+
+    /// The failures both summary tests end with, in the summary's order.
+    fn failures_in_summary_order() -> Vec<FailedLetter> {
+        vec![
+            failed("A/intent_to_offset/L1", "no such template"),
+            failed("A/refund/F1", "typst said no"),
+            failed("B/review_outcome/R1", "no case number"),
+        ]
+    }
+
+    /// Asserts that `path` holds `want` as `produce` writes it, and that `summary` counts
+    /// its letters and lists its failures.
+    fn assert_written_as(path: &Path, summary: &StreamedSummary, want: &ProduceSummary) {
+        let mut json = serde_json::to_vec_pretty(want).expect("json");
+        json.push(b'\n');
+        assert_eq!(
+            String::from_utf8_lossy(&std::fs::read(path).expect("read")),
+            String::from_utf8_lossy(&json)
+        );
+        assert_eq!(summary.letters, want.letters.len());
+        assert_eq!(summary.failed, want.failed);
+    }
+
     /// Accounts arrive out of order, failures of both stages mixed: the file is what
     /// `produce` writes for the letters in plan order, in chunks of 2.
     #[test]
     fn the_streamed_summary_is_the_planned_order_summary_byte_for_byte() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut stream = SummaryStream::create(dir.path()).expect("stream");
-        let (b1, b1d) = written("B/intent_to_offset/L1", "intent");
-        let (b2, b2d) = written("B/refund/F1", "refund");
-        stream.note(
-            ChunkOutcome {
-                written: vec![b1.clone(), b2.clone()],
-                digests: vec![b1d, b2d],
-                failed: vec![failed("B/review_outcome/R1", "no case number")],
-                compose_failed: 1,
-            },
-            kind_of,
+        let b1 = written("B/intent_to_offset/L1", "intent");
+        let b2 = written("B/refund/F1", "refund");
+        note(
+            &mut stream,
+            &[b1.clone(), b2.clone()],
+            vec![failed("B/review_outcome/R1", "no case number")],
+            1,
         );
-        let (a1, a1d) = written("A/offset_notice/O1", "offset");
-        stream.note(
-            ChunkOutcome {
-                written: vec![a1.clone()],
-                digests: vec![a1d],
-                failed: vec![
-                    failed("A/intent_to_offset/L1", "no such template"),
-                    failed("A/refund/F1", "typst said no"),
-                ],
-                compose_failed: 1,
-            },
-            kind_of,
+        let a1 = written("A/offset_notice/O1", "offset");
+        note(
+            &mut stream,
+            std::slice::from_ref(&a1),
+            vec![
+                failed("A/intent_to_offset/L1", "no such template"),
+                failed("A/refund/F1", "typst said no"),
+            ],
+            1,
         );
         let path = dir.path().join("render.json");
         let summary = stream.write(&path, 2).expect("written");
         // Plan order: A/intent(composing), A/offset, | A/refund(render), B/intent, |
         // B/refund, B/review(composing); failures by chunk, composing first.
         let want = ProduceSummary {
-            letters: vec![a1, b1, b2],
-            failed: vec![
-                failed("A/intent_to_offset/L1", "no such template"),
-                failed("A/refund/F1", "typst said no"),
-                failed("B/review_outcome/R1", "no case number"),
-            ],
+            letters: vec![a1.0, b1.0, b2.0],
+            failed: failures_in_summary_order(),
         };
-        let mut json = serde_json::to_vec_pretty(&want).expect("json");
-        json.push(b'\n');
-        assert_eq!(
-            String::from_utf8_lossy(&std::fs::read(&path).expect("read")),
-            String::from_utf8_lossy(&json)
+        assert_written_as(&path, &summary, &want);
+    }
+
+    /// Chunks in the plan's order are written straight from the spill: the same bytes as
+    /// `produce` writes, failures placed by their position across chunks, and nothing
+    /// left in the output directory but the summary.
+    #[test]
+    fn chunks_in_plan_order_are_written_from_the_spill_byte_for_byte() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut stream = SummaryStream::create(dir.path()).expect("stream");
+        let a1 = written("A/offset_notice/O1", "offset");
+        let b1 = written("B/intent_to_offset/L1", "intent");
+        note(
+            &mut stream,
+            std::slice::from_ref(&a1),
+            vec![
+                failed("A/refund/F1", "typst said no"),
+                failed("A/intent_to_offset/L1", "no such template"),
+            ],
+            0,
         );
-        assert_eq!(summary.letters, 3);
-        assert_eq!(summary.failed, want.failed);
+        note(
+            &mut stream,
+            std::slice::from_ref(&b1),
+            vec![failed("B/review_outcome/R1", "no case number")],
+            1,
+        );
+        assert!(stream.in_order);
+        let path = dir.path().join("render.json");
+        let summary = stream.write(&path, 2).expect("written");
+        // Plan order: A/intent(render), A/offset, | A/refund(render), B/intent, |
+        // B/review(composing).
+        let want = ProduceSummary {
+            letters: vec![a1.0, b1.0],
+            failed: failures_in_summary_order(),
+        };
+        assert_written_as(&path, &summary, &want);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("listed")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["render.json"]);
     }
 
     /// Within a chunk the letters that could not be composed come first, as in `produce`.
@@ -340,17 +591,19 @@ mod tests {
     fn a_chunks_composing_failures_come_before_its_rendering_failures() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut stream = SummaryStream::create(dir.path()).expect("stream");
-        stream.note(
-            ChunkOutcome {
-                failed: vec![
-                    failed("A/refund/F1", "composing"),
-                    failed("A/intent_to_offset/L1", "rendering"),
-                ],
-                compose_failed: 1,
-                ..ChunkOutcome::default()
-            },
-            kind_of,
-        );
+        stream
+            .note(
+                ChunkOutcome {
+                    failed: vec![
+                        failed("A/refund/F1", "composing"),
+                        failed("A/intent_to_offset/L1", "rendering"),
+                    ],
+                    compose_failed: 1,
+                    ..ChunkOutcome::default()
+                },
+                kind_of,
+            )
+            .expect("noted");
         let summary = stream
             .write(&dir.path().join("s.json"), 64)
             .expect("written");

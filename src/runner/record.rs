@@ -20,7 +20,7 @@ use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::load;
 use crate::mailroom;
 use crate::plan::{Plan, PriorHoldings, PriorNotices, plan_batch_with};
-use crate::produce::{FailedLetter, ProduceSummary};
+use crate::produce::FailedLetter;
 
 use super::NewRunSpec;
 
@@ -40,8 +40,9 @@ pub(super) struct PlannedAccounts {
 pub(super) struct Recorded {
     /// The keys now planned in this run.
     pub(super) keys: Vec<LetterKey>,
-    /// The letters to render: planned now, and not failed for their email.
-    pub(super) to_render: Vec<DueLetter>,
+    /// The keys of the letters to render, in the plan's order: planned now, and not
+    /// failed for their email (the letters themselves are in the ledger's payloads).
+    pub(super) to_render: Vec<LetterKey>,
     /// Email letters whose email could not be composed (recorded `failed`).
     pub(super) email_failed: Vec<FailedLetter>,
     /// Email copies that could not be composed (the letters go on).
@@ -114,6 +115,9 @@ impl Run<'_, '_> {
             .map(super::records::planned_letter)
             .collect::<Result<_, _>>()?;
         let keys = ledger.record_planned(run_id, &letters)?;
+        // What is recorded is not held while the next records are built (memory peaks
+        // here: every letter's payload is built before the one call that stores them).
+        drop(letters);
         let pieces = self.allocate_planned(ledger, run_id, &keys, planned)?;
         let keys_set: HashSet<_> = keys.iter().collect();
         let (composed, email_failed, email_errors) = compose_emails(
@@ -122,18 +126,20 @@ impl Run<'_, '_> {
             plan.letters.iter().filter(|l| keys_set.contains(&l.key)),
         );
         ledger.record_emails(run_id, &keys, &composed)?;
+        drop(composed);
         for f in &email_failed {
             ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;
         }
-        let to_render: Vec<DueLetter> = plan
+        let email_failed_keys: HashSet<&LetterKey> = email_failed.iter().map(|f| &f.key).collect();
+        let hashes = self.producer.composer.template_hashes();
+        let mut to_render = Vec::new();
+        let mut payloads = Vec::new();
+        for letter in plan
             .letters
             .iter()
-            .filter(|l| keys_set.contains(&l.key) && !email_failed.iter().any(|f| f.key == l.key))
-            .cloned()
-            .collect();
-        let hashes = self.producer.composer.template_hashes();
-        let mut payloads = Vec::with_capacity(to_render.len());
-        for letter in &to_render {
+            .filter(|l| keys_set.contains(&l.key) && !email_failed_keys.contains(&l.key))
+        {
+            to_render.push(letter.key.clone());
             // Every letter of the plan has its account (plan_accounts keeps them all); one
             // without is failed rather than left planned with nothing to render it from.
             let Some(account) = accounts.get(&letter.account_id) else {
@@ -196,10 +202,10 @@ impl Run<'_, '_> {
         &self,
         ledger: &mut dyn Ledger,
         run_id: i64,
-        letters: &[DueLetter],
+        letters: &[LetterKey],
         out_dir: &Path,
         work: &super::WorkOptions,
-    ) -> Result<ProduceSummary, RunError> {
+    ) -> Result<super::work::Produced, RunError> {
         self.workers.start(run_id);
         let summary = super::work::work_through(
             ledger,

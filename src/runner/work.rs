@@ -17,7 +17,7 @@
 //! a lease ran out is one `rendered` event, and its file (same bytes) is written by one
 //! process at a time ([`crate::produce::write_atomically`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -349,24 +349,25 @@ struct Job<'a> {
     progress: &'a dyn Progress,
 }
 
-/// Claims and renders chunks of the run's letters until `until`; returns what this process
-/// rendered and failed.
+/// Claims and renders chunks of the run's letters until `until`; hands each letter this
+/// process rendered to `written` and returns those it failed.
 fn claim_loop(
     ledger: &mut dyn Ledger,
     job: &Job<'_>,
     options: &WorkOptions,
     until: Until,
     mut gate: Gate,
-) -> Result<ProduceSummary, Stop> {
+    mut written: impl FnMut(WrittenLetter),
+) -> Result<Vec<FailedLetter>, Stop> {
     let run_id = job.run_id;
-    let mut summary = ProduceSummary::default();
+    let mut failed = Vec::new();
     loop {
         let claimed =
             ledger.claim_letters(run_id, &options.worker, options.chunk.max(1), options.lease)?;
         if !claimed.is_empty() {
             let done = render_claimed(ledger, job, &claimed, &mut gate)?;
-            summary.letters.extend(done.letters);
-            summary.failed.extend(done.failed);
+            done.letters.into_iter().for_each(&mut written);
+            failed.extend(done.failed);
             continue;
         }
         let left = ledger.work_left(run_id)?;
@@ -380,25 +381,39 @@ fn claim_loop(
             }
         };
         if finished {
-            return Ok(summary);
+            return Ok(failed);
         }
         std::thread::sleep(options.poll);
     }
 }
 
+/// What the coordinator's produce step gives the run's report.
+#[derive(Debug, Default)]
+pub(super) struct Produced {
+    /// Letters of the run rendered, by this process or a worker.
+    pub(super) rendered: usize,
+    /// Letters of the run that failed, `to_render`'s in its order, then any other.
+    pub(super) failed: Vec<FailedLetter>,
+}
+
+/// Letters read from the ledger in one call when the coordinator looks up what other
+/// processes rendered.
+const OTHERS_READ: usize = 1024;
+
 /// The coordinator's produce step: renders what it can claim of `to_render` (and any other
 /// letter planned in the run with a payload), waits until no letter of the run is planned
-/// (workers render the rest; expired claims are taken over), then returns what happened to
-/// each of `to_render`, in its order, whoever rendered it.
+/// (workers render the rest; expired claims are taken over), then counts the letters
+/// rendered and lists those that failed, whoever rendered them. Of the letters it rendered
+/// itself it keeps only the keys, so what it holds is a key per letter.
 pub(super) fn work_through(
     ledger: &mut dyn Ledger,
     producer: &Producer<'_>,
     run_id: i64,
-    to_render: &[DueLetter],
+    to_render: &[LetterKey],
     out_dir: &std::path::Path,
     options: &WorkOptions,
     progress: &dyn Progress,
-) -> Result<ProduceSummary, RunError> {
+) -> Result<Produced, RunError> {
     std::fs::create_dir_all(out_dir).map_err(|source| crate::produce::ProduceError::Write {
         path: out_dir.to_owned(),
         source,
@@ -413,41 +428,43 @@ pub(super) fn work_through(
         out_dir,
         progress,
     };
-    let own =
-        claim_loop(ledger, &job, options, Until::NothingPlanned, gate).map_err(|e| match e {
-            Stop::Run(e) => e,
-            // The coordinator renders only what its own approval gate let through.
-            Stop::Gate(e) => RunError::Worker(Box::new(e)),
-        })?;
-    let mut written: HashMap<LetterKey, WrittenLetter> = own
-        .letters
-        .into_iter()
-        .map(|w| (w.key.clone(), w))
-        .collect();
+    let mut written: HashSet<LetterKey> = HashSet::new();
+    let own = claim_loop(ledger, &job, options, Until::NothingPlanned, gate, |w| {
+        written.insert(w.key);
+    })
+    .map_err(|e| match e {
+        Stop::Run(e) => e,
+        // The coordinator renders only what its own approval gate let through.
+        Stop::Gate(e) => RunError::Worker(Box::new(e)),
+    })?;
     let mut failed: HashMap<LetterKey, FailedLetter> =
-        own.failed.into_iter().map(|f| (f.key.clone(), f)).collect();
-    let mut summary = ProduceSummary::default();
-    let others: Vec<LetterKey> = to_render
-        .iter()
-        .filter(|l| !written.contains_key(&l.key) && !failed.contains_key(&l.key))
-        .map(|l| l.key.clone())
-        .collect();
-    let records = ledger.letters(&others)?;
-    for letter in to_render {
-        if let Some(w) = written.remove(&letter.key) {
-            summary.letters.push(w);
-        } else if let Some(f) = failed.remove(&letter.key) {
-            summary.failed.push(f);
-        } else {
-            // Rendered (or failed) by a worker: as the ledger holds it.
-            from_ledger(ledger, &letter.key, records.get(&letter.key), &mut summary)?;
+        own.into_iter().map(|f| (f.key.clone(), f)).collect();
+    let mut produced = Produced::default();
+    // What other processes rendered is read from the ledger a slice of keys at a time: one
+    // call each, and never every letter's record at once.
+    for keys in to_render.chunks(OTHERS_READ) {
+        let others: Vec<LetterKey> = keys
+            .iter()
+            .filter(|k| !written.contains(*k) && !failed.contains_key(*k))
+            .cloned()
+            .collect();
+        let records = ledger.letters(&others)?;
+        for key in keys {
+            if written.remove(key) {
+                produced.rendered += 1;
+            } else if let Some(f) = failed.remove(key) {
+                produced.failed.push(f);
+            } else {
+                // Rendered (or failed) by a worker: as the ledger holds it.
+                from_ledger(ledger, key, records.get(key), &mut produced)?;
+            }
         }
     }
     // Letters of the run this process rendered that the plan did not list now (an earlier
     // attempt of a resumed run planned them).
-    summary.letters.extend(written.into_values());
-    summary.failed.extend(failed.into_values());
-    Ok(summary)
+    produced.rendered += written.len();
+    produced.failed.extend(failed.into_values());
+    Ok(produced)
 }
 
 /// What the ledger holds of a letter another process rendered or failed (`record`, read
@@ -456,7 +473,7 @@ fn from_ledger(
     ledger: &dyn Ledger,
     key: &LetterKey,
     record: Option<&crate::ledger::LetterRecord>,
-    summary: &mut ProduceSummary,
+    produced: &mut Produced,
 ) -> Result<(), RunError> {
     let Some(record) = record.cloned() else {
         return Ok(());
@@ -468,20 +485,13 @@ fn from_ledger(
                 .pop()
                 .map(|e| e.detail)
                 .unwrap_or_default();
-            summary.failed.push(FailedLetter {
+            produced.failed.push(FailedLetter {
                 key: key.clone(),
                 message,
             });
         }
         LetterState::Planned => {}
-        _ => summary.letters.push(WrittenLetter {
-            key: key.clone(),
-            file: record.file.unwrap_or_default(),
-            pages: record.pages.map_or(0, |p| p as usize),
-            sha256: record.file_sha256.unwrap_or_default(),
-            template: record.template.unwrap_or_default(),
-            template_sha256: record.template_sha256.unwrap_or_default(),
-        }),
+        _ => produced.rendered += 1,
     }
     Ok(())
 }
@@ -608,13 +618,15 @@ pub fn work_as_worker(
             out_dir: &out_dir,
             progress,
         };
-        let done =
-            claim_loop(ledger, &job, options, Until::RunDone, gate).map_err(|e| match e {
-                Stop::Run(e) => WorkerError::Run(e),
-                Stop::Gate(e) => e,
-            })?;
-        report.written.extend(done.letters);
-        report.failed.extend(done.failed);
+        let written = &mut report.written;
+        let failed = claim_loop(ledger, &job, options, Until::RunDone, gate, |w| {
+            written.push(w);
+        })
+        .map_err(|e| match e {
+            Stop::Run(e) => WorkerError::Run(e),
+            Stop::Gate(e) => e,
+        })?;
+        report.failed.extend(failed);
         // Done with this run; another may be running now (its coordinator died and a new
         // one started): follow it, else leave.
         let status = ledger
