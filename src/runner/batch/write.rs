@@ -100,18 +100,13 @@ impl Writer<'_> {
     /// Assembles, checks and writes one batch with its manifest (and mailing book); returns
     /// what to record.
     pub(super) fn write(&self, prepared: Prepared<'_>) -> Result<NewBatch, BatchError> {
-        let Prepared {
-            class,
-            seq,
-            name,
-            items,
-            pieces,
-            files,
-            expected,
-            letter_sha256,
-            recorded_pages,
-            copies,
-        } = prepared;
+        let (class, seq, items, pieces) = (
+            prepared.class,
+            prepared.seq,
+            prepared.items,
+            prepared.pieces,
+        );
+        let name = prepared.name;
         let (run, dir) = (self.run, self.dir);
         let check = |message: String| BatchError::Check {
             batch: name.clone(),
@@ -140,9 +135,12 @@ impl Writer<'_> {
                 let (name, codes) = (&name, &codes);
                 scope.spawn(move || self.book.write(run, name, items, codes, dir))
             });
-            let assembled =
-                self.assembler
-                    .assemble_file_checked(&info, &files, &expected, &dir.join(&file));
+            let assembled = self.assembler.assemble_file_checked(
+                &info,
+                &prepared.files,
+                &prepared.expected,
+                &dir.join(&file),
+            );
             let book = book.map(|thread| {
                 thread
                     .join()
@@ -150,7 +148,7 @@ impl Writer<'_> {
             });
             (assembled, book)
         });
-        drop(copies);
+        drop(prepared.copies);
         let assembled = assembled.map_err(|source| {
             // The mailing book was typeset beside a batch that is not written: it goes too,
             // so nothing under the batch's name is left for the mailroom. Best effort: a
@@ -166,7 +164,7 @@ impl Writer<'_> {
         book.transpose()?;
         for ((item, recorded), in_batch) in items
             .iter()
-            .zip(&recorded_pages)
+            .zip(&prepared.recorded_pages)
             .zip(&assembled.letter_pages)
         {
             if let Some(pages) = recorded
@@ -179,8 +177,12 @@ impl Writer<'_> {
             }
         }
 
-        let (manifest, amount_due) =
-            mailroom::manifest(items, &codes, &assembled.letter_pages, &letter_sha256)?;
+        let (manifest, amount_due) = mailroom::manifest(
+            items,
+            &codes,
+            &assembled.letter_pages,
+            &prepared.letter_sha256,
+        )?;
         write_atomically(&dir.join(format!("{name}.manifest.csv")), &manifest)?;
         Ok(NewBatch {
             name,
