@@ -22,9 +22,10 @@ use crate::produce::write_atomically;
 use crate::render::{LetterSource, Renderer};
 
 /// How many batches are written at a time: a 2-core machine is idle but for this step
-/// once rendering is done, and two batches (each holding one letter's parsed PDF, and a
-/// certified batch its mailing book, typeset one at a time) stay inside the run's 250 MiB
-/// budget (244 MiB for a 10k run, 223 with one batch at a time).
+/// once rendering is done. Two batches (each holding one letter's parsed PDF, and a
+/// certified batch its mailing book, typeset one at a time) cost memory: a 10k run peaked
+/// at 237-260 MiB, against 223-236 with one batch at a time (issue 15 asks for 250;
+/// docs/performance.md). 1 writes the batches one at a time, as before.
 pub(super) const AT_ONCE: usize = 2;
 
 /// A batch whose ledger reads are done: what [`Writer::write`] needs to write it.
