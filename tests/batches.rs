@@ -639,3 +639,66 @@ fn a_letter_file_that_is_not_the_recorded_one_is_never_printed() {
         "no batch printed from a replaced file: {written:?}"
     );
 }
+
+/// Batches are written two at a time but recorded one by one in order: when one fails (a
+/// letter's file replaced on disk), the batches before it stand, recorded with their
+/// files, and no batch after it is recorded or leaves a file under its name, whether the
+/// failed one was the first or the second of the two written together.
+#[test]
+fn a_failed_batch_leaves_exactly_the_recorded_batches_before_it() {
+    use missive::ledger::{BatchLog as _, LetterStore as _};
+    // Print order, from a run with one letter a batch.
+    let order = tempfile::tempdir().expect("temp");
+    let r = run(order.path(), &gate_off_config(), &["--batch-size", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let key_of = |seq: u32| {
+        let rows = csv(&order
+            .path()
+            .join(format!("out/batches/1-certified-{seq}.manifest.csv")));
+        serde_json::from_value::<missive::letter::LetterKey>(rows[0]["key"].clone().into())
+            .expect("key")
+    };
+    // Batch 1 fails while batch 2 is written beside it; then batch 2 fails beside batch 1.
+    for failing in [1, 2] {
+        let dir = tempfile::tempdir().expect("temp");
+        let r = run(dir.path(), &gate_off_config(), &["--no-batches"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = dir.path().join("out");
+        let ledger = missive::ledger::SqliteLedger::open(&out.join("missive.db")).expect("ledger");
+        let file = |key| {
+            let record = ledger.letter(&key).expect("read").expect("letter");
+            out.join(record.file.expect("file"))
+        };
+        let (victim, other) = (file(key_of(failing)), file(key_of(3 - failing)));
+        std::fs::copy(&other, &victim).expect("replace a letter's file");
+
+        let r = run(dir.path(), &gate_off_config(), &["--batch-size", "1"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("is not the file the ledger recorded"),
+            "{}",
+            r.stderr
+        );
+        let names: Vec<String> = ledger
+            .batches_of_run(1)
+            .expect("batches")
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
+        let before: Vec<String> = (1..failing)
+            .map(|seq| format!("1-certified-{seq}"))
+            .collect();
+        assert_eq!(names, before, "recorded: the batches before the failed one");
+        let mut on_disk: Vec<String> = std::fs::read_dir(out.join("batches"))
+            .expect("batches")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .map(|n| n.split('.').next().unwrap_or_default().to_owned())
+            .collect();
+        on_disk.sort();
+        on_disk.dedup();
+        assert_eq!(
+            on_disk, before,
+            "files under a batch's name that is not recorded"
+        );
+    }
+}

@@ -4,19 +4,26 @@
 //! 1. every batchable letter gets its mail piece in ONE ledger transaction before anything
 //!    is written (the run's own letters got theirs when they were recorded and keep them;
 //!    a range too short for all fails here, with nothing batched);
-//! 2. per batch: the ledger is asked whether the pieces are still open; the batch PDF is
+//! 2. per batch, on this thread: the ledger is asked whether the pieces are still open and
+//!    for its letters' files; a letter whose file does not carry its piece's marks
+//!    (rendered by a version that allocated pieces only here) is rendered alone with them
+//!    as a temporary print copy, removed once the batch is written;
+//! 3. up to [`write::AT_ONCE`] batches at a time, each on its own thread: the batch PDF is
 //!    assembled at object level from its letters' own files ([`Assembler`], no second
 //!    typesetting: the file of a letter IS its printed copy, marks included), each letter
-//!    padded to an even page count, under a temporary name and renamed; a letter whose file
-//!    does not carry its piece's marks (rendered by a version that allocated pieces only
-//!    here) is rendered alone with them as a temporary print copy, removed afterwards; the
-//!    manifest and (certified) mailing book are written under temporary names and renamed;
-//! 3. only then is the batch recorded with its pieces' places, in ONE transaction.
+//!    padded to an even page count, under a temporary name and renamed; the manifest and
+//!    (certified) mailing book are written under temporary names and renamed;
+//! 4. only then is each batch recorded with its pieces' places, in ONE transaction, one
+//!    batch after the other in order, on this thread (the ledger has one writer). When a
+//!    batch fails, the batches before it stand and the one written beside it after it is
+//!    neither recorded nor left on disk: the ledger and the batch directory end as if the
+//!    batches had been written one at a time.
 //!
-//! Only one letter's parsed PDF is held at a time. A crash before 3 leaves the pieces
-//! open: the next attempt batches them again with the same serials and article numbers,
-//! under the same batch name. `control.json` is always rewritten from the ledger's batches
-//! of the run, after recording and after a release.
+//! Each batch being written holds one letter's parsed PDF at a time; mailing books are
+//! typeset one at a time. A crash before 4 leaves the pieces open: the next attempt
+//! batches them again with the same serials and article numbers, under the same batch
+//! names. `control.json` is always rewritten from the ledger's batches of the run, after
+//! recording and after a release.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,14 +33,20 @@ use crate::account::Account;
 use crate::compose::{ComposeError, MailMarks};
 use crate::decide::DueLetter;
 use crate::ledger::{
-    BatchRecord, Ledger, LedgerError, MailPiece, NewBatch, PieceCodes, PieceRanges, PieceRequest,
-    RunInfo,
+    BatchRecord, Ledger, LedgerError, MailPiece, PieceCodes, PieceRanges, PieceRequest, RunInfo,
 };
 use crate::letter::MailClass;
-use crate::mailroom::assemble::{AssembleError, Assembler, BatchInfo};
-use crate::mailroom::{self, Item, Piece, article};
+use crate::mailroom::assemble::{AssembleError, Assembler};
+use crate::mailroom::{self, Item, article};
 use crate::produce::{ProduceError, write_atomically};
-use crate::render::{LetterSource, RenderError};
+use crate::render::RenderError;
+
+mod write;
+
+use self::write::{Prepared, PrintCopies, Writer};
+
+/// One batch to write: its mail class, number, letters and their pieces.
+type Chunk<'i> = (MailClass, u32, &'i [Item<'i>], &'i [&'i MailPiece]);
 
 /// Batches could not be made. Batches recorded before the error stand.
 #[derive(Debug, thiserror::Error)]
@@ -168,36 +181,48 @@ impl Run<'_, '_> {
             source,
         })?;
         let existing = ledger.batches_of_run(run.id)?;
-        let assembler = Assembler::new(self.producer.renderer);
-        for class in [MailClass::Certified, MailClass::FirstClass] {
-            let (of_class, class_pieces): (Vec<Item<'_>>, Vec<&MailPiece>) = items
+        let size = self.mailroom.batch_size.max(1);
+        let by_class: Vec<(MailClass, Vec<Item<'_>>, Vec<&MailPiece>)> =
+            [MailClass::Certified, MailClass::FirstClass]
+                .into_iter()
+                .map(|class| {
+                    let (of_class, class_pieces) = items
+                        .iter()
+                        .zip(&pieces)
+                        .filter(|(item, _)| item.class == class)
+                        .map(|(item, piece)| (*item, piece))
+                        .unzip();
+                    (class, of_class, class_pieces)
+                })
+                .collect();
+        // Every batch to write, in order: certified first, numbered on from the run's last.
+        let mut chunks: Vec<Chunk<'_>> = Vec::new();
+        for (class, of_class, class_pieces) in &by_class {
+            let last = existing
                 .iter()
-                .zip(&pieces)
-                .filter(|(item, _)| item.class == class)
-                .map(|(item, piece)| (*item, piece))
-                .unzip();
-            let mut seq = existing
-                .iter()
-                .filter(|b| b.mail_class == class)
+                .filter(|b| b.mail_class == *class)
                 .map(|b| b.seq)
                 .max()
                 .unwrap_or(0);
-            let size = self.mailroom.batch_size.max(1);
-            for (chunk, chunk_pieces) in of_class.chunks(size).zip(class_pieces.chunks(size)) {
-                seq += 1;
-                let batch = self.write_batch(
-                    ledger,
-                    &assembler,
-                    run,
-                    (class, seq),
-                    chunk,
-                    chunk_pieces,
-                    out_dir,
-                    &dir,
-                )?;
-                report.written.push(batch);
-                self.progress.advance(chunk.len());
-            }
+            chunks.extend(
+                (last + 1..)
+                    .zip(of_class.chunks(size).zip(class_pieces.chunks(size)))
+                    .map(|(seq, (chunk, chunk_pieces))| (*class, seq, chunk, chunk_pieces)),
+            );
+        }
+        let writer = Writer {
+            assembler: Assembler::new(self.producer.renderer),
+            book: write::MailingBook {
+                renderer: self.producer.renderer,
+                sender: &self.mailroom.sender,
+                author: &self.mailroom.author,
+                one_at_a_time: std::sync::Mutex::new(()),
+            },
+            run,
+            dir: &dir,
+        };
+        for window in chunks.chunks(write::AT_ONCE) {
+            self.write_window(ledger, &writer, window, out_dir, &mut report)?;
         }
         report.control_file = write_control(ledger, run)?;
         Ok(report)
@@ -251,22 +276,63 @@ impl Run<'_, '_> {
         Ok(pieces)
     }
 
-    /// Assembles, checks and writes one batch with its manifest (and mailing book), then
-    /// records it. `letters_dir` holds the letters' files (the output directory of the
-    /// run that rendered them), `dir` the batches.
-    #[allow(clippy::too_many_arguments)]
-    fn write_batch(
+    /// Writes `window` (at most [`write::AT_ONCE`] batches, in order): each is prepared on
+    /// this thread, then all are written at once, then recorded one by one in order, so the
+    /// ledger sees the same records in the same order as if they were written one after
+    /// the other. On the first failure, the batches after it are not recorded and their
+    /// files are removed (written one after the other, they would never have been), and
+    /// its error is returned: the batches before it stand.
+    fn write_window(
         &self,
         ledger: &mut dyn Ledger,
-        assembler: &Assembler,
-        run: &RunInfo,
-        (class, seq): (MailClass, u32),
-        items: &[Item<'_>],
-        pieces: &[&MailPiece],
+        writer: &Writer<'_>,
+        window: &[Chunk<'_>],
         letters_dir: &Path,
-        dir: &Path,
-    ) -> Result<BatchRecord, BatchError> {
-        let name = mailroom::batch_name(run.id, class, seq);
+        report: &mut BatchReport,
+    ) -> Result<(), BatchError> {
+        let mut prepared = Vec::with_capacity(window.len());
+        let mut failed = None;
+        for chunk in window {
+            match self.prepare(ledger, writer, chunk, letters_dir) {
+                Ok(batch) => prepared.push(batch),
+                Err(err) => {
+                    failed = Some(err);
+                    break;
+                }
+            }
+        }
+        for (name, outcome) in writer.write_all(prepared) {
+            if failed.is_some() {
+                write::remove_files(writer.dir, &name);
+                continue;
+            }
+            let recorded = outcome.and_then(|batch| {
+                let record = ledger.record_batch(&batch)?;
+                Ok((record, batch.pieces.len()))
+            });
+            match recorded {
+                Ok((record, letters)) => {
+                    report.written.push(record);
+                    self.progress.advance(letters);
+                }
+                Err(err) => failed = Some(err),
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Prepares one batch on the ledger's thread: makes sure its pieces are still open,
+    /// reads its letters' files from the ledger, and renders a print copy of any letter
+    /// whose file does not carry its piece's marks. `letters_dir` holds the letters' files
+    /// (the output directory of the run that rendered them).
+    fn prepare<'i>(
+        &self,
+        ledger: &mut dyn Ledger,
+        writer: &Writer<'_>,
+        &(class, seq, items, pieces): &Chunk<'i>,
+        letters_dir: &Path,
+    ) -> Result<Prepared<'i>, BatchError> {
+        let name = mailroom::batch_name(writer.run.id, class, seq);
         let check = |message: String| BatchError::Check {
             batch: name.clone(),
             message,
@@ -302,137 +368,24 @@ impl Run<'_, '_> {
                 expected.push(Some(sha.clone()));
                 recorded_pages.push(pages);
             } else {
-                files.push(copies.render(self, item, piece, &name, dir)?);
+                files.push(copies.render(self, item, piece, &name, writer.dir)?);
                 expected.push(None);
                 recorded_pages.push(None);
             }
             letter_sha256.push(sha);
         }
-        let info = BatchInfo {
-            title: mailroom::batch_title(run.id, class, seq),
-            author: self.mailroom.author.clone(),
-            lang: "en".to_owned(),
-            date: run.mail_date,
-        };
-        let file = format!("{name}.pdf");
-        let codes: Vec<Piece> = pieces
-            .iter()
-            .map(|p| Piece {
-                imb_serial: p.imb_serial,
-                imb: p.imb.clone(),
-                article_number: p.article_number.clone(),
-            })
-            .collect();
-        // The mailing book is typeset on a second thread while the batch is assembled on
-        // this one: both are single-threaded, and both files are complete before the batch
-        // is recorded, whichever finishes first.
-        let (assembled, book) = std::thread::scope(|scope| {
-            let book = (class == MailClass::Certified).then(|| {
-                let book = MailingBook {
-                    renderer: self.producer.renderer,
-                    sender: &self.mailroom.sender,
-                    author: &self.mailroom.author,
-                };
-                let (name, codes) = (&name, &codes);
-                scope.spawn(move || book.write(run, name, items, codes, dir))
-            });
-            let assembled =
-                assembler.assemble_file_checked(&info, &files, &expected, &dir.join(&file));
-            let book = book.map(|thread| {
-                thread
-                    .join()
-                    .unwrap_or_else(|_| Err(check("the mailing book's thread panicked".to_owned())))
-            });
-            (assembled, book)
-        });
-        drop(copies);
-        let assembled = assembled.map_err(|source| {
-            // The mailing book was typeset beside a batch that is not written: it goes too,
-            // so nothing under the batch's name is left for the mailroom. Best effort: a
-            // book left behind is overwritten by the next attempt at this batch.
-            for ext in ["csv", "pdf"] {
-                let _ = std::fs::remove_file(dir.join(format!("{name}.mailing-book.{ext}")));
-            }
-            BatchError::Assemble {
-                batch: name.clone(),
-                source: Box::new(source),
-            }
-        })?;
-        book.transpose()?;
-        for ((item, recorded), in_batch) in items
-            .iter()
-            .zip(&recorded_pages)
-            .zip(&assembled.letter_pages)
-        {
-            if let Some(pages) = recorded
-                && pages + pages % 2 != *in_batch
-            {
-                return Err(check(format!(
-                    "letter `{}` has {in_batch} pages in the batch but {pages} on record",
-                    item.letter.key
-                )));
-            }
-        }
-
-        let (manifest, amount_due) =
-            mailroom::manifest(items, &codes, &assembled.letter_pages, &letter_sha256)?;
-        write_atomically(&dir.join(format!("{name}.manifest.csv")), &manifest)?;
-        let batch = NewBatch {
-            name,
-            run_id: run.id,
-            mail_class: class,
+        Ok(Prepared {
+            class,
             seq,
-            file,
-            file_sha256: assembled.sha256,
-            pieces: ids.into_iter().zip(assembled.letter_pages).collect(),
-            pages: assembled.pages,
-            sheets: assembled.pages / 2,
-            amount_due,
-        };
-        Ok(ledger.record_batch(&batch)?)
-    }
-}
-
-/// What typesets a certified batch's firm mailing book: borrowed from the run, so it can
-/// work on its own thread while the batch is assembled.
-struct MailingBook<'a> {
-    renderer: &'a crate::render::Renderer,
-    sender: &'a (String, Vec<String>),
-    author: &'a str,
-}
-
-impl MailingBook<'_> {
-    /// Writes the mailing book of batch `name` as CSV and as PDF.
-    fn write(
-        &self,
-        run: &RunInfo,
-        name: &str,
-        items: &[Item<'_>],
-        pieces: &[Piece],
-        dir: &Path,
-    ) -> Result<(), BatchError> {
-        let mail_date = crate::compose::filters::long_date(run.mail_date);
-        let (source, csv) = mailroom::mailing_book(self.sender, name, mail_date, items, pieces)?;
-        write_atomically(&dir.join(format!("{name}.mailing-book.csv")), &csv)?;
-        let job = LetterSource {
-            main: source,
-            date: run.mail_date,
-            title: format!("Firm mailing book, certified batch {name}"),
-            author: self.author.to_owned(),
-            lang: "en".to_owned(),
-        };
-        let pdf = self
-            .renderer
-            .render_pdf(&job)
-            .map_err(|source| BatchError::Render {
-                batch: name.to_owned(),
-                what: "the mailing book",
-                source,
-            })?;
-        // A mailing book is typeset once and its memoized layout never reused.
-        crate::render::forget_memoized();
-        write_atomically(&dir.join(format!("{name}.mailing-book.pdf")), &pdf.bytes)?;
-        Ok(())
+            name,
+            items,
+            pieces,
+            files,
+            expected,
+            letter_sha256,
+            recorded_pages,
+            copies,
+        })
     }
 }
 
@@ -495,67 +448,5 @@ pub(super) fn marks_of(piece: &MailPiece) -> MailMarks {
     MailMarks {
         imb: piece.imb.clone(),
         article: piece.article_number.as_deref().map(article::grouped),
-    }
-}
-
-/// Print copies of letters whose file carries no marks (rendered by a version of missive
-/// that allocated pieces only when batching): each is composed and rendered alone with its
-/// piece's marks under a temporary name in the batch directory, and removed once the batch
-/// is assembled (or failed). A crash leaves at most these files; the next attempt
-/// overwrites them under the same names.
-#[derive(Default)]
-struct PrintCopies {
-    paths: Vec<PathBuf>,
-}
-
-impl PrintCopies {
-    /// Renders `item`'s print copy with `piece`'s marks; returns its path.
-    fn render(
-        &mut self,
-        run: &Run<'_, '_>,
-        item: &Item<'_>,
-        piece: &MailPiece,
-        batch: &str,
-        dir: &Path,
-    ) -> Result<PathBuf, BatchError> {
-        let key = &item.letter.key;
-        let composed = run
-            .producer
-            .composer
-            .compose_piece(item.account, item.letter, Some(&marks_of(piece)))
-            .map_err(|source| BatchError::Compose {
-                batch: batch.to_owned(),
-                key: key.to_string(),
-                source,
-            })?;
-        let job = LetterSource {
-            main: composed.source,
-            date: composed.date,
-            title: composed.title,
-            author: run.producer.author.clone(),
-            lang: composed.lang,
-        };
-        let pdf =
-            run.producer
-                .renderer
-                .render_pdf(&job)
-                .map_err(|source| BatchError::PrintCopy {
-                    batch: batch.to_owned(),
-                    key: key.to_string(),
-                    source: Box::new(source),
-                })?;
-        let path = dir.join(format!(".{batch}.{}.print.pdf", key.file_stem()));
-        write_atomically(&path, &pdf.bytes)?;
-        self.paths.push(path.clone());
-        Ok(path)
-    }
-}
-
-impl Drop for PrintCopies {
-    fn drop(&mut self) {
-        for path in &self.paths {
-            // A copy left behind is overwritten by the next attempt; nothing depends on it.
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
