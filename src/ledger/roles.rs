@@ -5,7 +5,7 @@
 //! the same invariants (see the module docs of [`crate::ledger`]); the contract tests in
 //! `ledger/contract` run against each backend.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 
@@ -251,10 +251,11 @@ pub trait BatchLog {
         make: &MakePiece<'_>,
     ) -> Result<Vec<MailPiece>, LedgerError>;
 
-    /// True when the letter's current file carries the IMb and article number of its
-    /// current piece (recorded with [`RenderedFile::marks`](crate::ledger::RenderedFile)):
-    /// a batch prints such a file as it is, and renders a print copy of any other.
-    fn file_is_marked(&self, key: &LetterKey) -> Result<bool, LedgerError>;
+    /// The letters of `keys` whose current file carries the IMb and article number of
+    /// their current piece (recorded with
+    /// [`RenderedFile::marks`](crate::ledger::RenderedFile)): a batch prints such a file as
+    /// it is, and renders a print copy of any other. One read for a batch's letters.
+    fn files_marked(&self, keys: &[LetterKey]) -> Result<HashSet<LetterKey>, LedgerError>;
 
     /// True when every one of `pieces` is in no batch and is still its letter's current
     /// piece: the mailroom asks right before writing a batch under its final name.

@@ -35,7 +35,7 @@ use crate::decide::DueLetter;
 use crate::ledger::{
     BatchRecord, Ledger, LedgerError, MailPiece, PieceCodes, PieceRanges, PieceRequest, RunInfo,
 };
-use crate::letter::MailClass;
+use crate::letter::{LetterKey, MailClass};
 use crate::mailroom::assemble::{AssembleError, Assembler};
 use crate::mailroom::{self, Item, article};
 use crate::produce::{ProduceError, write_atomically};
@@ -352,9 +352,13 @@ impl Run<'_, '_> {
         let mut letter_sha256 = Vec::with_capacity(items.len());
         let mut recorded_pages = Vec::with_capacity(items.len());
         let mut copies = PrintCopies::default();
+        // The batch's letters and which files carry their marks: two reads for the batch.
+        let keys: Vec<LetterKey> = items.iter().map(|item| item.letter.key.clone()).collect();
+        let mut records = ledger.letters(&keys)?;
+        let marked = ledger.files_marked(&keys)?;
         for (item, piece) in items.iter().zip(pieces) {
             let key = &item.letter.key;
-            let record = ledger.letter(key)?;
+            let record = records.remove(key);
             // Only rendered letters are batched, and a rendered letter has its file.
             let Some((file, sha, pages)) =
                 record.and_then(|r| Some((r.file?, r.file_sha256?, r.pages)))
@@ -363,7 +367,7 @@ impl Run<'_, '_> {
                     "letter `{key}` has no file on record in the ledger"
                 )));
             };
-            if ledger.file_is_marked(key)? {
+            if marked.contains(key) {
                 files.push(letters_dir.join(file));
                 expected.push(Some(sha.clone()));
                 recorded_pages.push(pages);

@@ -1,6 +1,8 @@
 //! Mail pieces and batches in the in-memory ledger: counters only move forward, an
 //! exhausted range allocates nothing, a piece goes into one batch, once.
 
+use std::collections::HashSet;
+
 use super::{MemoryLedger, Tables};
 use crate::ledger::rules;
 use crate::ledger::{
@@ -186,12 +188,17 @@ impl BatchLog for MemoryLedger {
         Ok(self.tables.batch_named(name).cloned())
     }
 
-    fn file_is_marked(&self, key: &LetterKey) -> Result<bool, LedgerError> {
-        Ok(self
-            .tables
-            .letters
-            .get(key)
-            .is_some_and(|row| row.marked.is_some() && row.marked == row.piece))
+    fn files_marked(&self, keys: &[LetterKey]) -> Result<HashSet<LetterKey>, LedgerError> {
+        Ok(keys
+            .iter()
+            .filter(|key| {
+                self.tables
+                    .letters
+                    .get(*key)
+                    .is_some_and(|row| row.marked.is_some() && row.marked == row.piece)
+            })
+            .cloned()
+            .collect())
     }
 
     fn pieces_of_batch(&self, batch_id: i64) -> Result<Vec<MailPiece>, LedgerError> {

@@ -485,19 +485,25 @@ impl BatchLog for PgLedger {
         )
     }
 
-    fn file_is_marked(&self, key: &LetterKey) -> Result<bool, LedgerError> {
+    fn files_marked(&self, keys: &[LetterKey]) -> Result<HashSet<LetterKey>, LedgerError> {
+        let texts: Vec<&str> = keys.iter().map(LetterKey::as_str).collect();
         self.read(
-            || format!("whether the file of `{key}` carries its mail piece's marks"),
+            || {
+                format!(
+                    "whether the files of {} letters carry their mail pieces' marks",
+                    keys.len()
+                )
+            },
             |c| {
-                let n: i64 = c
-                    .query_one_t(
-                        "SELECT count(*) FROM letters
-                         WHERE key = $1 AND marked_piece_id IS NOT NULL
-                           AND marked_piece_id = piece_id",
-                        &[&key.as_str()],
-                    )?
-                    .try_get(0)?;
-                Ok(n == 1)
+                c.query_t(
+                    "SELECT key FROM letters
+                     WHERE key = ANY($1) AND marked_piece_id IS NOT NULL
+                       AND marked_piece_id = piece_id",
+                    &[&texts],
+                )?
+                .iter()
+                .map(|row| key_at(row, 0))
+                .collect()
             },
         )
     }

@@ -2,6 +2,8 @@
 //! `mail_counters`, which only move forward, inside the transaction that records the
 //! pieces, so a number is never given out twice, even after a crash.
 
+use std::collections::HashSet;
+
 use crate::ledger::DbError;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -423,18 +425,26 @@ impl BatchLog for SqliteLedger {
         })
     }
 
-    fn file_is_marked(&self, key: &LetterKey) -> Result<bool, LedgerError> {
-        self.conn
-            .prepare_cached(
-                "SELECT count(*) FROM letters
-                 WHERE key = ?1 AND marked_piece_id IS NOT NULL AND marked_piece_id = piece_id",
-            )
-            .and_then(|mut stmt| stmt.query_row([key.as_str()], |r| r.get::<_, i64>(0)))
-            .map(|n| n == 1)
-            .map_err(|source| LedgerError::Read {
-                what: format!("whether the file of `{key}` carries its mail piece's marks"),
-                source: DbError::from(source),
-            })
+    fn files_marked(&self, keys: &[LetterKey]) -> Result<HashSet<LetterKey>, LedgerError> {
+        let mut marked = HashSet::new();
+        // In process: one cached statement a key costs no round trip.
+        for key in keys {
+            let n = self
+                .conn
+                .prepare_cached(
+                    "SELECT count(*) FROM letters
+                     WHERE key = ?1 AND marked_piece_id IS NOT NULL AND marked_piece_id = piece_id",
+                )
+                .and_then(|mut stmt| stmt.query_row([key.as_str()], |r| r.get::<_, i64>(0)))
+                .map_err(|source| LedgerError::Read {
+                    what: format!("whether the file of `{key}` carries its mail piece's marks"),
+                    source: DbError::from(source),
+                })?;
+            if n == 1 {
+                marked.insert(key.clone());
+            }
+        }
+        Ok(marked)
     }
 
     fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError> {
