@@ -22,12 +22,18 @@ pub(super) struct SeenIds<S = RandomState> {
     entries: Vec<[u32; 4]>,
     /// An id's hash → its newest entry.
     heads: HashMap<u64, u32>,
+    /// Ids noted past the arena's 4 GiB or 4 billion entries, kept plainly: an id is never
+    /// left out (a duplicate left unnoticed would be planned twice).
+    overflow: HashMap<String, String>,
     hasher: S,
 }
 
 impl<S: BuildHasher> SeenIds<S> {
     /// The source `id` was first loaded from, if it was.
     pub(super) fn source_of(&self, id: &str) -> Option<&str> {
+        if let Some(source) = self.overflow.get(id) {
+            return Some(source);
+        }
         let mut at = *self.heads.get(&self.hasher.hash_one(id))?;
         while at != NONE {
             let [start, id_len, source_len, previous] = *self.entries.get(at as usize)?;
@@ -41,8 +47,7 @@ impl<S: BuildHasher> SeenIds<S> {
     }
 
     /// Notes that `id` (not yet seen) was loaded from `source`. Past 4 GiB of ids and
-    /// sources or 4 billion accounts, the id is not noted (its duplicates go unnoticed
-    /// rather than planning failing).
+    /// sources or 4 billion accounts, the id goes into a plain map instead.
     pub(super) fn insert(&mut self, id: &str, source: &str) {
         let (Ok(start), Ok(id_len), Ok(source_len), Ok(index)) = (
             u32::try_from(self.text.len()),
@@ -50,9 +55,15 @@ impl<S: BuildHasher> SeenIds<S> {
             u32::try_from(source.len()),
             u32::try_from(self.entries.len()),
         ) else {
+            self.overflow.insert(id.to_owned(), source.to_owned());
             return;
         };
-        if index == NONE || start.checked_add(id_len + source_len).is_none() {
+        let fits = id_len
+            .checked_add(source_len)
+            .and_then(|len| start.checked_add(len))
+            .is_some();
+        if index == NONE || !fits {
+            self.overflow.insert(id.to_owned(), source.to_owned());
             return;
         }
         self.text.push_str(id);

@@ -389,13 +389,25 @@ impl Serialize for WrittenView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{Error, SerializeSeq};
         let mut seq = serializer.serialize_seq(None)?;
+        let mut read = 0;
         loop {
             let next = self.entries.borrow_mut().next_entry();
             match next {
                 Ok(Some(entry)) => {
+                    read += 1;
                     if let Some(letter) = self.stream.written(entry) {
                         seq.serialize_element(&letter)?;
                     }
+                }
+                // A spill cut short would leave letters out of `render.json` unnoticed.
+                Ok(None) if read != self.stream.count => {
+                    let err = std::io::Error::other(format!(
+                        "the spilled summary holds {read} entries, {} were written to it",
+                        self.stream.count
+                    ));
+                    let message = err.to_string();
+                    *self.read_error.borrow_mut() = Some(err);
+                    return Err(S::Error::custom(message));
                 }
                 Ok(None) => break,
                 Err(err) => {

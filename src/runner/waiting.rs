@@ -25,20 +25,23 @@ pub(super) fn as_rendered(
     letters: &[DueLetter],
     accounts: &HashMap<String, crate::account::Account>,
 ) -> Result<Vec<DueLetter>, RunError> {
-    let keys: Vec<LetterKey> = letters.iter().map(|l| l.key.clone()).collect();
-    let records = ledger.letters(&keys)?;
     let mut same = Vec::with_capacity(letters.len());
-    for letter in letters {
-        let Some(record) = records.get(&letter.key) else {
-            continue;
-        };
-        let template = letter_template(accounts, letter);
-        if record.run_id == run_id
-            && record.data_sha256 == super::records::plan_sha256(letter)?
-            && record.template.as_deref() == Some(template.as_str())
-            && record.template_sha256.as_ref() == hashes.get(&template)
-        {
-            same.push(letter.clone());
+    // Read a slice of letters at a time: one call each, never every record at once.
+    for slice in letters.chunks(super::work::OTHERS_READ) {
+        let keys: Vec<LetterKey> = slice.iter().map(|l| l.key.clone()).collect();
+        let records = ledger.letters(&keys)?;
+        for letter in slice {
+            let Some(record) = records.get(&letter.key) else {
+                continue;
+            };
+            let template = letter_template(accounts, letter);
+            if record.run_id == run_id
+                && record.data_sha256 == super::records::plan_sha256(letter)?
+                && record.template.as_deref() == Some(template.as_str())
+                && record.template_sha256.as_ref() == hashes.get(&template)
+            {
+                same.push(letter.clone());
+            }
         }
     }
     Ok(same)

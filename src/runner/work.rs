@@ -107,7 +107,9 @@ struct Payload {
     template_sha256: String,
     /// The coordinator's fonts ([`crate::render::Renderer::fonts_sha256`]): a worker with
     /// other fonts refuses to render, since its files could break lines and pages
-    /// differently from the coordinator's.
+    /// differently from the coordinator's. Empty in a payload of an older missive, which
+    /// did not record it: refused too, rather than the letter failed as unreadable.
+    #[serde(default)]
     fonts_sha256: String,
 }
 
@@ -200,7 +202,11 @@ fn render_claimed(
                 let own_fonts = producer.renderer.fonts_sha256();
                 if payload.fonts_sha256 != own_fonts {
                     return Err(Stop::Gate(WorkerError::OtherFonts {
-                        run_fonts: payload.fonts_sha256,
+                        run_fonts: if payload.fonts_sha256.is_empty() {
+                            "(none recorded: planned by an older missive)".to_owned()
+                        } else {
+                            payload.fonts_sha256
+                        },
                         own_fonts: own_fonts.to_owned(),
                     }));
                 }
@@ -398,7 +404,7 @@ pub(super) struct Produced {
 
 /// Letters read from the ledger in one call when the coordinator looks up what other
 /// processes rendered.
-const OTHERS_READ: usize = 1024;
+pub(super) const OTHERS_READ: usize = 1024;
 
 /// The coordinator's produce step: renders what it can claim of `to_render` (and any other
 /// letter planned in the run with a payload), waits until no letter of the run is planned

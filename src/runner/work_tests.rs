@@ -79,3 +79,22 @@ fn a_payload_that_is_not_the_planned_letter_is_refused() {
     let err = read_payload(&broken, "x").expect_err("not JSON");
     assert!(err.contains("cannot be read"), "{err}");
 }
+
+#[test]
+fn a_payload_without_fonts_reads_back_with_none_so_the_worker_refuses_it() {
+    // An older coordinator's payload has no fonts hash: it must read back (and then be
+    // refused as other fonts), not fail the letter as unreadable.
+    let letters = sample_letters();
+    let (letter, account) = &letters[0];
+    let payload = payload_of(letter, account, None, V1).expect("payload");
+    let mut json: serde_json::Value = serde_json::from_str(&payload.payload).expect("JSON");
+    assert_eq!(json["fonts_sha256"], "f1");
+    json.as_object_mut().expect("object").remove("fonts_sha256");
+    let older = LetterPayload {
+        payload: json.to_string(),
+        ..payload
+    };
+    let sha = plan_sha256(letter).expect("hash");
+    let back = read_payload(&claimed(older), &sha).expect("reads back");
+    assert_eq!(back.fonts_sha256, "");
+}

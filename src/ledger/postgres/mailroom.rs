@@ -445,7 +445,17 @@ impl BatchLog for PgLedger {
             action: format!("allocate the mail pieces of run {run_id}"),
             source,
         };
-        self.in_tx(&failed, |tx| allocate(tx, run_id, requests, ranges, make))
+        self.in_tx(&failed, |tx| {
+            // Letter rows are locked in key order first, as every writer of letters does,
+            // so allocating never deadlocks with a worker recording the same letters.
+            let keys: Vec<&str> = requests.iter().map(|r| r.key.as_str()).collect();
+            tx.query_t(
+                "SELECT 1 FROM letters WHERE key = ANY($1) ORDER BY key FOR UPDATE",
+                &[&keys],
+            )
+            .map_err(|e| failed(e.into()))?;
+            allocate(tx, run_id, requests, ranges, make)
+        })
     }
 
     fn record_batch(&mut self, batch: &NewBatch) -> Result<BatchRecord, LedgerError> {
