@@ -59,6 +59,7 @@
 //! run's id, dates and paths.
 
 mod batch;
+mod payload;
 mod progress;
 mod record;
 pub(crate) mod records;

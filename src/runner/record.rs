@@ -149,11 +149,11 @@ impl Run<'_, '_> {
             };
             let piece = pieces.get(&letter.key).map(|m| (m.piece, &m.marks));
             let template = letter_template(accounts, letter);
-            let with = super::work::RenderedWith {
+            let with = super::payload::RenderedWith {
                 template_sha256: hashes.get(&template).map_or("", String::as_str),
                 fonts_sha256: self.producer.renderer.fonts_sha256(),
             };
-            payloads.push(super::work::payload_of(letter, account, piece, with)?);
+            payloads.push(super::payload::payload_of(letter, account, piece, with)?);
         }
         ledger.record_payloads(run_id, &payloads)?;
         self.progress.advance(keys.len());
