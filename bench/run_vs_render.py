@@ -72,6 +72,11 @@ def main():
                                           args.batch_size).items():
                     out = os.path.join(tmp, f"{letters}-{i}-{name.split()[0]}")
                     cmd[cmd.index("--out") + 1] = out
+                    # Each command starts with no other command's files waiting to be
+                    # written back: `run` fsyncs its ledger, which on ext4 (data=ordered)
+                    # waits for every dirty page, so a render's 450 MB just written would
+                    # be charged to the run after it.
+                    os.sync()
                     code, wall, rss = measure(cmd)
                     # run exits 1 when a letter or account needs a person (bad data in
                     # the synthetic mix); render likewise. Anything else is a failure.
