@@ -279,9 +279,15 @@ fn three_workers_and_a_killed_coordinator_render_a_run_exactly_once() {
         "samples' letters too"
     );
 
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64);
+    // MISSIVE_KILL_SEED replays a printed seed.
+    let seed = std::env::var("MISSIVE_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos() as u64)
+        });
     let worker_kill_at = 16 + (seed % 200) as i64;
     let coordinator_kill_at = 700 + ((seed / 200) % 600) as i64;
     println!(

@@ -281,7 +281,9 @@ impl Run<'_, '_> {
     /// ledger sees the same records in the same order as if they were written one after
     /// the other. On the first failure, the batches after it are not recorded and their
     /// files are removed (written one after the other, they would never have been), and
-    /// its error is returned: the batches before it stand.
+    /// its error is returned: the batches before it stand, including those prepared
+    /// before a batch whose preparation failed. A batch whose writing failed leaves no
+    /// file under its name (its record never came).
     fn write_window(
         &self,
         ledger: &mut dyn Ledger,
@@ -291,34 +293,48 @@ impl Run<'_, '_> {
         report: &mut BatchReport,
     ) -> Result<(), BatchError> {
         let mut prepared = Vec::with_capacity(window.len());
-        let mut failed = None;
+        // A batch that cannot be prepared comes after every batch prepared before it:
+        // those are written and recorded first, as one at a time would have.
+        let mut unprepared = None;
         for chunk in window {
             match self.prepare(ledger, writer, chunk, letters_dir) {
                 Ok(batch) => prepared.push(batch),
                 Err(err) => {
-                    failed = Some(err);
+                    unprepared = Some(err);
                     break;
                 }
             }
         }
+        let mut failed = None;
         for (name, outcome) in writer.write_all(prepared) {
             if failed.is_some() {
                 write::remove_files(writer.dir, &name);
                 continue;
             }
-            let recorded = outcome.and_then(|batch| {
-                let record = ledger.record_batch(&batch)?;
-                Ok((record, batch.pieces.len()))
-            });
-            match recorded {
-                Ok((record, letters)) => {
-                    report.written.push(record);
-                    self.progress.advance(letters);
+            let batch = match outcome {
+                Ok(batch) => batch,
+                Err(err) => {
+                    // Written in part (its PDF, say, but not its mailing book or manifest):
+                    // nothing stays under the name of a batch the ledger does not hold.
+                    write::remove_files(writer.dir, &name);
+                    failed = Some(err);
+                    continue;
                 }
-                Err(err) => failed = Some(err),
+            };
+            // Not removed when recording fails: on PostgreSQL a lost answer may hide a
+            // commit, and the next attempt writes the same batch under the same name.
+            match ledger.record_batch(&batch) {
+                Ok(record) => {
+                    report.written.push(record);
+                    self.progress.advance(batch.pieces.len());
+                }
+                Err(err) => failed = Some(err.into()),
             }
         }
-        failed.map_or(Ok(()), Err)
+        match failed.or(unprepared) {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
     }
 
     /// Prepares one batch on the ledger's thread: makes sure its pieces are still open,

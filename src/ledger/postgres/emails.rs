@@ -51,6 +51,8 @@ fn record(
         return Ok(());
     }
     let emails: Vec<&NewEmail> = last.into_values().collect();
+    let keys: Vec<&str> = emails.iter().map(|e| e.key.as_str()).collect();
+    super::writes::share_letters_in_order(conn, &keys)?;
     let text = |f: fn(&NewEmail) -> &str| -> Vec<&str> { emails.iter().map(|e| f(e)).collect() };
     conn.execute_t(
         "INSERT INTO emails (key, role, run_id, to_address, to_name, subject, text_body,

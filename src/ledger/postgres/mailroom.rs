@@ -184,7 +184,7 @@ fn insert_pieces(
 }
 
 /// Gives each requested letter a piece, in one transaction (see
-/// [`crate::ledger::BatchLog::allocate_pieces`]): the counters locked first, the open
+/// [`crate::ledger::BatchLog::allocate_pieces`]): the letters locked in key order first (by the caller), then the counters, the open
 /// pieces read in one query, the new ones inserted in one statement.
 fn allocate(
     tx: &mut impl GenericClient,
@@ -446,7 +446,8 @@ impl BatchLog for PgLedger {
             source,
         };
         self.in_tx(&failed, |tx| {
-            // Letter rows are locked in key order first, as every writer of letters does,
+            // Letter rows are locked in key order first, as every writer of letters does
+            // (the pieces' foreign key checks would otherwise lock them in print order),
             // so allocating never deadlocks with a worker recording the same letters.
             let keys: Vec<&str> = requests.iter().map(|r| r.key.as_str()).collect();
             tx.query_t(

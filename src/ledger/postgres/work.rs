@@ -45,6 +45,7 @@ fn store_all<'a>(
     if let Some(unknown) = payloads.iter().find(|p| !known.contains(p.key.as_str())) {
         return Ok(Some(&unknown.key));
     }
+    super::writes::share_letters_in_order(conn, &keys)?;
     let mut last: HashMap<&str, &LetterPayload> = HashMap::with_capacity(payloads.len());
     for item in payloads {
         last.insert(item.key.as_str(), item);

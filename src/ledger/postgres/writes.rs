@@ -81,6 +81,18 @@ fn locked_rows(conn: &mut impl GenericClient, sql: &str, keys: &[&str]) -> Db<Ve
     Ok(conn.query_t(sql, &[&keys.to_vec()])?)
 }
 
+/// Takes `FOR KEY SHARE` on the letter rows of `keys`, in key order, before a statement
+/// inserts rows that reference them (work, emails): the foreign key check would otherwise
+/// take the same locks in the statement's own order, and a worker holding some of those
+/// letters `FOR UPDATE` (in key order) while waiting for another could deadlock with it.
+pub(super) fn share_letters_in_order(conn: &mut impl GenericClient, keys: &[&str]) -> Db<()> {
+    conn.query_t(
+        "SELECT 1 FROM letters WHERE key = ANY($1) ORDER BY key FOR KEY SHARE",
+        &[&keys.to_vec()],
+    )?;
+    Ok(())
+}
+
 /// One event a set-based write appends: the letter, the state it leaves (`None`: new)
 /// and its note.
 pub(super) type NewEvent<'a> = (&'a LetterKey, Option<LetterState>, String);
