@@ -9,13 +9,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::accounts::write_intent_accounts;
 use common::files::{run_outputs, utf8};
+use common::ledger::{Pieces, no_duplicate_serials};
 use common::pg::fresh_database;
 use common::{Fixture, Run, gate_off_arg, root};
 
@@ -24,8 +25,6 @@ const CONFIG: &str = "postgres-workers";
 
 /// key → (state, file sha256).
 type Letters = BTreeMap<String, (String, String)>;
-/// key → (IMb serial, article number, batch name, place in the batch).
-type Pieces = BTreeMap<String, (i64, Option<String>, Option<String>, Option<i64>)>;
 
 /// What a ledger holds about a run's letters: letters, pieces, and keys with more than
 /// one `rendered` event. The same SQL on either backend.
@@ -232,15 +231,7 @@ fn single_process(dir: &Fixture, accounts: &str) -> (Run, Facts, BTreeMap<String
 
 /// No two pieces share an IMb serial or an article number; every piece is in a batch.
 fn pieces_once(pieces: &Pieces) {
-    let serials: BTreeSet<i64> = pieces.values().map(|p| p.0).collect();
-    assert_eq!(serials.len(), pieces.len(), "a serial handed out twice");
-    let articles: Vec<&String> = pieces.values().filter_map(|p| p.1.as_ref()).collect();
-    let unique: BTreeSet<&String> = articles.iter().copied().collect();
-    assert_eq!(
-        unique.len(),
-        articles.len(),
-        "an article number handed out twice"
-    );
+    no_duplicate_serials(pieces);
     assert!(
         pieces.values().all(|p| p.2.is_some()),
         "a piece in no batch"

@@ -1,6 +1,7 @@
 //! The ledger a run wrote, read back: through the library (`SqliteLedger`) once the runs are
 //! over, or through a read-only SQLite connection while a run may still be writing.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use missive::ledger::prelude::*;
@@ -29,4 +30,21 @@ pub fn peek(ledger: &Path) -> Option<Connection> {
         return None;
     }
     Connection::open_with_flags(ledger, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()
+}
+
+/// A run's mail pieces by letter key: (IMb serial, article number, batch name, place in the
+/// batch).
+pub type Pieces = BTreeMap<String, (i64, Option<String>, Option<String>, Option<i64>)>;
+
+/// Asserts that no two pieces share an IMb serial or an article number.
+pub fn no_duplicate_serials(pieces: &Pieces) {
+    let serials: BTreeSet<i64> = pieces.values().map(|p| p.0).collect();
+    assert_eq!(serials.len(), pieces.len(), "a serial handed out twice");
+    let articles: Vec<&String> = pieces.values().filter_map(|p| p.1.as_ref()).collect();
+    let unique: BTreeSet<&String> = articles.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        articles.len(),
+        "an article number handed out twice"
+    );
 }

@@ -13,7 +13,7 @@ use missive::ledger::{LetterState, NewRun, RunStatus};
 
 use crate::common::accounts::write_intent_accounts;
 use crate::common::files::{file_sha, files_under, temps, utf8};
-use crate::common::ledger::{open_ledger, peek};
+use crate::common::ledger::{Pieces, no_duplicate_serials, open_ledger, peek};
 use crate::common::{Fixture, root};
 use crate::{AS_OF, SAMPLES, date, missive, run_cmd, run_config, spawn_args, spawn_run};
 
@@ -26,11 +26,9 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Every letter's key → (state, file sha256); every piece's key → (IMb serial, article
-/// number, batch name, place); and the keys with more than one `rendered` event.
-type Pieces = BTreeMap<String, (i64, Option<String>, Option<String>, Option<i64>)>;
-
-/// The letters, pieces and doubly rendered keys of the ledger at `path`.
+/// The ledger at `path`: every letter's key → (state, file sha256); every piece's key →
+/// (IMb serial, article number, batch name, place); and the keys with more than one
+/// `rendered` event.
 fn ledger_facts(path: &Path) -> (BTreeMap<String, (String, String)>, Pieces, Vec<String>) {
     let conn = peek(path).expect("ledger");
     let letters = conn
@@ -63,19 +61,6 @@ fn ledger_facts(path: &Path) -> (BTreeMap<String, (String, String)>, Pieces, Vec
         .collect::<rusqlite::Result<_>>()
         .expect("read events");
     (letters, pieces, twice)
-}
-
-/// No two pieces share an IMb serial or an article number.
-fn no_duplicate_serials(pieces: &Pieces) {
-    let serials: BTreeSet<i64> = pieces.values().map(|p| p.0).collect();
-    assert_eq!(serials.len(), pieces.len(), "a serial handed out twice");
-    let articles: Vec<&String> = pieces.values().filter_map(|p| p.1.as_ref()).collect();
-    let unique: BTreeSet<&String> = articles.iter().copied().collect();
-    assert_eq!(
-        unique.len(),
-        articles.len(),
-        "an article number handed out twice"
-    );
 }
 
 #[test]
