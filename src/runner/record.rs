@@ -265,10 +265,12 @@ pub(super) fn plan_accounts(
 
 /// The template that writes `letter`: its kind's, in its account's language.
 pub(super) fn letter_template(accounts: &HashMap<String, Account>, letter: &DueLetter) -> String {
-    let lang = accounts
-        .get(&letter.account_id)
-        .map_or(Language::En, Language::of);
-    template_name_in(letter.kind, lang)
+    account_template(accounts.get(&letter.account_id), letter)
+}
+
+/// The template that writes `letter` for `account` (none: English).
+pub(super) fn account_template(account: Option<&Account>, letter: &DueLetter) -> String {
+    template_name_in(letter.kind, account.map_or(Language::En, Language::of))
 }
 
 /// The templates (kind and language) among `letters` that, at the version loaded now

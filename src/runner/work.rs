@@ -221,8 +221,7 @@ impl Gate {
         account: &Account,
         run_version: &str,
     ) -> Result<(), Stop> {
-        let accounts = HashMap::from([(account.account_id.clone(), account.clone())]);
-        let template = super::record::letter_template(&accounts, letter);
+        let template = super::record::account_template(Some(account), letter);
         let sha = producer
             .composer
             .template_hashes()

@@ -32,10 +32,7 @@ impl LetterStore for PgLedger {
         run_id: i64,
         letters: &[PlannedLetter],
     ) -> Result<Vec<LetterKey>, LedgerError> {
-        let failed = |source| LedgerError::Run {
-            action: format!("record the planned letters of run {run_id}"),
-            source,
-        };
+        let failed = super::writes::letters_failed(run_id, "planned");
         let at = now();
         self.in_tx(&failed, |tx| {
             require_run(tx, run_id, "record planned letters")?;
@@ -44,10 +41,7 @@ impl LetterStore for PgLedger {
     }
 
     fn record_rendered(&mut self, run_id: i64, files: &[RenderedFile]) -> Result<(), LedgerError> {
-        let failed = |source| LedgerError::Run {
-            action: format!("record the rendered letters of run {run_id}"),
-            source,
-        };
+        let failed = super::writes::letters_failed(run_id, "rendered");
         let at = now();
         self.in_tx(&failed, |tx| {
             require_run(tx, run_id, "record rendered letters")?;

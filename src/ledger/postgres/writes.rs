@@ -12,7 +12,7 @@ use postgres::{GenericClient, Row};
 use super::rows::{Db, get, ids_json, load_run, state_at};
 use super::typed::Typed;
 use crate::ledger::rules::{self, Planned, RenderOutcome};
-use crate::ledger::{LedgerError, LetterState, PlannedLetter, RenderedFile, RunInfo};
+use crate::ledger::{DbError, LedgerError, LetterState, PlannedLetter, RenderedFile, RunInfo};
 use crate::letter::LetterKey;
 
 /// Now, as stored: RFC 3339 UTC with milliseconds, as in SQLite.
@@ -126,6 +126,18 @@ pub(super) fn append_events(
     Ok(())
 }
 
+/// The error of recording run `run_id`'s `what` ("planned", "rendered") letters: one for
+/// the whole call, since a set-based statement fails for no single letter.
+pub(super) fn letters_failed(
+    run_id: i64,
+    what: &'static str,
+) -> impl Fn(DbError) -> LedgerError + Copy {
+    move |source| LedgerError::Run {
+        action: format!("record the {what} letters of run {run_id}"),
+        source,
+    }
+}
+
 /// Plans a call's letters in a few statements whatever their number: their rows read
 /// `FOR UPDATE` in key order, the rules decide on each in the order given (a key given
 /// twice sees its first change), then one insert of the new letters, one update of the
@@ -137,10 +149,7 @@ pub(super) fn plan_all(
     letters: &[PlannedLetter],
     at: &str,
 ) -> Result<Vec<LetterKey>, LedgerError> {
-    let failed = |source| LedgerError::Run {
-        action: format!("record the planned letters of run {run_id}"),
-        source,
-    };
+    let failed = letters_failed(run_id, "planned");
     let keys: Vec<&str> = letters.iter().map(|l| l.key.as_str()).collect();
     let rows = locked_rows(
         conn,
@@ -281,10 +290,7 @@ pub(super) fn render_all(
     files: &[RenderedFile],
     at: &str,
 ) -> Result<(), LedgerError> {
-    let failed = |source| LedgerError::Run {
-        action: format!("record the rendered letters of run {run_id}"),
-        source,
-    };
+    let failed = letters_failed(run_id, "rendered");
     let keys: Vec<&str> = files.iter().map(|f| f.key.as_str()).collect();
     let rows = locked_rows(
         conn,
