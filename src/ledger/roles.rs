@@ -289,13 +289,30 @@ pub trait BatchLog {
 /// letter's payload as opaque text; the runner makes and reads it.
 pub trait WorkQueue {
     /// Stores the payload of each letter planned in `run_id`, in ONE transaction,
-    /// replacing an earlier payload of the key (and clearing its claim). A key the ledger
-    /// does not hold fails the whole call with [`LedgerError::UnknownLetter`].
+    /// replacing an earlier payload of the key (and clearing its claim). The record step
+    /// stores a run's payloads a chunk of accounts at a time. A key the ledger does not
+    /// hold fails the whole call with [`LedgerError::UnknownLetter`].
     fn record_payloads(
         &mut self,
         run_id: i64,
         payloads: &[LetterPayload],
     ) -> Result<(), LedgerError>;
+
+    /// Withdraws, in ONE transaction, the payloads of the run's letters still `planned`
+    /// whose keys are not in `keep` (the letters the run plans now): a resumed run that no
+    /// longer plans a letter never has it rendered. A rendered letter keeps the payload
+    /// its file was made from (the batch step reads it back). Returns how many were
+    /// withdrawn.
+    fn withdraw_payloads(&mut self, run_id: i64, keep: &[LetterKey]) -> Result<usize, LedgerError>;
+
+    /// The payloads `run_id` recorded for `keys` (a key without one is left out): the
+    /// batch step reads its letters back from them a batch at a time instead of holding
+    /// the run's plan and accounts.
+    fn payloads_of(
+        &self,
+        run_id: i64,
+        keys: &[LetterKey],
+    ) -> Result<HashMap<LetterKey, LetterPayload>, LedgerError>;
 
     /// Claims, in ONE transaction, up to `limit` letters of the run that are still
     /// `planned`, have a payload of this run and no unexpired claim, in key order: each

@@ -2,9 +2,11 @@
 //! and the claims that share a run's letters between processes.
 //!
 //! Invariants every backend keeps: a payload belongs to one letter key and one run;
-//! recording a run's payloads replaces the run's whole set (a payload of the run not
-//! recorded again is withdrawn: a resumed run that no longer plans a letter never has it
-//! rendered) and clears their claims. A letter can be claimed only while it is still
+//! recording a payload replaces the key's earlier one and clears its claim; withdrawing a
+//! run's payloads except those of the letters it plans now removes those of its letters
+//! still `planned` (a resumed run that no longer plans a letter never has it rendered; a
+//! letter already rendered keeps the payload its file was made from, which the batch step
+//! reads back). A letter can be claimed only while it is still
 //! `planned` in the payload's run, that run is `running`, the payload was made from the
 //! letter's data as planned now (`data_sha256`), and no unexpired claim holds it; a claim
 //! lasts until its lease runs out by the backend's clock, after which the letter is

@@ -131,6 +131,7 @@ contract! {
     work::an_expired_claim_is_claimable_again,
     work::a_replan_replaces_the_payload_and_clears_the_claim,
     work::claims_and_recordings_follow_the_current_plan,
+    work::payloads_in_several_calls_read_back_and_withdraw_only_what_is_no_longer_planned,
 }
 
 pub(in crate::ledger) fn date(text: &str) -> NaiveDate {

@@ -168,8 +168,9 @@ pub(super) fn a_replan_replaces_the_payload_and_clears_the_claim<L: Backend>() {
 }
 
 /// Claims and recordings follow the run's current plan: a payload made from data the
-/// letter is no longer planned with is not claimable; recording a run's payloads again
-/// withdraws the ones not recorded again (not claimable, not waited for); a file made from
+/// letter is no longer planned with is not claimable; withdrawing a run's payloads except
+/// those it plans now leaves the others nobody's work (not claimable, not waited for); a
+/// file made from
 /// a payload that is no longer the letter's is refused, and so is a file recorded by a run
 /// the letter is not planned in; a run that is no longer running hands out no claims.
 pub(super) fn claims_and_recordings_follow_the_current_plan<L: Backend>() {
@@ -200,6 +201,12 @@ pub(super) fn claims_and_recordings_follow_the_current_plan<L: Backend>() {
             data_sha256: l.data_sha256.clone(),
         })
         .collect();
+    let keep: Vec<LetterKey> = again.iter().map(|p| p.key.clone()).collect();
+    assert_eq!(
+        ledger.withdraw_payloads(run.id, &keep).expect("withdraw"),
+        1,
+        "CT-2's"
+    );
     ledger
         .record_payloads(run.id, &again)
         .expect("payloads again");
@@ -256,5 +263,80 @@ pub(super) fn claims_and_recordings_follow_the_current_plan<L: Backend>() {
             planned_in,
             ..
         }) if planned_in == second.id
+    ));
+}
+
+/// Payloads recorded in several calls all belong to the run and read back by key for the
+/// run that stored them; withdrawing keeps the letters named and every rendered letter's.
+pub(super) fn payloads_in_several_calls_read_back_and_withdraw_only_what_is_no_longer_planned<
+    L: Backend,
+>() {
+    let (home, mut ledger) = L::fresh();
+    let run = start(&mut ledger);
+    let letters = planned_with_payloads(&mut ledger, run.id, 2);
+    let later: Vec<PlannedLetter> = (2..4).map(|i| intent(&format!("CT-{i}"))).collect();
+    ledger.record_planned(run.id, &later).expect("plan more");
+    let added: Vec<LetterPayload> = later
+        .iter()
+        .map(|l| LetterPayload {
+            key: l.key.clone(),
+            payload: format!("added {}", l.key),
+            data_sha256: l.data_sha256.clone(),
+        })
+        .collect();
+    ledger.record_payloads(run.id, &added).expect("add");
+    let mut ledger = L::reopen(&home, ledger);
+    // The second call withdrew nothing: the first two and the two added are the run's.
+    assert_eq!(ledger.work_left(run.id).expect("left").recorded, 4);
+
+    let mut asked: Vec<LetterKey> = letters
+        .iter()
+        .chain(&later)
+        .map(|l| l.key.clone())
+        .collect();
+    asked.push(LetterKey::from_text("no-such-letter"));
+    let read = ledger.payloads_of(run.id, &asked).expect("read");
+    assert_eq!(read.len(), 4, "a key without a payload is left out");
+    assert_eq!(
+        read[&letters[0].key].payload,
+        format!("payload of {}", letters[0].key)
+    );
+    assert_eq!(
+        read[&later[1].key].payload,
+        format!("added {}", later[1].key)
+    );
+    assert_eq!(read[&later[1].key].data_sha256, later[1].data_sha256);
+    assert!(
+        ledger
+            .payloads_of(run.id + 1, &asked)
+            .expect("other run")
+            .is_empty(),
+        "another run's payloads are not this run's"
+    );
+
+    // The run now plans only CT-2: the payloads of the letters still planned are withdrawn,
+    // but a rendered letter keeps the one its file was made from.
+    ledger
+        .record_rendered(run.id, &[file_of(&letters[0])])
+        .expect("render");
+    let withdrawn = ledger
+        .withdraw_payloads(run.id, std::slice::from_ref(&later[0].key))
+        .expect("withdraw");
+    assert_eq!(withdrawn, 2, "CT-1 and CT-3");
+    assert_eq!(ledger.work_left(run.id).expect("left").recorded, 2);
+    let kept = ledger.payloads_of(run.id, &asked).expect("read");
+    let mut kept: Vec<&str> = kept.keys().map(LetterKey::as_str).collect();
+    kept.sort_unstable();
+    assert_eq!(kept, [letters[0].key.as_str(), later[0].key.as_str()]);
+    assert_eq!(
+        ledger
+            .withdraw_payloads(run.id, std::slice::from_ref(&later[0].key))
+            .expect("withdraw again"),
+        0,
+        "withdrawing again changes nothing"
+    );
+    assert!(matches!(
+        ledger.withdraw_payloads(99, &[]),
+        Err(LedgerError::UnknownRun { run_id: 99 })
     ));
 }

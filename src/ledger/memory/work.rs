@@ -2,6 +2,7 @@
 //! process as the backend's clock. One process is the only worker of a memory ledger, so
 //! a claim keeps its lease but not the worker's name.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -11,6 +12,7 @@ use crate::ledger::{
     ClaimedLetter, LedgerError, LetterPayload, LetterState, RunStatus, WorkLeft, WorkQueue,
     payload_sha256, stamp,
 };
+use crate::letter::LetterKey;
 
 /// A letter's payload for a run, and its claim (`work` in SQLite).
 #[derive(Debug, Clone)]
@@ -42,8 +44,6 @@ impl WorkQueue for MemoryLedger {
     ) -> Result<(), LedgerError> {
         self.write(|t| {
             t.require_run(run_id)?;
-            // The run's set is replaced whole: a payload not recorded again is withdrawn.
-            t.work.retain(|_, row| row.run_id != run_id);
             for item in payloads {
                 if !t.letters.contains_key(&item.key) {
                     return Err(LedgerError::UnknownLetter {
@@ -63,6 +63,42 @@ impl WorkQueue for MemoryLedger {
             }
             Ok(())
         })
+    }
+
+    fn withdraw_payloads(&mut self, run_id: i64, keep: &[LetterKey]) -> Result<usize, LedgerError> {
+        let keep: HashSet<&LetterKey> = keep.iter().collect();
+        self.write(|t| {
+            t.require_run(run_id)?;
+            let before = t.work.len();
+            let letters = &t.letters;
+            t.work.retain(|key, row| {
+                let planned = letters
+                    .get(key)
+                    .is_some_and(|l| l.record.state == LetterState::Planned);
+                row.run_id != run_id || !planned || keep.contains(key)
+            });
+            Ok(before - t.work.len())
+        })
+    }
+
+    fn payloads_of(
+        &self,
+        run_id: i64,
+        keys: &[LetterKey],
+    ) -> Result<HashMap<LetterKey, LetterPayload>, LedgerError> {
+        let work = &self.tables.work;
+        Ok(keys
+            .iter()
+            .filter_map(|key| {
+                let row = work.get(key).filter(|row| row.run_id == run_id)?;
+                let item = LetterPayload {
+                    key: key.clone(),
+                    payload: row.payload.clone(),
+                    data_sha256: row.data_sha256.clone(),
+                };
+                Some((key.clone(), item))
+            })
+            .collect())
     }
 
     fn claim_letters(

@@ -131,14 +131,57 @@ impl WorkQueue for PgLedger {
         let fail = failed(format!("record the letters' payloads of run {run_id}"));
         self.in_tx(&fail, |tx| {
             require_run(tx, run_id, "record the letters' payloads")?;
-            // The run's set is replaced whole: a payload not recorded again is withdrawn.
-            tx.execute_t("DELETE FROM work WHERE run_id = $1", &[&run_id])
-                .map_err(|e| fail(e.into()))?;
             match store_all(tx, run_id, payloads).map_err(&fail)? {
                 Some(key) => Err(LedgerError::UnknownLetter { key: key.clone() }),
                 None => Ok(()),
             }
         })
+    }
+
+    fn withdraw_payloads(&mut self, run_id: i64, keep: &[LetterKey]) -> Result<usize, LedgerError> {
+        let fail = failed(format!("withdraw the letters' payloads of run {run_id}"));
+        let keep: Vec<&str> = keep.iter().map(LetterKey::as_str).collect();
+        self.in_tx(&fail, |tx| {
+            require_run(tx, run_id, "withdraw the letters' payloads")?;
+            let withdrawn = tx
+                .execute_t(
+                    "DELETE FROM work w USING letters l
+                     WHERE w.run_id = $1 AND l.key = w.key AND l.state = 'planned'
+                       AND NOT (w.key = ANY($2))",
+                    &[&run_id, &keep],
+                )
+                .map_err(|e| fail(e.into()))?;
+            Ok(usize::try_from(withdrawn).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn payloads_of(
+        &self,
+        run_id: i64,
+        keys: &[LetterKey],
+    ) -> Result<HashMap<LetterKey, LetterPayload>, LedgerError> {
+        let texts: Vec<&str> = keys.iter().map(LetterKey::as_str).collect();
+        self.read(
+            || format!("the payloads of {} letters of run {run_id}", keys.len()),
+            |conn| {
+                let rows = conn.query_t(
+                    "SELECT key, payload, data_sha256 FROM work
+                     WHERE key = ANY($1) AND run_id = $2",
+                    &[&texts, &run_id],
+                )?;
+                rows.iter()
+                    .map(|row| {
+                        let key = LetterKey::from_text(&get::<String>(row, 0)?);
+                        let item = LetterPayload {
+                            key: key.clone(),
+                            payload: get(row, 1)?,
+                            data_sha256: get(row, 2)?,
+                        };
+                        Ok((key, item))
+                    })
+                    .collect()
+            },
+        )
     }
 
     fn claim_letters(

@@ -4,6 +4,7 @@
 //! write lock in turn and never get the same letter. Lease times are RFC 3339 text in one
 //! format, so they compare as text.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -34,9 +35,6 @@ impl WorkQueue for SqliteLedger {
         let fail = failed(format!("record the letters' payloads of run {run_id}"));
         let tx = self.write_tx().map_err(&fail)?;
         require_run(&tx, run_id, "record the letters' payloads")?;
-        // The run's set is replaced whole: a payload not recorded again is withdrawn.
-        tx.execute("DELETE FROM work WHERE run_id = ?1", [run_id])
-            .map_err(&fail)?;
         for item in payloads {
             let known = tx
                 .prepare_cached("SELECT 1 FROM letters WHERE key = ?1")
@@ -49,11 +47,11 @@ impl WorkQueue for SqliteLedger {
             }
             tx.prepare_cached(
                 "INSERT INTO work (key, run_id, payload, payload_sha256, data_sha256, worker,
-                     lease_until)
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL)
-                 ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id,
-                     payload = excluded.payload, payload_sha256 = excluded.payload_sha256,
-                     data_sha256 = excluded.data_sha256, worker = NULL, lease_until = NULL",
+                 lease_until)
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL)
+             ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id,
+                 payload = excluded.payload, payload_sha256 = excluded.payload_sha256,
+                 data_sha256 = excluded.data_sha256, worker = NULL, lease_until = NULL",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -67,6 +65,69 @@ impl WorkQueue for SqliteLedger {
             .map_err(&fail)?;
         }
         tx.commit().map_err(&fail)
+    }
+
+    fn withdraw_payloads(&mut self, run_id: i64, keep: &[LetterKey]) -> Result<usize, LedgerError> {
+        let fail = failed(format!("withdraw the letters' payloads of run {run_id}"));
+        let keep: HashSet<&str> = keep.iter().map(LetterKey::as_str).collect();
+        let tx = self.write_tx().map_err(&fail)?;
+        require_run(&tx, run_id, "withdraw the letters' payloads")?;
+        let stale: Vec<String> = {
+            let mut select = tx
+                .prepare_cached(
+                    "SELECT w.key FROM work w JOIN letters l ON l.key = w.key
+                     WHERE w.run_id = ?1 AND l.state = 'planned'",
+                )
+                .map_err(&fail)?;
+            let keys = select
+                .query_map([run_id], |r| r.get::<_, String>(0))
+                .map_err(&fail)?;
+            let mut stale = Vec::new();
+            for key in keys {
+                let key = key.map_err(&fail)?;
+                if !keep.contains(key.as_str()) {
+                    stale.push(key);
+                }
+            }
+            stale
+        };
+        for key in &stale {
+            tx.prepare_cached("DELETE FROM work WHERE key = ?1")
+                .and_then(|mut s| s.execute([key]))
+                .map_err(&fail)?;
+        }
+        tx.commit().map_err(&fail)?;
+        Ok(stale.len())
+    }
+
+    fn payloads_of(
+        &self,
+        run_id: i64,
+        keys: &[LetterKey],
+    ) -> Result<HashMap<LetterKey, LetterPayload>, LedgerError> {
+        let fail = failed(format!("read the letters' payloads of run {run_id}"));
+        let mut select = self
+            .conn
+            .prepare_cached("SELECT payload, data_sha256 FROM work WHERE key = ?1 AND run_id = ?2")
+            .map_err(&fail)?;
+        let mut found = HashMap::with_capacity(keys.len());
+        for key in keys {
+            let row = select
+                .query_row(params![key.as_str(), run_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .optional()
+                .map_err(&fail)?;
+            if let Some((payload, data_sha256)) = row {
+                let item = LetterPayload {
+                    key: key.clone(),
+                    payload,
+                    data_sha256,
+                };
+                found.insert(key.clone(), item);
+            }
+        }
+        Ok(found)
     }
 
     fn claim_letters(
