@@ -78,48 +78,102 @@ pub struct Item<'l> {
     pub class: MailClass,
 }
 
+/// A print letter as print order and the batch step need it before its letter is read:
+/// small, so that a run holds one for each of its print letters while the letters
+/// themselves (and their accounts) stay in the ledger until their batch is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintEntry {
+    /// The letter's key.
+    pub key: LetterKey,
+    /// Its account.
+    pub account_id: String,
+    /// Its mail class.
+    pub class: MailClass,
+    /// The address's ZIP code (5 digits).
+    pub zip: String,
+    /// The address's ZIP+4 add-on, empty when it has none.
+    pub plus4: String,
+}
+
+impl PrintEntry {
+    /// The entry of `letter` (of `account`) when it can go into a batch: a print letter
+    /// with a mail class whose account has a postal address. `None` otherwise.
+    pub fn of(letter: &DueLetter, account: &Account) -> Option<PrintEntry> {
+        let address = account.address.as_ref()?;
+        let class = letter.mail_class?;
+        (letter.channel == Channel::Print).then(|| PrintEntry {
+            key: letter.key.clone(),
+            account_id: account.account_id.clone(),
+            class,
+            zip: address.zip.five.clone(),
+            plus4: address.zip.plus4.clone().unwrap_or_default(),
+        })
+    }
+
+    /// The IMb routing code of its address: ZIP+4 (9 digits) or ZIP (5), as
+    /// [`routing_code`] gives for the account.
+    pub fn routing_code(&self) -> String {
+        format!("{}{}", self.zip, self.plus4)
+    }
+
+    /// Print order: certified before first class, then ZIP, ZIP+4 (none first), account,
+    /// key.
+    fn sort_key(&self) -> (bool, &str, &str, &str, &str) {
+        (
+            self.class != MailClass::Certified,
+            &self.zip,
+            &self.plus4,
+            &self.account_id,
+            self.key.as_str(),
+        )
+    }
+}
+
+impl AsRef<PrintEntry> for PrintEntry {
+    fn as_ref(&self) -> &PrintEntry {
+        self
+    }
+}
+
 /// The print letters that can be batched, in print order, and those that cannot.
-#[derive(Debug, Default)]
-pub struct ForPrint<'l> {
+#[derive(Debug)]
+pub struct ForPrint<'e, T> {
     /// Batchable letters: certified first, then by ZIP, ZIP+4 (none first), account, key.
-    pub items: Vec<Item<'l>>,
-    /// Letters in no batch that are not among `letters` (or not printable), as (run id,
-    /// count), sorted.
+    pub items: Vec<&'e T>,
+    /// Letters in no batch that are not among the entries, as (run id, count), sorted.
     pub left_over: Vec<(i64, usize)>,
 }
 
 /// Sorts the letters in no batch (`open`, with the run that rendered each) into print
-/// order: those found among `letters` as print letters whose account has an address are
-/// batchable; the rest are counted per run as left over.
-pub fn sort_for_print<'l>(
+/// order: those found among `entries` (print letters whose account has an address, see
+/// [`PrintEntry::of`]) are batchable; the rest are counted per run as left over.
+pub fn sort_for_print<'e, T: AsRef<PrintEntry>>(
     open: &[(LetterKey, i64)],
-    letters: &'l [DueLetter],
-    accounts: &'l HashMap<String, Account>,
-) -> ForPrint<'l> {
-    let by_key: HashMap<&str, &DueLetter> = letters.iter().map(|l| (l.key.as_str(), l)).collect();
+    entries: &'e [T],
+) -> ForPrint<'e, T> {
+    let by_key: HashMap<&str, &T> = entries
+        .iter()
+        .map(|e| (e.as_ref().key.as_str(), e))
+        .collect();
     let mut items = Vec::new();
     let mut left_over: HashMap<i64, usize> = HashMap::new();
     for (key, run_id) in open {
-        let letter = by_key.get(key.as_str()).copied();
-        let account = letter.and_then(|l| accounts.get(&l.account_id));
-        let class = letter.and_then(|l| l.mail_class);
-        match (letter, account, class) {
-            (Some(letter), Some(account), Some(class))
-                if letter.channel == Channel::Print && account.address.is_some() =>
-            {
-                items.push(Item {
-                    letter,
-                    account,
-                    class,
-                })
-            }
-            _ => *left_over.entry(*run_id).or_default() += 1,
+        match by_key.get(key.as_str()) {
+            Some(entry) => items.push(*entry),
+            None => *left_over.entry(*run_id).or_default() += 1,
         }
     }
     let mut left_over: Vec<(i64, usize)> = left_over.into_iter().collect();
     left_over.sort();
-    items.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    items.sort_by(|a, b| a.as_ref().sort_key().cmp(&b.as_ref().sort_key()));
     ForPrint { items, left_over }
+}
+
+/// `entries` in print order (see [`sort_for_print`]).
+pub fn in_print_order<T: AsRef<PrintEntry>>(entries: &[T]) -> Vec<&T> {
+    let mut items: Vec<&T> = entries.iter().collect();
+    items.sort_by(|a, b| a.as_ref().sort_key().cmp(&b.as_ref().sort_key()));
+    items
 }
 
 /// A batch's name: `<run>-<class>-<seq>` (`7-certified-1`), what `missive release` takes.
@@ -243,23 +297,6 @@ pub fn mailing_book(
         source::mailing_book_source(&heading, &book),
         files::mailing_book_csv(&csv)?,
     ))
-}
-
-/// Print order: certified before first class, then ZIP, ZIP+4 (none first), account, key.
-fn sort_key<'a>(item: &'a Item<'_>) -> (bool, &'a str, &'a str, &'a str, &'a str) {
-    let (five, plus4) = item
-        .account
-        .address
-        .as_ref()
-        .map(|a| (a.zip.five.as_str(), a.zip.plus4.as_deref().unwrap_or("")))
-        .unwrap_or(("", ""));
-    (
-        item.class != MailClass::Certified,
-        five,
-        plus4,
-        item.account.account_id.as_str(),
-        item.letter.key.as_str(),
-    )
 }
 
 /// The IMb routing code of an account's address: ZIP+4 (9 digits) or ZIP (5). No
