@@ -346,11 +346,16 @@ fn sort(plan: &mut Plan) {
             &b.why,
         ))
     });
-    plan.referrals
-        .sort_by(|a, b| (&a.account_id, &a.notice_key).cmp(&(&b.account_id, &b.notice_key)));
     plan.referrals_held
         .sort_by(|a, b| (&a.account_id, &a.notice_key).cmp(&(&b.account_id, &b.notice_key)));
-    plan.treasury_updates.sort_by(|a, b| {
+    sort_treasury(&mut plan.referrals, &mut plan.treasury_updates);
+}
+
+/// Orders referrals as the plan lists them (by account, notice) and Treasury updates (by
+/// account, notice, liabilities): a run that plans chunk by chunk sorts its own this way.
+pub fn sort_treasury(referrals: &mut [Referral], updates: &mut [TreasuryUpdate]) {
+    referrals.sort_by(|a, b| (&a.account_id, &a.notice_key).cmp(&(&b.account_id, &b.notice_key)));
+    updates.sort_by(|a, b| {
         (&a.account_id, &a.notice_key, &a.liability_ids).cmp(&(
             &b.account_id,
             &b.notice_key,

@@ -6,27 +6,32 @@
 //! treasury_file) take values and return values and never touch the ledger: every write
 //! is here, in this order, and the order is what makes a run safe to kill at any point:
 //!
-//! 1. **plan**: the plan consults the ledger, so a letter already rendered, released or
-//!    sent is `already_sent` and never produced again; what TOP holds by the ledger goes
-//!    into decide, so no referral or update is sent twice;
-//! 2. **record**: every due letter is recorded as `planned` in one transaction before
-//!    anything is written, so a crash leaves a complete list of what is owed; then the
-//!    print letters with an address get their mail pieces (IMb serial, certified article
-//!    number) in one transaction, in print order (a range too short fails the run here,
-//!    before anything is rendered; a letter that has an open piece keeps it, so a killed
-//!    run taken up again renders the same marks); the emails of
-//!    letters that go by email (and the email copies of intents to offset) are composed
-//!    and recorded right after, before anything is rendered, so a rendered email letter
-//!    always has its email in the ledger;
-//! 3. **produce**: the record step also stores each letter's payload (what rendering it
-//!    needs); this process, and any worker process (`run --workers N`, `run --worker`),
-//!    claims chunks of the run's planned letters for a lease and renders them until none is
-//!    planned (see `runner/work.rs`). Each PDF is written under a temporary name and
-//!    renamed; the ledger marks a chunk `rendered` only after its files are complete (see
-//!    [`crate::produce`], part of this layer). A print letter is composed with its piece's
-//!    barcode and article number, and the ledger records which piece its file carries;
+//! 1. **plan** and **record**, a chunk of accounts at a time (see `runner/record.rs`): the
+//!    plan consults the ledger, so a letter already rendered, released or sent is
+//!    `already_sent` and never produced again; what TOP holds by the ledger goes into
+//!    decide, so no referral or update is sent twice. Each chunk's due letters are recorded
+//!    as `planned` (one transaction per chunk) before anything is rendered, so a crash
+//!    leaves a list of what is owed (the next run plans again and finds the rest); the
+//!    emails of letters that go by email (and the email copies of intents to offset) are
+//!    composed and recorded with their chunk, so a rendered email letter always has its
+//!    email in the ledger;
+//! 2. **pieces**: the print letters with an address get their mail pieces (IMb serial,
+//!    certified article number) in one transaction, in print order (a range too short
+//!    fails the run here, before anything is rendered; a letter that has an open piece
+//!    keeps it, so a killed run taken up again renders the same marks);
+//! 3. **produce**: the accounts are planned once more to store each letter's payload
+//!    (what rendering it needs, with its piece and marks; the two passes must agree, or
+//!    the run stops before rendering); this process, and any worker process
+//!    (`run --workers N`, `run --worker`), claims chunks of the run's planned letters for a
+//!    lease and renders them until none is planned (see `runner/work.rs`). Each PDF is
+//!    written under a temporary name and renamed; the ledger marks a chunk `rendered` only
+//!    after its files are complete (see [`crate::produce`], part of this layer). A print
+//!    letter is composed with its piece's barcode and article number, and the ledger
+//!    records which piece its file carries. The run keeps only each letter's key and each
+//!    print letter's place in print order, never its plan or accounts;
 //! 4. **batch** (unless `--no-batches`): every rendered print letter in no batch is batched,
-//!    this run's and any earlier run's (see [`waiting`]): pieces are allocated in one
+//!    this run's (read back from its payloads a batch at a time) and any earlier run's (see
+//!    [`waiting`]): pieces are allocated in one
 //!    transaction before anything is written (the run's own letters have theirs from step
 //!    2); a batch's files are written under temporary
 //!    names, and the batch is recorded (with its pieces' places) only after they are
@@ -50,7 +55,7 @@
 //! leaves the run `finished` and is reported in [`RunReport::stopped`].
 //!
 //! With `review.require_approval`, letters whose template version (content hash of template,
-//! partials and layout) has no approval in the ledger are set aside before step 2: they are
+//! partials and layout) has no approval in the ledger are set aside as they are planned: they are
 //! neither recorded nor rendered, and [`RunReport::held`] names their templates. A letter
 //! whose email was refused for good with `--fallback-print` is planned as first-class mail.
 //!
@@ -82,7 +87,6 @@ use crate::ledger::{BatchRecord, Ledger, LedgerError, NewRun, RunInfo};
 use crate::letter::{LetterKey, LetterKind};
 use crate::load::SourceError;
 use crate::mailroom::Mailroom;
-use crate::plan::Plan;
 use crate::produce::{FailedLetter, ProduceError, Producer};
 
 pub use batch::{BatchError, BatchReport, write_control};
@@ -131,6 +135,17 @@ pub enum RunError {
         /// Why.
         #[source]
         source: serde_json::Error,
+    },
+    /// The accounts gave other letters when they were planned again to store the
+    /// letters' payloads than when the letters were recorded (the file changed during the
+    /// run); nothing was rendered from them.
+    #[error(
+        "the accounts in {} changed while the run was recording them: planned again, they no longer give the letters just recorded; nothing was rendered\n\nhint: run again once the accounts are final",
+        accounts.display()
+    )]
+    AccountsChanged {
+        /// The accounts path.
+        accounts: PathBuf,
     },
     /// `--resume` named a run the ledger does not have.
     #[error("no run {0} in the ledger; `missive history` lists runs by letter")]
@@ -222,21 +237,6 @@ pub struct PlanOutcome {
     /// Liabilities left out because a letter for them was already sent (suppressed
     /// `already_sent`).
     pub already_sent: usize,
-}
-
-impl PlanOutcome {
-    /// The errors of `plan` and its count of `already_sent` suppressions.
-    pub fn of(plan: Plan) -> PlanOutcome {
-        let already_sent = plan
-            .suppressed
-            .iter()
-            .filter(|s| s.reason == crate::decide::SuppressReason::AlreadySent)
-            .count();
-        PlanOutcome {
-            errors: plan.errors,
-            already_sent,
-        }
-    }
 }
 
 /// What a run did, from planning to sending.
@@ -372,14 +372,7 @@ impl Run<'_, '_> {
         options: &RunOptions,
     ) -> Result<RunReport, RunError> {
         let batching = options.batches.is_some();
-        self.progress.start(Step::Plan, 0);
-        let planned = self.plan(ledger, run.id, spec, batching)?;
-        self.progress.finish();
-
-        self.progress
-            .start(Step::Record, planned.plan.letters.len());
-        let recorded = self.record(ledger, run.id, &planned)?;
-        self.progress.finish();
+        let recorded = self.plan_and_record(ledger, run.id, spec, batching)?;
 
         self.progress.start(Step::Produce, recorded.to_render.len());
         let summary = self.produce(
@@ -393,7 +386,7 @@ impl Run<'_, '_> {
 
         let batches = if batching {
             self.progress.start(Step::Batch, 0);
-            let report = self.batch(ledger, &run, &planned.plan.letters, &planned.accounts)?;
+            let report = self.batch(ledger, &run, &recorded.print)?;
             self.progress.finish();
             Some(report)
         } else {
@@ -401,13 +394,8 @@ impl Run<'_, '_> {
         };
 
         self.progress.start(Step::Refer, 0);
-        let (new_referrals, treasury_updates) = refer::refer(
-            ledger,
-            run.id,
-            &planned.plan,
-            &planned.debtors,
-            &spec.out_dir,
-        )?;
+        let (new_referrals, treasury_updates) =
+            refer::refer(ledger, run.id, &recorded.treasury, &spec.out_dir)?;
         self.progress.finish();
 
         self.progress.start(Step::Finish, 0);
@@ -418,14 +406,14 @@ impl Run<'_, '_> {
         failed.extend(summary.failed);
         Ok(RunReport {
             run,
-            planned: recorded.keys.len(),
+            planned: recorded.planned,
             rendered: summary.rendered,
             failed,
             email_errors: recorded.email_errors,
             new_referrals,
             treasury_updates,
-            plan: PlanOutcome::of(planned.plan),
-            held: planned.held,
+            plan: recorded.outcome,
+            held: recorded.held,
             batches,
             released: Vec::new(),
             recovered_sends: Vec::new(),

@@ -25,28 +25,28 @@
 //! names. `control.json` is always rewritten from the ledger's batches of the run, after
 //! recording and after a release.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::record::PrintLetter;
 use super::{Run, RunError};
-use crate::account::Account;
 use crate::compose::{ComposeError, MailMarks};
-use crate::decide::DueLetter;
 use crate::ledger::{
     BatchRecord, Ledger, LedgerError, MailPiece, PieceCodes, PieceRanges, PieceRequest, RunInfo,
 };
 use crate::letter::{LetterKey, MailClass};
 use crate::mailroom::assemble::{AssembleError, Assembler};
-use crate::mailroom::{self, Item, article};
+use crate::mailroom::{self, Item, PrintEntry, article};
 use crate::produce::{ProduceError, write_atomically};
 use crate::render::RenderError;
 
+mod letters;
 mod write;
 
+pub(super) use self::letters::{BatchLetters, FromPayloads, FromPlan};
 use self::write::{Prepared, PrintCopies, Writer};
 
 /// One batch to write: its mail class, number, letters and their pieces.
-type Chunk<'i> = (MailClass, u32, &'i [Item<'i>], &'i [&'i MailPiece]);
+type Chunk<'i> = (MailClass, u32, &'i [&'i PrintLetter], &'i [&'i MailPiece]);
 
 /// Batches could not be made. Batches recorded before the error stand.
 #[derive(Debug, thiserror::Error)]
@@ -136,40 +136,42 @@ pub struct BatchReport {
 }
 
 impl Run<'_, '_> {
-    /// **batch**: this run's rendered print letters and those earlier runs left in no
-    /// batch (see [`super::waiting`]).
+    /// **batch**: this run's rendered print letters (`print`, read back from their
+    /// payloads a batch at a time) and those earlier runs left in no batch (see
+    /// [`super::waiting`]).
     pub(super) fn batch(
         &self,
         ledger: &mut dyn Ledger,
         run: &RunInfo,
-        letters: &[DueLetter],
-        accounts: &HashMap<String, Account>,
+        print: &[PrintLetter],
     ) -> Result<BatchReport, RunError> {
         let hashes = self.producer.composer.template_hashes();
-        let batchable = super::waiting::as_rendered(ledger, hashes, run.id, letters, accounts)?;
-        let mut report =
-            self.make_batches(ledger, run, &batchable, accounts, Path::new(&run.out_dir))?;
+        let batchable = super::waiting::as_rendered(ledger, hashes, run.id, print)?;
+        let source = FromPayloads { run_id: run.id };
+        let out_dir = Path::new(&run.out_dir);
+        let mut report = self.make_batches(ledger, run, &batchable, &source, out_dir)?;
         super::waiting::batch_earlier_runs(self, ledger, run.id, &mut report)?;
         Ok(report)
     }
 
     /// Batches every print letter of `letters` that is rendered and in no batch yet, into
-    /// `out_dir/batches/`, and rewrites the run's `control.json`.
+    /// `out_dir/batches/`, reading each batch's letters from `source`, and rewrites the
+    /// run's `control.json`.
     pub(super) fn make_batches(
         &self,
         ledger: &mut dyn Ledger,
         run: &RunInfo,
-        letters: &[DueLetter],
-        accounts: &HashMap<String, Account>,
+        letters: &[&PrintLetter],
+        source: &dyn BatchLetters,
         out_dir: &Path,
     ) -> Result<BatchReport, BatchError> {
         let open = ledger.unbatched_letters()?;
-        let for_print = mailroom::sort_for_print(&open, letters, accounts);
+        let for_print = mailroom::sort_for_print(&open, letters);
         let mut report = BatchReport {
             left_over: for_print.left_over,
             ..BatchReport::default()
         };
-        let items = for_print.items;
+        let items: Vec<&PrintLetter> = for_print.items.into_iter().copied().collect();
         let pieces = if items.is_empty() {
             Vec::new()
         } else {
@@ -182,14 +184,14 @@ impl Run<'_, '_> {
         })?;
         let existing = ledger.batches_of_run(run.id)?;
         let size = self.mailroom.batch_size.max(1);
-        let by_class: Vec<(MailClass, Vec<Item<'_>>, Vec<&MailPiece>)> =
+        let by_class: Vec<(MailClass, Vec<&PrintLetter>, Vec<&MailPiece>)> =
             [MailClass::Certified, MailClass::FirstClass]
                 .into_iter()
                 .map(|class| {
                     let (of_class, class_pieces) = items
                         .iter()
                         .zip(&pieces)
-                        .filter(|(item, _)| item.class == class)
+                        .filter(|(item, _)| item.entry.class == class)
                         .map(|(item, piece)| (*item, piece))
                         .unzip();
                     (class, of_class, class_pieces)
@@ -222,25 +224,29 @@ impl Run<'_, '_> {
             dir: &dir,
         };
         for window in chunks.chunks(write::AT_ONCE) {
-            self.write_window(ledger, &writer, window, out_dir, &mut report)?;
+            self.write_window(ledger, &writer, window, source, out_dir, &mut report)?;
         }
         report.control_file = write_control(ledger, run)?;
         Ok(report)
     }
 
-    /// Gives every item its mail piece in one ledger transaction, in item order.
-    pub(super) fn allocate(
+    /// Gives every print letter its mail piece in one ledger transaction, in the order
+    /// given.
+    pub(super) fn allocate<T: AsRef<PrintEntry>>(
         &self,
         ledger: &mut dyn Ledger,
         run_id: i64,
-        items: &[Item<'_>],
+        items: &[T],
     ) -> Result<Vec<MailPiece>, BatchError> {
         let requests: Vec<PieceRequest> = items
             .iter()
-            .map(|item| PieceRequest {
-                key: item.letter.key.clone(),
-                mail_class: item.class,
-                routing_code: mailroom::routing_code(item.account),
+            .map(|item| {
+                let entry = item.as_ref();
+                PieceRequest {
+                    key: entry.key.clone(),
+                    mail_class: entry.class,
+                    routing_code: entry.routing_code(),
+                }
             })
             .collect();
         let mail = self.mailroom.mail;
@@ -289,15 +295,42 @@ impl Run<'_, '_> {
         ledger: &mut dyn Ledger,
         writer: &Writer<'_>,
         window: &[Chunk<'_>],
+        source: &dyn BatchLetters,
         letters_dir: &Path,
         report: &mut BatchReport,
     ) -> Result<(), BatchError> {
-        let mut prepared = Vec::with_capacity(window.len());
-        // A batch that cannot be prepared comes after every batch prepared before it:
-        // those are written and recorded first, as one at a time would have.
+        // A batch whose letters cannot be read or that cannot be prepared comes after every
+        // batch prepared before it: those are written and recorded first, as one at a time
+        // would have.
         let mut unprepared = None;
-        for chunk in window {
-            match self.prepare(ledger, writer, chunk, letters_dir) {
+        let mut read = Vec::with_capacity(window.len());
+        for &(class, seq, letters, _) in window {
+            let name = mailroom::batch_name(writer.run.id, class, seq);
+            match source.read(&*ledger, &name, letters) {
+                Ok(batch) => read.push(batch),
+                Err(err) => {
+                    unprepared = Some(err);
+                    break;
+                }
+            }
+        }
+        let items: Vec<Vec<Item<'_>>> = read
+            .iter()
+            .zip(window)
+            .map(|(batch, (class, ..))| {
+                batch
+                    .iter()
+                    .map(|(letter, account)| Item {
+                        letter,
+                        account,
+                        class: *class,
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut prepared = Vec::with_capacity(window.len());
+        for (chunk, items) in window.iter().zip(&items) {
+            match self.prepare(ledger, writer, chunk, items, letters_dir) {
                 Ok(batch) => prepared.push(batch),
                 Err(err) => {
                     unprepared = Some(err);
@@ -345,7 +378,8 @@ impl Run<'_, '_> {
         &self,
         ledger: &mut dyn Ledger,
         writer: &Writer<'_>,
-        &(class, seq, items, pieces): &Chunk<'i>,
+        &(class, seq, _, pieces): &Chunk<'i>,
+        items: &'i [Item<'i>],
         letters_dir: &Path,
     ) -> Result<Prepared<'i>, BatchError> {
         let name = mailroom::batch_name(writer.run.id, class, seq);

@@ -13,6 +13,7 @@ use crate::account::Account;
 use crate::compose::MailMarks;
 use crate::decide::{DueLetter, Facts, Presentation};
 use crate::ledger::{ClaimedLetter, LetterPayload};
+use crate::letter::LetterKey;
 
 /// What a worker needs to render one letter, as the ledger stores it (JSON).
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,9 +84,19 @@ pub(super) fn read_payload(
     claimed: &ClaimedLetter,
     recorded_sha256: &str,
 ) -> Result<Payload, String> {
-    let mut payload: Payload = serde_json::from_str(&claimed.payload)
+    read_stored(&claimed.key, &claimed.payload, recorded_sha256)
+}
+
+/// The payload text stored for letter `key`, read back and checked: it must be that
+/// letter, and its plan entry must hash to `recorded_sha256`.
+pub(super) fn read_stored(
+    key: &LetterKey,
+    text: &str,
+    recorded_sha256: &str,
+) -> Result<Payload, String> {
+    let mut payload: Payload = serde_json::from_str(text)
         .map_err(|e| format!("its payload in the ledger cannot be read: {e}"))?;
-    if payload.letter.key != claimed.key {
+    if payload.letter.key != *key {
         return Err(format!(
             "its payload in the ledger is the letter `{}`",
             payload.letter.key
@@ -97,7 +108,7 @@ pub(super) fn read_payload(
     let sha = plan_sha256(&payload.letter).map_err(|e| e.to_string())?;
     if sha != recorded_sha256 {
         return Err(format!(
-            "its payload's plan entry (sha256 {sha}) is not the one the ledger recorded for it ({recorded_sha256}); not rendered"
+            "its payload's plan entry (sha256 {sha}) is not the one the ledger recorded for it ({recorded_sha256})"
         ));
     }
     Ok(payload)

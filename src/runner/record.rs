@@ -1,52 +1,137 @@
-//! The run's first steps: **plan** (the accounts against the ledger's notices and what TOP
-//! holds, less what the approval gate holds back) and **record** (every due letter
-//! `planned` in one transaction, then the mail pieces of its print letters allocated in
-//! one transaction, then the emails composed and recorded, then each letter's payload for
-//! the work queue), then **produce** (chunks claimed from the work queue, each recorded
-//! `rendered` once its files are complete).
+//! The run's first steps: **plan** and **record**, streamed a chunk of accounts at a time
+//! so that a run never holds its whole plan or its accounts, then **produce** (chunks
+//! claimed from the work queue, each recorded `rendered` once its files are complete).
+//!
+//! 1. Planning pass: the accounts are planned [`CHUNK`] at a time against the ledger's
+//!    notices and what TOP holds. Each chunk's letters, less those the approval gate holds
+//!    back, are recorded `planned` (one transaction per chunk), then their emails composed
+//!    and recorded; an email letter whose email cannot be composed is recorded `failed`.
+//!    What is kept of a chunk is small: each letter's key, each print letter's
+//!    [`PrintLetter`] (what print order and the batch step need), the Treasury actions.
+//! 2. The mail pieces of every print letter with an address are allocated in ONE
+//!    transaction, in print order, before anything is rendered (a letter that has an open
+//!    piece keeps it, so a killed run taken up again renders the same marks; a range too
+//!    short fails the run here).
+//! 3. Payload pass: the payloads an earlier attempt of the run stored for letters it no
+//!    longer plans are withdrawn; the accounts are planned again, chunk by chunk, and each
+//!    recorded letter's payload (letter, account, piece and marks) is stored in the work
+//!    queue (stored again unchanged, a payload keeps its hash, so a worker rendering it
+//!    meanwhile records its file). The two passes must
+//!    give the same letters with the same data, in the same order (checked by a digest of
+//!    every key and plan hash): accounts that changed in between stop the run before
+//!    anything is rendered.
+//!
+//! Nothing is rendered before step 3 is complete (workers the run starts start after it;
+//! a worker started by hand may render a letter whose payload is stored, which is its own
+//! letter with its final marks).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use super::{HeldTemplate, Run, RunError, waiting};
+use sha2::{Digest, Sha256};
+
+use super::{HeldTemplate, PlanOutcome, Run, RunError, Step, waiting};
 use crate::account::Account;
 use crate::compose::{MailMarks, template_name_in};
 use crate::config::LoadedConfig;
-use crate::decide::{DecideContext, DueLetter};
+use crate::decide::{DecideContext, DueLetter, Referral, SuppressReason, TreasuryUpdate};
 use crate::dispatch::{ComposedEmail, EmailComposer, Role};
 use crate::language::Language;
 use crate::ledger::{EmailRole, Ledger, LetterState, NewEmail, PlannedLetter};
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::load;
-use crate::mailroom;
-use crate::plan::{Plan, PriorHoldings, PriorNotices, plan_batch_with};
+use crate::mailroom::{self, PrintEntry};
+use crate::plan::{self, Plan, Planned, PriorHoldings, PriorNotices, plan_batch_with, plan_chunks};
 use crate::produce::FailedLetter;
 
 use super::NewRunSpec;
 
-/// What planning a run's accounts gives.
+/// Accounts planned at a time by the run: a chunk's accounts and letters are held while
+/// they are recorded, then dropped.
+pub(super) const CHUNK: usize = plan::CHUNK;
+
+/// What planning a run's accounts gives when the whole plan is held (an earlier run's
+/// letters planned again to be batched, see [`waiting`]).
 pub(super) struct PlannedAccounts {
     pub(super) plan: Plan,
     /// Every account that has letters due (they are composed from it).
     pub(super) accounts: HashMap<String, Account>,
+}
+
+/// A print letter of the run as the batch step needs it, kept for every print letter
+/// (with an address) while the letter itself and its account stay in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PrintLetter {
+    /// What print order needs.
+    pub(super) entry: PrintEntry,
+    /// The plan hash it was recorded with (its payload must hash to it).
+    pub(super) data_sha256: String,
+    /// The template that writes it.
+    pub(super) template: String,
+    /// Recorded `planned` by this attempt of the run (its piece is allocated before
+    /// rendering); false for a letter the run rendered before it was taken up again.
+    pub(super) planned_now: bool,
+}
+
+impl PrintLetter {
+    /// The print letter of `letter` (of `account`) with plan hash `data_sha256`, when it
+    /// can go into a batch ([`PrintEntry::of`]).
+    pub(super) fn of(
+        letter: &DueLetter,
+        account: &Account,
+        data_sha256: String,
+        planned_now: bool,
+    ) -> Option<PrintLetter> {
+        Some(PrintLetter {
+            entry: PrintEntry::of(letter, account)?,
+            data_sha256,
+            template: account_template(Some(account), letter),
+            planned_now,
+        })
+    }
+}
+
+impl AsRef<PrintEntry> for PrintLetter {
+    fn as_ref(&self) -> &PrintEntry {
+        &self.entry
+    }
+}
+
+/// The run's Treasury actions as planned, and the debtors they name.
+#[derive(Debug, Default)]
+pub(super) struct TreasuryPlan {
+    /// Referrals due, by account and notice.
+    pub(super) referrals: Vec<Referral>,
+    /// Decreases and deletes, by account, notice and liabilities.
+    pub(super) updates: Vec<TreasuryUpdate>,
     /// Name and TIN's last four of every account with Treasury actions (the Treasury file
     /// carries them).
     pub(super) debtors: HashMap<String, (String, String)>,
-    /// Templates the approval gate holds back (their letters are not recorded).
-    pub(super) held: Vec<HeldTemplate>,
 }
 
-/// What recording the plan gives.
+/// What the plan and record steps leave for the steps after them: per letter only its key,
+/// per print letter its [`PrintLetter`].
 pub(super) struct Recorded {
-    /// The keys now planned in this run.
-    pub(super) keys: Vec<LetterKey>,
-    /// The keys of the letters to render, in the plan's order: planned now, and not
-    /// failed for their email (the letters themselves are in the ledger's payloads).
+    /// Letters recorded as planned in this run.
+    pub(super) planned: usize,
+    /// The keys of the letters to render, in the plan's order (chunk by chunk): planned
+    /// now, and not failed for their email (the letters themselves are in the ledger's
+    /// payloads).
     pub(super) to_render: Vec<LetterKey>,
+    /// The print letters of the plan whose account has an address, in the same order:
+    /// those among `to_render`, and those this run rendered before it was taken up again
+    /// (waiting for their batch).
+    pub(super) print: Vec<PrintLetter>,
     /// Email letters whose email could not be composed (recorded `failed`).
     pub(super) email_failed: Vec<FailedLetter>,
     /// Email copies that could not be composed (the letters go on).
     pub(super) email_errors: Vec<FailedLetter>,
+    /// The run's Treasury actions.
+    pub(super) treasury: TreasuryPlan,
+    /// The plan's errors and its count of letters already sent.
+    pub(super) outcome: PlanOutcome,
+    /// Templates the approval gate held back (their letters are not recorded).
+    pub(super) held: Vec<HeldTemplate>,
 }
 
 /// A print letter's mail piece and the marks its file is composed with.
@@ -57,15 +142,89 @@ pub(super) struct Marked {
     pub(super) marks: MailMarks,
 }
 
-impl Run<'_, '_> {
-    /// **plan**: the run's accounts against the ledger (see the module docs of the runner).
-    pub(super) fn plan(
-        &self,
+/// The approval gate (`review.require_approval`): each template's approval asked of the
+/// ledger once, and the letters held back counted per template.
+struct Gate<'h> {
+    /// Whether approval is required at all.
+    required: bool,
+    /// The templates' versions loaded now.
+    hashes: &'h BTreeMap<String, String>,
+    /// Each template asked about: approved or not.
+    answers: HashMap<String, bool>,
+    /// Letters held back, by kind and template.
+    held: BTreeMap<(LetterKind, String), usize>,
+}
+
+impl Gate<'_> {
+    /// Whether `letter`, written by `template`, may be recorded; a letter held back is
+    /// counted.
+    fn lets_through(
+        &mut self,
         ledger: &dyn Ledger,
+        letter: &DueLetter,
+        template: &str,
+    ) -> Result<bool, RunError> {
+        if !self.required {
+            return Ok(true);
+        }
+        let approved = match self.answers.get(template) {
+            Some(approved) => *approved,
+            None => {
+                let sha = self.hashes.get(template).map_or("", String::as_str);
+                let approved = ledger.approval_of(template, sha)?.is_some();
+                self.answers.insert(template.to_owned(), approved);
+                approved
+            }
+        };
+        if !approved {
+            *self
+                .held
+                .entry((letter.kind, template.to_owned()))
+                .or_default() += 1;
+        }
+        Ok(approved)
+    }
+
+    /// The templates held back, with their versions and how many letters each held.
+    fn held(self) -> Vec<HeldTemplate> {
+        self.held
+            .into_iter()
+            .map(|((kind, template), letters)| HeldTemplate {
+                kind,
+                template_sha256: self.hashes.get(&template).cloned().unwrap_or_default(),
+                template,
+                letters,
+            })
+            .collect()
+    }
+}
+
+/// A chunk of planned accounts as the record step takes it: its letters in the plan's
+/// order (with `--fallback-print` applied) and the accounts that have letters.
+struct ChunkLetters {
+    letters: Vec<DueLetter>,
+    accounts: HashMap<String, Account>,
+}
+
+/// Feeds (key, plan hash) pairs into a digest: the two passes over the accounts must see
+/// the same letters with the same data in the same order.
+fn digest_letter(digest: &mut Sha256, key: &LetterKey, data_sha256: &str) {
+    digest.update(key.as_str().as_bytes());
+    digest.update([0]);
+    digest.update(data_sha256.as_bytes());
+    digest.update([0]);
+}
+
+impl Run<'_, '_> {
+    /// **plan** and **record**: the run's accounts against the ledger, streamed (see the
+    /// module docs).
+    pub(super) fn plan_and_record(
+        &self,
+        ledger: &mut dyn Ledger,
         run_id: i64,
         spec: &NewRunSpec,
         batching: bool,
-    ) -> Result<PlannedAccounts, RunError> {
+    ) -> Result<Recorded, RunError> {
         let mut prior = ledger.prior_notices()?;
         if batching {
             waiting::forget_own_unbatched(ledger, run_id, &mut prior)?;
@@ -73,111 +232,199 @@ impl Run<'_, '_> {
         // What TOP holds by the ledger's record goes into decide, so a referral or update
         // already sent is never sent again.
         let holdings = ledger.top_holdings()?;
-        let mut planned = plan_accounts(
-            self.config,
+        let fallbacks: HashSet<LetterKey> = ledger.print_fallbacks()?.into_iter().collect();
+        let calendar = self.config.config.holiday_calendar();
+        let ctx = DecideContext {
+            as_of: spec.as_of,
+            mail_date: spec.mail_date,
+            policy: &self.config.config.policy,
+            calendar: &calendar,
+        };
+        let mut gate = Gate {
+            required: self.config.config.review.require_approval,
+            hashes: self.producer.composer.template_hashes(),
+            answers: HashMap::new(),
+            held: BTreeMap::new(),
+        };
+        let mut recorded = Recorded {
+            planned: 0,
+            to_render: Vec::new(),
+            print: Vec::new(),
+            email_failed: Vec::new(),
+            email_errors: Vec::new(),
+            treasury: TreasuryPlan::default(),
+            outcome: PlanOutcome::default(),
+            held: Vec::new(),
+        };
+        let mut digest = Sha256::new();
+
+        self.progress.start(Step::Plan, 0);
+        let tally = plan_chunks(
             load::records(&spec.accounts)?,
             &prior,
             &holdings,
-            spec.as_of,
-            spec.mail_date,
+            &ctx,
+            CHUNK,
+            |chunk| {
+                let chunk = take_chunk(chunk, &fallbacks, Some(&mut recorded));
+                self.record_chunk(ledger, run_id, chunk, &mut gate, &mut recorded, &mut digest)
+            },
+        )?;
+        self.progress.finish();
+        recorded.outcome.errors = tally.errors;
+        plan::sort_treasury(
+            &mut recorded.treasury.referrals,
+            &mut recorded.treasury.updates,
         );
-        fall_back_to_print(ledger, &mut planned.plan)?;
-        // The approval gate: letters whose template version nobody approved are neither
-        // recorded nor rendered; the next run after `missive approve` takes them up.
-        if self.config.config.review.require_approval {
-            let hashes = self.producer.composer.template_hashes();
-            planned.held = unapproved(ledger, hashes, &planned.plan.letters, &planned.accounts)?;
+        recorded.held = gate.held();
+
+        self.progress.start(Step::Record, recorded.to_render.len());
+        let pieces = self.allocate_planned(ledger, run_id, &recorded.print)?;
+        // What an earlier attempt of the run stored for letters it no longer plans is
+        // withdrawn; then the payloads, a chunk of accounts at a time (a payload stored
+        // again unchanged keeps its hash, so a worker still rendering it records its file).
+        ledger.withdraw_payloads(run_id, &recorded.to_render)?;
+        let mut payloads = PayloadPass {
+            to_render: &recorded.to_render,
+            next: 0,
+            pieces: &pieces,
+            digest: Sha256::new(),
+        };
+        plan_chunks(
+            load::records(&spec.accounts)?,
+            &prior,
+            &holdings,
+            &ctx,
+            CHUNK,
+            |chunk| {
+                let chunk = take_chunk(chunk, &fallbacks, None);
+                self.store_payloads(ledger, run_id, &chunk, &mut payloads)
+            },
+        )?;
+        if payloads.next != recorded.to_render.len()
+            || payloads.digest.finalize() != digest.finalize()
+        {
+            return Err(RunError::AccountsChanged {
+                accounts: spec.accounts.clone(),
+            });
         }
-        Ok(planned)
+        self.progress.finish();
+        Ok(recorded)
     }
 
-    /// **record**: the plan's letters (less those held) `planned` in one transaction, then
-    /// their emails; an email letter whose email cannot be composed is recorded `failed`.
-    pub(super) fn record(
+    /// Records one chunk's letters (less those the gate holds back) as planned, then their
+    /// emails; keeps each recorded letter's key (and print letter) in `recorded`.
+    fn record_chunk(
         &self,
         ledger: &mut dyn Ledger,
         run_id: i64,
-        planned: &PlannedAccounts,
-    ) -> Result<Recorded, RunError> {
-        let PlannedAccounts {
-            plan,
-            accounts,
-            held,
-            ..
-        } = planned;
-        let letters: Vec<PlannedLetter> = plan
-            .letters
+        chunk: ChunkLetters,
+        gate: &mut Gate<'_>,
+        recorded: &mut Recorded,
+        digest: &mut Sha256,
+    ) -> Result<(), RunError> {
+        let ChunkLetters { letters, accounts } = chunk;
+        let mut admitted = Vec::with_capacity(letters.len());
+        for letter in letters {
+            let template = account_template(accounts.get(&letter.account_id), &letter);
+            if gate.lets_through(&*ledger, &letter, &template)? {
+                admitted.push(letter);
+            }
+        }
+        let planned: Vec<PlannedLetter> = admitted
             .iter()
-            .filter(|l| {
-                let template = letter_template(accounts, l);
-                !held.iter().any(|h| h.template == template)
-            })
             .map(super::records::planned_letter)
             .collect::<Result<_, _>>()?;
-        let keys = ledger.record_planned(run_id, &letters)?;
-        // What is recorded is not held while the next records are built (memory peaks
-        // here: every letter's payload is built before the one call that stores them).
-        drop(letters);
-        let pieces = self.allocate_planned(ledger, run_id, &keys, planned)?;
-        let keys_set: HashSet<_> = keys.iter().collect();
+        let keys = ledger.record_planned(run_id, &planned)?;
+        recorded.planned += keys.len();
+        let data: HashMap<&LetterKey, &str> = planned
+            .iter()
+            .map(|p| (&p.key, p.data_sha256.as_str()))
+            .collect();
+        let keys_set: HashSet<&LetterKey> = keys.iter().collect();
         let (composed, email_failed, email_errors) = compose_emails(
             self.emails,
-            accounts,
-            plan.letters.iter().filter(|l| keys_set.contains(&l.key)),
+            &accounts,
+            admitted.iter().filter(|l| keys_set.contains(&l.key)),
         );
         ledger.record_emails(run_id, &keys, &composed)?;
         drop(composed);
         for f in &email_failed {
             ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;
         }
-        let email_failed_keys: HashSet<&LetterKey> = email_failed.iter().map(|f| &f.key).collect();
+        let failed: HashSet<&LetterKey> = email_failed.iter().map(|f| &f.key).collect();
+        for letter in admitted.iter().filter(|l| !failed.contains(&l.key)) {
+            let sha = data.get(&letter.key).copied().unwrap_or_default();
+            // Not planned now: the ledger counts it as sent. When this run rendered it
+            // before it was taken up again, it still waits for its batch (the batch step
+            // finds out from the ledger), so it is kept as a print letter too.
+            let planned_now = keys_set.contains(&letter.key);
+            if planned_now {
+                digest_letter(digest, &letter.key, sha);
+                recorded.to_render.push(letter.key.clone());
+            }
+            if let Some(account) = accounts.get(&letter.account_id)
+                && let Some(print) = PrintLetter::of(letter, account, sha.to_owned(), planned_now)
+            {
+                recorded.print.push(print);
+            }
+        }
+        recorded.email_failed.extend(email_failed);
+        recorded.email_errors.extend(email_errors);
+        self.progress.advance(keys.len());
+        Ok(())
+    }
+
+    /// Stores the payload of each of the chunk's letters that the planning pass recorded
+    /// to render (the next keys of `pass.to_render`, in the same order).
+    fn store_payloads(
+        &self,
+        ledger: &mut dyn Ledger,
+        run_id: i64,
+        chunk: &ChunkLetters,
+        pass: &mut PayloadPass<'_>,
+    ) -> Result<(), RunError> {
         let hashes = self.producer.composer.template_hashes();
-        let mut to_render = Vec::new();
         let mut payloads = Vec::new();
-        for letter in plan
-            .letters
-            .iter()
-            .filter(|l| keys_set.contains(&l.key) && !email_failed_keys.contains(&l.key))
-        {
-            to_render.push(letter.key.clone());
-            // Every letter of the plan has its account (plan_accounts keeps them all); one
+        for letter in &chunk.letters {
+            if pass.to_render.get(pass.next) != Some(&letter.key) {
+                continue;
+            }
+            pass.next += 1;
+            // Every letter of a chunk has its account (take_chunk keeps them together); one
             // without is failed rather than left planned with nothing to render it from.
-            let Some(account) = accounts.get(&letter.account_id) else {
+            let Some(account) = chunk.accounts.get(&letter.account_id) else {
                 let why = "its account is not loaded";
                 ledger.set_state(&letter.key, LetterState::Failed, Some(run_id), why)?;
                 continue;
             };
-            let piece = pieces.get(&letter.key).map(|m| (m.piece, &m.marks));
-            let template = letter_template(accounts, letter);
+            let piece = pass.pieces.get(&letter.key).map(|m| (m.piece, &m.marks));
+            let template = account_template(Some(account), letter);
             let with = super::payload::RenderedWith {
                 template_sha256: hashes.get(&template).map_or("", String::as_str),
                 fonts_sha256: self.producer.renderer.fonts_sha256(),
             };
-            payloads.push(super::payload::payload_of(letter, account, piece, with)?);
+            let payload = super::payload::payload_of(letter, account, piece, with)?;
+            digest_letter(&mut pass.digest, &payload.key, &payload.data_sha256);
+            payloads.push(payload);
         }
         ledger.record_payloads(run_id, &payloads)?;
-        self.progress.advance(keys.len());
-        Ok(Recorded {
-            keys,
-            to_render,
-            email_failed,
-            email_errors,
-        })
+        self.progress.advance(payloads.len());
+        Ok(())
     }
 
-    /// The mail pieces of the print letters with an address among `keys` (planned now), in
-    /// ONE ledger transaction and in print order, before anything is rendered: a letter
-    /// that has an open piece keeps it, so a resumed run renders the same marks, and a
-    /// range too short fails the run here.
+    /// The mail pieces of the run's print letters with an address, in ONE ledger
+    /// transaction and in print order, before anything is rendered: a letter that has an
+    /// open piece keeps it, so a resumed run renders the same marks, and a range too short
+    /// fails the run here.
     fn allocate_planned(
         &self,
         ledger: &mut dyn Ledger,
         run_id: i64,
-        keys: &[LetterKey],
-        planned: &PlannedAccounts,
+        print: &[PrintLetter],
     ) -> Result<HashMap<LetterKey, Marked>, RunError> {
-        let open: Vec<(LetterKey, i64)> = keys.iter().map(|k| (k.clone(), run_id)).collect();
-        let items = mailroom::sort_for_print(&open, &planned.plan.letters, &planned.accounts).items;
+        let planned: Vec<&PrintLetter> = print.iter().filter(|p| p.planned_now).collect();
+        let items = mailroom::in_print_order(&planned);
         if items.is_empty() {
             return Ok(HashMap::new());
         }
@@ -221,8 +468,60 @@ impl Run<'_, '_> {
     }
 }
 
+/// The payload pass's place: the keys the planning pass recorded to render, how many of
+/// them have their payload stored, the pieces allocated, and the digest of what it saw.
+struct PayloadPass<'a> {
+    to_render: &'a [LetterKey],
+    next: usize,
+    pieces: &'a HashMap<LetterKey, Marked>,
+    digest: Sha256,
+}
+
+/// A chunk of planned accounts as letters in the plan's order (`--fallback-print` applied
+/// to the keys in `fallbacks`) with the accounts that have letters. With `tally`, the
+/// chunk's Treasury actions, debtors and letters already sent are added to it.
+fn take_chunk(
+    chunk: Vec<Planned>,
+    fallbacks: &HashSet<LetterKey>,
+    mut tally: Option<&mut Recorded>,
+) -> ChunkLetters {
+    let mut letters = Vec::new();
+    let mut accounts = HashMap::new();
+    for Planned {
+        account, decision, ..
+    } in chunk
+    {
+        if let Some(tally) = tally.as_deref_mut() {
+            tally.outcome.already_sent += decision
+                .suppressed
+                .iter()
+                .filter(|s| s.reason == SuppressReason::AlreadySent)
+                .count();
+            if !decision.referrals.is_empty() || !decision.treasury_updates.is_empty() {
+                tally.treasury.debtors.insert(
+                    account.account_id.clone(),
+                    (
+                        account.taxpayer.name.clone(),
+                        account.taxpayer.tin_last4.clone(),
+                    ),
+                );
+            }
+            tally.treasury.referrals.extend(decision.referrals);
+            tally.treasury.updates.extend(decision.treasury_updates);
+        }
+        if !decision.letters.is_empty() {
+            letters.extend(decision.letters);
+            accounts.insert(account.account_id.clone(), account);
+        }
+    }
+    fall_back_in(fallbacks, &mut letters);
+    plan::sort_letters(&mut letters);
+    ChunkLetters { letters, accounts }
+}
+
 /// Plans `records` against `prior` notices and what TOP holds by the ledger (`holdings`),
-/// at the given dates with the configured policy.
+/// at the given dates with the configured policy, holding the whole plan and the accounts
+/// that have letters.
 pub(super) fn plan_accounts(
     config: &LoadedConfig,
     records: impl Iterator<Item = Result<load::RawRecord, load::AccountError>>,
@@ -239,33 +538,13 @@ pub(super) fn plan_accounts(
         calendar: &calendar,
     };
     let mut accounts: HashMap<String, Account> = HashMap::new();
-    let mut debtors: HashMap<String, (String, String)> = HashMap::new();
     let plan = plan_batch_with(records, prior, holdings, &ctx, |planned| {
-        let account = &planned.account;
         if !planned.decision.letters.is_empty() {
+            let account = &planned.account;
             accounts.insert(account.account_id.clone(), account.clone());
         }
-        if !planned.decision.referrals.is_empty() || !planned.decision.treasury_updates.is_empty() {
-            debtors.insert(
-                account.account_id.clone(),
-                (
-                    account.taxpayer.name.clone(),
-                    account.taxpayer.tin_last4.clone(),
-                ),
-            );
-        }
     });
-    PlannedAccounts {
-        plan,
-        accounts,
-        debtors,
-        held: Vec::new(),
-    }
-}
-
-/// The template that writes `letter`: its kind's, in its account's language.
-pub(super) fn letter_template(accounts: &HashMap<String, Account>, letter: &DueLetter) -> String {
-    account_template(accounts.get(&letter.account_id), letter)
+    PlannedAccounts { plan, accounts }
 }
 
 /// The template that writes `letter` for `account` (none: English).
@@ -273,43 +552,20 @@ pub(super) fn account_template(account: Option<&Account>, letter: &DueLetter) ->
     template_name_in(letter.kind, account.map_or(Language::En, Language::of))
 }
 
-/// The templates (kind and language) among `letters` that, at the version loaded now
-/// (`hashes`), have no approval: a Spanish template needs its own.
-fn unapproved(
-    ledger: &dyn Ledger,
-    hashes: &BTreeMap<String, String>,
-    letters: &[DueLetter],
-    accounts: &HashMap<String, Account>,
-) -> Result<Vec<HeldTemplate>, RunError> {
-    let mut counts: BTreeMap<(LetterKind, String), usize> = BTreeMap::new();
-    for letter in letters {
-        *counts
-            .entry((letter.kind, letter_template(accounts, letter)))
-            .or_default() += 1;
-    }
-    let mut held = Vec::new();
-    for ((kind, template), count) in counts {
-        let sha = hashes.get(&template).cloned().unwrap_or_default();
-        if ledger.approval_of(&template, &sha)?.is_none() {
-            held.push(HeldTemplate {
-                kind,
-                template,
-                template_sha256: sha,
-                letters: count,
-            });
-        }
-    }
-    Ok(held)
-}
-
 /// Letters whose email was refused for good with `--fallback-print` go by first-class mail
 /// (if the taxpayer has a postal address): the same key, now printed.
 pub(super) fn fall_back_to_print(ledger: &dyn Ledger, plan: &mut Plan) -> Result<(), RunError> {
     let keys: HashSet<_> = ledger.print_fallbacks()?.into_iter().collect();
+    fall_back_in(&keys, &mut plan.letters);
+    Ok(())
+}
+
+/// [`fall_back_to_print`] for the email letters among `letters` whose keys are in `keys`.
+fn fall_back_in(keys: &HashSet<LetterKey>, letters: &mut [DueLetter]) {
     if keys.is_empty() {
-        return Ok(());
+        return;
     }
-    for letter in &mut plan.letters {
+    for letter in letters {
         if letter.channel == Channel::Email && keys.contains(&letter.key) {
             letter.channel = Channel::Print;
             letter.mail_class = Some(MailClass::FirstClass);
@@ -318,7 +574,6 @@ pub(super) fn fall_back_to_print(ledger: &dyn Ledger, plan: &mut Plan) -> Result
                 .push_str("; by first-class mail because the mail server refused its email");
         }
     }
-    Ok(())
 }
 
 /// The emails of the letters planned now: the letter itself for channel email, a copy for

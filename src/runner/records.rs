@@ -15,7 +15,6 @@ use crate::decide::{DueLetter, Referral, TreasuryUpdate};
 use crate::ledger::{PlannedLetter, RenderedFile, TreasuryAction};
 use crate::letter::LetterKey;
 use crate::money::Money;
-use crate::plan::Plan;
 use crate::produce::WrittenLetter;
 
 /// A value could not be made into its ledger record.
@@ -92,10 +91,11 @@ pub(crate) fn rendered_file(
     }
 }
 
-/// The plan's referrals and Treasury updates as the actions a run records; `debtors` gives
+/// Referrals and Treasury updates as the actions a run records; `debtors` gives
 /// each account's name and TIN's last four. Also returns each added referral's deadline.
 pub(crate) fn treasury_actions(
-    plan: &Plan,
+    referrals: &[Referral],
+    updates: &[TreasuryUpdate],
     debtors: &HashMap<String, (String, String)>,
 ) -> (Vec<TreasuryAction>, HashMap<LetterKey, NaiveDate>) {
     let debtor = |account: &str| {
@@ -105,12 +105,12 @@ pub(crate) fn treasury_actions(
     };
     let mut actions = Vec::new();
     let mut deadlines = HashMap::new();
-    for r in &plan.referrals {
+    for r in referrals {
         let (name, tin) = debtor(&r.account_id);
         actions.push(treasury_add(r, name, tin));
         deadlines.insert(r.notice_key.clone(), r.deadline_passed);
     }
-    for u in &plan.treasury_updates {
+    for u in updates {
         let (name, tin) = debtor(&u.account_id);
         actions.push(treasury_update(u, name, tin));
     }

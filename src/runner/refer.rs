@@ -2,12 +2,11 @@
 //! Treasury files written from the ledger's records) and its **finish** step
 //! (`run-<id>.json` written from the ledger, the run recorded `finished`).
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use super::RunError;
+use super::record::TreasuryPlan;
 use crate::ledger::{Ledger, LetterState, RunInfo, RunStatus};
-use crate::plan::Plan;
 use crate::produce::{ProduceError, write_atomically};
 use crate::treasury_file;
 
@@ -17,11 +16,11 @@ use crate::treasury_file;
 pub(super) fn refer(
     ledger: &mut dyn Ledger,
     run_id: i64,
-    plan: &Plan,
-    debtors: &HashMap<String, (String, String)>,
+    treasury: &TreasuryPlan,
     out_dir: &Path,
 ) -> Result<(usize, usize), RunError> {
-    let (actions, deadlines) = super::records::treasury_actions(plan, debtors);
+    let (actions, deadlines) =
+        super::records::treasury_actions(&treasury.referrals, &treasury.updates, &treasury.debtors);
     ledger.record_treasury(run_id, &actions, &deadlines)?;
     write_treasury_files(ledger, run_id, out_dir)?;
     let sent = ledger.treasury_actions(Some(run_id), None)?;

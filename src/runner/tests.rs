@@ -174,6 +174,77 @@ fn a_run_records_every_letter_planned_before_rendering_any() {
     assert!(report.is_clean(), "{:?}", report.failed);
 }
 
+/// Progress that rewrites the accounts file when the record step starts: between the
+/// planning pass and the payload pass, as an operator editing the file during a run would.
+struct EditAccounts {
+    accounts: PathBuf,
+    edited: String,
+}
+
+impl Progress for EditAccounts {
+    fn start(&self, step: Step, _: usize) {
+        if step == Step::Record {
+            std::fs::write(&self.accounts, &self.edited).expect("edit the accounts");
+        }
+    }
+}
+
+#[test]
+fn accounts_that_change_during_the_run_stop_it_before_anything_is_rendered() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let accounts = dir.path().join("accounts.jsonl");
+    let samples = std::fs::read_to_string(repo("samples/accounts.jsonl")).expect("samples");
+    std::fs::write(&accounts, &samples).expect("accounts");
+    let edited = samples.replacen("\"tax\":\"1845.00\"", "\"tax\":\"1846.00\"", 1);
+    assert_ne!(edited, samples, "the samples have the amount edited here");
+    let path = dir.path().join("missive.db");
+    let mut ledger = SqliteLedger::open(&path).expect("ledger");
+    let assets = Assets::load();
+    let edit = EditAccounts {
+        accounts: accounts.clone(),
+        edited,
+    };
+    let mut options = new_run(&dir);
+    options.start = Start::New(NewRunSpec {
+        accounts: accounts.clone(),
+        out_dir: dir.path().join("out"),
+        as_of: date("2026-12-01"),
+        mail_date: date("2026-12-01"),
+    });
+    let err = assets
+        .with_run(&no_mailer, &edit, |run| run.run(&mut ledger, &options))
+        .expect_err("the accounts changed");
+    assert!(matches!(err, RunError::AccountsChanged { .. }), "{err}");
+    assert!(err.to_string().contains("accounts.jsonl"), "{err}");
+    let run = ledger.runs().expect("runs").pop().expect("the run");
+    assert_eq!(run.status, crate::ledger::RunStatus::Failed);
+    let letters = ledger.letters_of_run(run.id, None).expect("letters");
+    assert!(!letters.is_empty(), "the first pass recorded its letters");
+    assert!(
+        letters.iter().all(|l| l.state == LetterState::Planned),
+        "nothing rendered"
+    );
+    let pdfs = std::fs::read_dir(dir.path().join("out"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pdf"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(pdfs, 0, "no letter written");
+
+    // Run again on the edited file: the letters are planned with the new figures and
+    // rendered.
+    let again = assets
+        .with_run(&no_mailer, &NoProgress, |run| {
+            run.run(&mut ledger, &options)
+        })
+        .expect("run again");
+    assert_eq!(again.run.status, crate::ledger::RunStatus::Finished);
+    assert_eq!(again.rendered, again.planned);
+    assert!(again.rendered > 0);
+}
+
 #[test]
 fn a_resumed_run_keeps_its_dates_and_paths() {
     let dir = tempfile::tempdir().expect("temp dir");

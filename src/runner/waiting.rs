@@ -4,43 +4,41 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use super::batch::BatchReport;
-use super::record::{PlannedAccounts, fall_back_to_print, letter_template, plan_accounts};
+use super::batch::{BatchReport, FromPlan};
+use super::record::{PlannedAccounts, PrintLetter, fall_back_to_print, plan_accounts};
+use super::records::plan_sha256;
 use super::{Run, RunError};
 use crate::account::Notice;
-use crate::decide::DueLetter;
 use crate::ledger::{Ledger, LetterState, notice_of};
 use crate::letter::LetterKey;
 use crate::load;
 
-/// The letters of `letters` that run `run_id` rendered exactly as they stand: same plan
-/// data and same template version as recorded. A batch prints a letter's own file, but a
-/// file without marks is composed again for its print copy, so a letter whose data or
-/// template changed since its PDF was made is never batched (its manifest row would not
+/// The print letters of `print` that run `run_id` rendered exactly as they stand: same
+/// plan data and same template version as recorded. A batch prints a letter's own file,
+/// but a file without marks is composed again for its print copy, so a letter whose data
+/// or template changed since its PDF was made is never batched (its manifest row would not
 /// describe the PDF on record); it waits, named by the run.
-pub(super) fn as_rendered(
+pub(super) fn as_rendered<'p>(
     ledger: &dyn Ledger,
     hashes: &BTreeMap<String, String>,
     run_id: i64,
-    letters: &[DueLetter],
-    accounts: &HashMap<String, crate::account::Account>,
-) -> Result<Vec<DueLetter>, RunError> {
-    let mut same = Vec::with_capacity(letters.len());
+    print: &'p [PrintLetter],
+) -> Result<Vec<&'p PrintLetter>, RunError> {
+    let mut same = Vec::with_capacity(print.len());
     // Read a slice of letters at a time: one call each, never every record at once.
-    for slice in letters.chunks(super::work::OTHERS_READ) {
-        let keys: Vec<LetterKey> = slice.iter().map(|l| l.key.clone()).collect();
+    for slice in print.chunks(super::work::OTHERS_READ) {
+        let keys: Vec<LetterKey> = slice.iter().map(|l| l.entry.key.clone()).collect();
         let records = ledger.letters(&keys)?;
         for letter in slice {
-            let Some(record) = records.get(&letter.key) else {
+            let Some(record) = records.get(&letter.entry.key) else {
                 continue;
             };
-            let template = letter_template(accounts, letter);
             if record.run_id == run_id
-                && record.data_sha256 == super::records::plan_sha256(letter)?
-                && record.template.as_deref() == Some(template.as_str())
-                && record.template_sha256.as_ref() == hashes.get(&template)
+                && record.data_sha256 == letter.data_sha256
+                && record.template.as_deref() == Some(letter.template.as_str())
+                && record.template_sha256.as_ref() == hashes.get(&letter.template)
             {
-                same.push(letter.clone());
+                same.push(letter);
             }
         }
     }
@@ -82,9 +80,7 @@ pub(super) fn batch_earlier_runs(
         let mut prior = ledger.prior_notices()?;
         forget_own_unbatched(ledger, run_id, &mut prior)?;
         let holdings = ledger.top_holdings()?;
-        let PlannedAccounts {
-            mut plan, accounts, ..
-        } = plan_accounts(
+        let PlannedAccounts { mut plan, accounts } = plan_accounts(
             run.config,
             records,
             &prior,
@@ -93,12 +89,25 @@ pub(super) fn batch_earlier_runs(
             old.mail_date,
         );
         fall_back_to_print(ledger, &mut plan)?;
+        let mut print = Vec::new();
+        for letter in &plan.letters {
+            if let Some(account) = accounts.get(&letter.account_id)
+                && let Some(entry) = PrintLetter::of(letter, account, plan_sha256(letter)?, false)
+            {
+                print.push(entry);
+            }
+        }
         let hashes = run.producer.composer.template_hashes();
-        let batchable = as_rendered(&*ledger, hashes, run_id, &plan.letters, &accounts)?;
+        let batchable = as_rendered(&*ledger, hashes, run_id, &print)?;
         if batchable.is_empty() {
             continue;
         }
-        match run.make_batches(ledger, &old, &batchable, &accounts, Path::new(&old.out_dir)) {
+        let source = FromPlan {
+            letters: plan.letters.iter().map(|l| (&l.key, l)).collect(),
+            accounts: &accounts,
+        };
+        let out_dir = Path::new(&old.out_dir);
+        match run.make_batches(ledger, &old, &batchable, &source, out_dir) {
             Ok(done) => report.written.extend(done.written),
             Err(err) => report.problems.push(format!(
                 "run {run_id}: its letters could not be batched: {}",
