@@ -99,6 +99,17 @@ pub trait LetterStore {
         state: Option<LetterState>,
     ) -> Result<Vec<LetterRecord>, LedgerError>;
 
+    /// A page of [`Self::letters_of_run`]: at most `limit` of them with keys after `after`
+    /// (none: from the first), ordered by key. A run's summary is written a page at a
+    /// time, so it never holds every letter of a large run.
+    fn letters_of_run_after(
+        &self,
+        run_id: i64,
+        state: Option<LetterState>,
+        after: Option<&LetterKey>,
+        limit: usize,
+    ) -> Result<Vec<LetterRecord>, LedgerError>;
+
     /// The state changes of a letter, oldest first.
     fn events_of(&self, key: &LetterKey) -> Result<Vec<Event>, LedgerError>;
 
@@ -257,9 +268,11 @@ pub trait BatchLog {
     /// it is, and renders a print copy of any other. One read for a batch's letters.
     fn files_marked(&self, keys: &[LetterKey]) -> Result<HashSet<LetterKey>, LedgerError>;
 
-    /// True when every one of `pieces` is in no batch and is still its letter's current
-    /// piece: the mailroom asks right before writing a batch under its final name.
-    fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError>;
+    /// The current piece of each of `keys` that is in no batch yet, by key (a letter
+    /// without one is left out): the batch step reads a batch's pieces right before
+    /// writing it under its final name, and writes it only if they are the ones allocated.
+    fn open_pieces(&self, keys: &[LetterKey])
+    -> Result<HashMap<LetterKey, MailPiece>, LedgerError>;
 
     /// Records a batch whose file is complete, and its pieces' places in it, in ONE
     /// transaction; fails if any piece is already in a batch.

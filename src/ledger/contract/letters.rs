@@ -378,6 +378,23 @@ pub(super) fn ten_thousand_letters_plan_and_render_in_chunks<L: Backend>() {
         ledger.prior_notices().expect("notices").len(),
         letters.len()
     );
+    // Read a page at a time, the same letters in the same order.
+    let (mut paged, mut after) = (Vec::new(), None);
+    loop {
+        let page = ledger
+            .letters_of_run_after(run.id, Some(LetterState::Rendered), after.as_ref(), 4_096)
+            .expect("page");
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        paged.extend(page);
+    }
+    assert_eq!(paged, rendered);
+    assert!(
+        ledger
+            .letters_of_run_after(run.id, Some(LetterState::Planned), None, 10)
+            .expect("none planned")
+            .is_empty()
+    );
 }
 
 /// A file composed from other data than the letter is planned with now (a worker that read

@@ -64,8 +64,7 @@ pub(super) fn serials_are_allocated_once_and_kept_until_batched<L: Backend>() {
         .expect("allocate again");
     assert_eq!(again, pieces);
     assert_eq!(ledger.unbatched_letters().expect("open").len(), 2);
-    let ids: Vec<i64> = pieces.iter().map(|p| p.id).collect();
-    assert!(ledger.pieces_open(&ids).expect("open pieces"));
+    assert!(all_open(&ledger, &pieces));
     let batch = ledger
         .record_batch(&NewBatch {
             name: format!("{run}-certified-1"),
@@ -83,8 +82,13 @@ pub(super) fn serials_are_allocated_once_and_kept_until_batched<L: Backend>() {
     assert_eq!((batch.pieces, batch.pages, batch.sheets), (2, 4, 2));
     assert!(ledger.unbatched_letters().expect("open").is_empty());
     // Batched pieces are no longer open: no second batch file may claim them.
-    assert!(!ledger.pieces_open(&ids).expect("open pieces"));
-    assert!(!ledger.pieces_open(&[ids[0], 9999]).expect("unknown piece"));
+    assert!(
+        ledger
+            .open_pieces(&keys_of(&pieces))
+            .expect("open")
+            .is_empty()
+    );
+    assert!(!all_open(&ledger, &pieces[..1]));
     let stored = ledger.pieces_of_batch(batch.id).expect("pieces");
     assert_eq!(
         stored.iter().map(|p| p.sequence).collect::<Vec<_>>(),
@@ -212,7 +216,7 @@ pub(super) fn a_piece_goes_into_one_batch_once<L: Backend>() {
         .record_batch(&batch("b-2", 2, &both))
         .expect_err("piece already batched");
     assert_eq!(ledger.batch("b-2").expect("read"), None);
-    assert!(ledger.pieces_open(&[pieces[1].id]).expect("open"));
+    assert!(all_open(&ledger, &pieces[1..2]));
     // The same name again is refused too.
     ledger
         .record_batch(&batch("b-1", 3, &[pieces[1].id]))
@@ -265,7 +269,7 @@ pub(super) fn a_letter_planned_again_before_rendering_keeps_its_piece_and_marks<
     assert_eq!(again[0], pieces[0]);
     assert_ne!(again[1].imb_serial, pieces[1].imb_serial);
     assert_eq!(again[1].routing_code, "10001");
-    assert!(!ledger.pieces_open(&[pieces[1].id]).expect("old piece"));
+    assert!(!all_open(&ledger, &pieces[1..2]), "the old piece");
     // A file rendered with its piece's marks is marked; one rendered without is not.
     let marked = RenderedFile {
         marks: Some(again[0].id),
@@ -290,4 +294,17 @@ pub(super) fn a_letter_planned_again_before_rendering_keeps_its_piece_and_marks<
         .expect("allocate reissue");
     assert_ne!(reissued[0].id, again[0].id);
     assert!(ledger.files_marked(&both).expect("reissued").is_empty());
+}
+
+/// The keys of `pieces`.
+fn keys_of(pieces: &[MailPiece]) -> Vec<LetterKey> {
+    pieces.iter().map(|p| p.key.clone()).collect()
+}
+
+/// Whether every one of `pieces` is still its letter's open piece.
+fn all_open(ledger: &impl Ledger, pieces: &[MailPiece]) -> bool {
+    let open = ledger.open_pieces(&keys_of(pieces)).expect("open pieces");
+    pieces
+        .iter()
+        .all(|p| open.get(&p.key).is_some_and(|o| o.id == p.id))
 }

@@ -1,7 +1,7 @@
 //! Mail pieces and batches in the in-memory ledger: counters only move forward, an
 //! exhausted range allocates nothing, a piece goes into one batch, once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{MemoryLedger, Tables};
 use crate::ledger::rules;
@@ -109,16 +109,19 @@ impl BatchLog for MemoryLedger {
         })
     }
 
-    fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError> {
+    fn open_pieces(
+        &self,
+        keys: &[LetterKey],
+    ) -> Result<HashMap<LetterKey, MailPiece>, LedgerError> {
         let t = &self.tables;
-        Ok(pieces.iter().all(|id| {
-            t.piece(*id).is_some_and(|p| {
-                p.batch_id.is_none()
-                    && t.letters
-                        .get(&p.key)
-                        .is_some_and(|row| row.piece == Some(*id))
+        Ok(keys
+            .iter()
+            .filter_map(|key| {
+                let id = t.letters.get(key)?.piece?;
+                let piece = t.piece(id).filter(|p| p.batch_id.is_none())?;
+                Some((key.clone(), piece.clone()))
             })
-        }))
+            .collect())
     }
 
     fn record_batch(&mut self, batch: &NewBatch) -> Result<BatchRecord, LedgerError> {

@@ -458,6 +458,23 @@ impl LetterStore for MemoryLedger {
         Ok(self.letters_where(|l| l.run_id == run_id && state.is_none_or(|s| l.state == s)))
     }
 
+    fn letters_of_run_after(
+        &self,
+        run_id: i64,
+        state: Option<LetterState>,
+        after: Option<&LetterKey>,
+        limit: usize,
+    ) -> Result<Vec<LetterRecord>, LedgerError> {
+        let mut page = self.letters_where(|l| {
+            l.run_id == run_id
+                && state.is_none_or(|s| l.state == s)
+                && after.is_none_or(|a| l.key.as_str() > a.as_str())
+        });
+        page.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+        page.truncate(limit);
+        Ok(page)
+    }
+
     fn events_of(&self, key: &LetterKey) -> Result<Vec<Event>, LedgerError> {
         Ok(self
             .tables

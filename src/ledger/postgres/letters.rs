@@ -120,6 +120,30 @@ impl LetterStore for PgLedger {
         )
     }
 
+    fn letters_of_run_after(
+        &self,
+        run_id: i64,
+        state: Option<LetterState>,
+        after: Option<&LetterKey>,
+        limit: usize,
+    ) -> Result<Vec<LetterRecord>, LedgerError> {
+        self.read_letters(
+            || format!("a page of the letters of run {run_id}"),
+            &format!(
+                "SELECT {LETTER_COLUMNS} FROM letters
+                 WHERE run_id = $1 AND ($2::TEXT IS NULL OR state = $2)
+                   AND ($3::TEXT IS NULL OR key > $3)
+                 ORDER BY key LIMIT $4"
+            ),
+            &[
+                &run_id,
+                &state.map(LetterState::as_str),
+                &after.map(LetterKey::as_str),
+                &i64::try_from(limit).unwrap_or(i64::MAX),
+            ],
+        )
+    }
+
     fn events_of(&self, key: &LetterKey) -> Result<Vec<Event>, LedgerError> {
         self.read(
             || format!("the events of `{key}`"),

@@ -420,19 +420,6 @@ fn release(
     load_batch(tx, name).map_err(failed)?.ok_or_else(unknown)
 }
 
-/// Whether every piece is in no batch and still its letter's current piece.
-fn pieces_open(conn: &mut impl GenericClient, pieces: &[i64]) -> Db<bool> {
-    let open: i64 = conn
-        .query_one_t(
-            "SELECT count(*) FROM mail_pieces p JOIN letters l ON l.piece_id = p.id
-             WHERE p.id = ANY($1) AND p.batch_id IS NULL",
-            &[&pieces],
-        )?
-        .try_get(0)?;
-    let distinct: HashSet<&i64> = pieces.iter().collect();
-    Ok(open == sql_int(distinct.len() as u64)?)
-}
-
 impl BatchLog for PgLedger {
     fn allocate_pieces(
         &mut self,
@@ -519,10 +506,14 @@ impl BatchLog for PgLedger {
         )
     }
 
-    fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError> {
+    fn open_pieces(
+        &self,
+        keys: &[LetterKey],
+    ) -> Result<HashMap<LetterKey, MailPiece>, LedgerError> {
+        let texts: Vec<&str> = keys.iter().map(LetterKey::as_str).collect();
         self.read(
             || "the mail pieces of a batch".to_owned(),
-            |c| pieces_open(c, pieces),
+            |c| open_pieces(c, &texts),
         )
     }
 

@@ -2,7 +2,7 @@
 //! `mail_counters`, which only move forward, inside the transaction that records the
 //! pieces, so a number is never given out twice, even after a crash.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::ledger::DbError;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -309,20 +309,6 @@ pub(super) fn unbatched(conn: &Connection) -> rusqlite::Result<Vec<(LetterKey, i
 }
 
 /// Whether every piece is in no batch and still its letter's current piece.
-pub(super) fn pieces_open(conn: &Connection, pieces: &[i64]) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT count(*) FROM mail_pieces p JOIN letters l ON l.piece_id = p.id
-         WHERE p.id = ?1 AND p.batch_id IS NULL",
-    )?;
-    for piece in pieces {
-        let n: i64 = stmt.query_row([piece], |r| r.get(0))?;
-        if n != 1 {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 /// Marks a batch released and each of its letters `released`, in one transaction.
 pub(super) fn release(
     conn: &mut Connection,
@@ -447,11 +433,21 @@ impl BatchLog for SqliteLedger {
         Ok(marked)
     }
 
-    fn pieces_open(&self, pieces: &[i64]) -> Result<bool, LedgerError> {
-        pieces_open(&self.conn, pieces).map_err(|source| LedgerError::Read {
-            what: "the mail pieces of a batch".to_owned(),
-            source: DbError::from(source),
-        })
+    fn open_pieces(
+        &self,
+        keys: &[LetterKey],
+    ) -> Result<HashMap<LetterKey, MailPiece>, LedgerError> {
+        let mut open = HashMap::with_capacity(keys.len());
+        for key in keys {
+            let piece = open_piece(&self.conn, key).map_err(|source| LedgerError::Read {
+                what: "the mail pieces of a batch".to_owned(),
+                source: DbError::from(source),
+            })?;
+            if let Some(piece) = piece {
+                open.insert(key.clone(), piece);
+            }
+        }
+        Ok(open)
     }
 
     fn unbatched_letters(&self) -> Result<Vec<(LetterKey, i64)>, LedgerError> {

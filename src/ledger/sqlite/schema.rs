@@ -231,7 +231,7 @@ pub const MIGRATIONS: &[&str] = &[
     // A letter planned again while still only planned (a run killed before rendering it,
     // taken over by the next) keeps its piece, so its file is rendered with the same
     // marks; allocation gives a new piece if the class or routing code changed.
-    // The index lets `pieces_open` find a piece's letter without scanning every letter
+    // The index lets `open_pieces` find a piece's letter without scanning every letter
     // (a batch of 500 in a ledger of 10 000 letters took seconds).
     "ALTER TABLE letters ADD COLUMN marked_piece_id INTEGER REFERENCES mail_pieces (id);
     CREATE INDEX letters_by_piece ON letters (piece_id);
