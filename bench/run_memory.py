@@ -64,6 +64,7 @@ def main():
     parser.add_argument("--letters", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--every", type=float, default=0.5, help="seconds between samples")
+    parser.add_argument("--timeline", help="write every sample (binary, N, s, MiB) to this CSV")
     args = parser.parse_args()
     root = os.path.dirname(HERE)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
@@ -92,6 +93,10 @@ def main():
                 batches = len(glob.glob(os.path.join(out, "batches", "*-[0-9]*.pdf")))
                 quarter = [at(samples, wall * q) for q in (0.25, 0.5, 0.75)]
                 rows.append((binary, letters, pdfs, batches, wall, peak, quarter))
+                if args.timeline:
+                    with open(args.timeline, "a", encoding="utf-8") as timeline:
+                        for when, rss in samples:
+                            timeline.write(f"{binary},{letters},{when:.2f},{rss:.1f}\n")
                 print(f"{binary} N={letters}: {pdfs} letters, {wall:.1f} s, peak {peak:.0f} MiB",
                       flush=True)
                 subprocess.run(["rm", "-rf", out], check=True)

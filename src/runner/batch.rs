@@ -29,7 +29,9 @@ use std::path::{Path, PathBuf};
 
 use super::record::PrintLetter;
 use super::{Run, RunError};
+use crate::account::Account;
 use crate::compose::{ComposeError, MailMarks};
+use crate::decide::DueLetter;
 use crate::ledger::{
     BatchRecord, Ledger, LedgerError, MailPiece, PieceCodes, PieceRanges, PieceRequest, RunInfo,
 };
@@ -46,7 +48,9 @@ pub(super) use self::letters::{BatchLetters, FromPayloads, FromPlan};
 use self::write::{Prepared, PrintCopies, Writer};
 
 /// One batch to write: its mail class, number, letters and their pieces.
-type Chunk<'i> = (MailClass, u32, &'i [&'i PrintLetter], &'i [&'i MailPiece]);
+/// Only the ids of the pieces are held for every batch; a batch's pieces are read when it
+/// is prepared.
+type Chunk<'i> = (MailClass, u32, &'i [&'i PrintLetter], &'i [i64]);
 
 /// Batches could not be made. Batches recorded before the error stand.
 #[derive(Debug, thiserror::Error)]
@@ -172,10 +176,13 @@ impl Run<'_, '_> {
             ..BatchReport::default()
         };
         let items: Vec<&PrintLetter> = for_print.items.into_iter().copied().collect();
-        let pieces = if items.is_empty() {
+        drop(open);
+        // One transaction for every piece; of each only its id is kept.
+        let pieces: Vec<i64> = if items.is_empty() {
             Vec::new()
         } else {
-            self.allocate(ledger, run.id, &items)?
+            let allocated = self.allocate(ledger, run.id, &items)?;
+            allocated.iter().map(|p| p.id).collect()
         };
         let dir = out_dir.join("batches");
         std::fs::create_dir_all(&dir).map_err(|source| ProduceError::Write {
@@ -184,7 +191,7 @@ impl Run<'_, '_> {
         })?;
         let existing = ledger.batches_of_run(run.id)?;
         let size = self.mailroom.batch_size.max(1);
-        let by_class: Vec<(MailClass, Vec<&PrintLetter>, Vec<&MailPiece>)> =
+        let by_class: Vec<(MailClass, Vec<&PrintLetter>, Vec<i64>)> =
             [MailClass::Certified, MailClass::FirstClass]
                 .into_iter()
                 .map(|class| {
@@ -192,7 +199,7 @@ impl Run<'_, '_> {
                         .iter()
                         .zip(&pieces)
                         .filter(|(item, _)| item.entry.class == class)
-                        .map(|(item, piece)| (*item, piece))
+                        .map(|(item, piece)| (*item, *piece))
                         .unzip();
                     (class, of_class, class_pieces)
                 })
@@ -304,9 +311,8 @@ impl Run<'_, '_> {
         // would have.
         let mut unprepared = None;
         let mut read = Vec::with_capacity(window.len());
-        for &(class, seq, letters, _) in window {
-            let name = mailroom::batch_name(writer.run.id, class, seq);
-            match source.read(&*ledger, &name, letters) {
+        for chunk in window {
+            match read_batch(&*ledger, source, writer.run.id, chunk) {
                 Ok(batch) => read.push(batch),
                 Err(err) => {
                     unprepared = Some(err);
@@ -314,10 +320,11 @@ impl Run<'_, '_> {
                 }
             }
         }
+        let pieces: Vec<Vec<&MailPiece>> = read.iter().map(|(_, p)| p.iter().collect()).collect();
         let items: Vec<Vec<Item<'_>>> = read
             .iter()
             .zip(window)
-            .map(|(batch, (class, ..))| {
+            .map(|((batch, _), (class, ..))| {
                 batch
                     .iter()
                     .map(|(letter, account)| Item {
@@ -329,8 +336,8 @@ impl Run<'_, '_> {
             })
             .collect();
         let mut prepared = Vec::with_capacity(window.len());
-        for (chunk, items) in window.iter().zip(&items) {
-            match self.prepare(ledger, writer, chunk, items, letters_dir) {
+        for ((chunk, items), pieces) in window.iter().zip(&items).zip(&pieces) {
+            match self.prepare(ledger, writer, chunk, items, pieces, letters_dir) {
                 Ok(batch) => prepared.push(batch),
                 Err(err) => {
                     unprepared = Some(err);
@@ -378,8 +385,9 @@ impl Run<'_, '_> {
         &self,
         ledger: &mut dyn Ledger,
         writer: &Writer<'_>,
-        &(class, seq, _, pieces): &Chunk<'i>,
+        &(class, seq, ..): &Chunk<'i>,
         items: &'i [Item<'i>],
+        pieces: &'i [&'i MailPiece],
         letters_dir: &Path,
     ) -> Result<Prepared<'i>, BatchError> {
         let name = mailroom::batch_name(writer.run.id, class, seq);
@@ -387,14 +395,6 @@ impl Run<'_, '_> {
             batch: name.clone(),
             message,
         };
-        // The lock keeps other runs out; this makes sure of it before anything carries the
-        // batch's final name: the pieces must still be open and their letters' own.
-        let ids: Vec<i64> = pieces.iter().map(|p| p.id).collect();
-        if !ledger.pieces_open(&ids)? {
-            return Err(check(
-                "its mail pieces are no longer open in the ledger (another run batched them); nothing written".to_owned(),
-            ));
-        }
         let mut files = Vec::with_capacity(items.len());
         // The recorded hash of each file printed as it is (a print copy has none): the
         // assembler refuses a file another process replaced after it was recorded.
@@ -441,6 +441,37 @@ impl Run<'_, '_> {
             copies,
         })
     }
+}
+
+/// A batch's letters with their accounts, and its mail pieces, in print order.
+type ReadBatch = (Vec<(DueLetter, Account)>, Vec<MailPiece>);
+
+/// A batch's letters (from `source`) and its mail pieces (from the ledger), read right
+/// before it is prepared. The lock keeps other runs out; this makes sure of it before
+/// anything carries the batch's final name: each piece must still be open and its letter's
+/// own, the one allocated for it.
+fn read_batch(
+    ledger: &dyn Ledger,
+    source: &dyn BatchLetters,
+    run_id: i64,
+    &(class, seq, letters, ids): &Chunk<'_>,
+) -> Result<ReadBatch, BatchError> {
+    let name = mailroom::batch_name(run_id, class, seq);
+    let keys: Vec<LetterKey> = letters.iter().map(|l| l.entry.key.clone()).collect();
+    let mut open = ledger.open_pieces(&keys)?;
+    let mut pieces = Vec::with_capacity(ids.len());
+    for (key, id) in keys.iter().zip(ids) {
+        match open.remove(key) {
+            Some(piece) if piece.id == *id => pieces.push(piece),
+            _ => {
+                return Err(BatchError::Check {
+                    batch: name,
+                    message: "its mail pieces are no longer open in the ledger (another run batched them); nothing written".to_owned(),
+                });
+            }
+        }
+    }
+    Ok((source.read(ledger, &name, letters)?, pieces))
 }
 
 /// **release**: every batch of `report` recorded `released` (as `missive release` does),

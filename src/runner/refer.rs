@@ -2,12 +2,18 @@
 //! Treasury files written from the ledger's records) and its **finish** step
 //! (`run-<id>.json` written from the ledger, the run recorded `finished`).
 
+use std::cell::RefCell;
+use std::io::Write;
 use std::path::Path;
+
+use serde::Serialize;
+use serde::ser::SerializeSeq;
 
 use super::RunError;
 use super::record::TreasuryPlan;
-use crate::ledger::{Ledger, LetterState, RunInfo, RunStatus};
-use crate::produce::{ProduceError, write_atomically};
+use crate::ledger::{Ledger, LedgerError, LetterState, RunInfo, RunStatus};
+use crate::letter::LetterKey;
+use crate::produce::{ProduceError, write_atomically, write_atomically_with};
 use crate::treasury_file;
 
 /// **refer**: records the plan's referrals and updates in one transaction, then writes the
@@ -72,29 +78,112 @@ pub(super) fn finish(
 /// Writes `out_dir/run-<id>.json` from the ledger: every letter this run rendered (across
 /// resumes of it) and every letter that failed in it, with the reason its last event
 /// records. Each run has its own file, so an empty rerun never hides what an earlier run
-/// produced.
+/// produced. The rendered letters are read and written [`SUMMARY_PAGE`] at a time.
 fn write_run_summary(ledger: &dyn Ledger, run_id: i64, out_dir: &Path) -> Result<(), RunError> {
-    let letters: Vec<serde_json::Value> = ledger
-        .letters_of_run(run_id, Some(LetterState::Rendered))?
-        .into_iter()
-        .map(|l| {
-            serde_json::json!({
-                "key": l.key, "file": l.file, "pages": l.pages, "sha256": l.file_sha256,
-                "template": l.template, "template_sha256": l.template_sha256,
-            })
-        })
-        .collect();
     let mut failed = Vec::new();
     for letter in ledger.letters_of_run(run_id, Some(LetterState::Failed))? {
         let events = ledger.events_of(&letter.key)?;
         // A failed letter's last event is the one that failed it; a letter always has one.
-        let reason = events.last().map(|e| e.detail.clone()).unwrap_or_default();
-        failed.push(serde_json::json!({ "key": letter.key, "message": reason }));
+        let message = events.last().map(|e| e.detail.clone()).unwrap_or_default();
+        failed.push(FailedEntry {
+            key: letter.key,
+            message,
+        });
     }
-    let doc = serde_json::json!({ "run_id": run_id, "letters": letters, "failed": failed });
-    let mut bytes =
-        serde_json::to_vec_pretty(&doc).map_err(|source| RunError::Summary { run_id, source })?;
-    bytes.push(b'\n');
-    write_atomically(&out_dir.join(format!("run-{run_id}.json")), &bytes)?;
+    let summary = Summary {
+        failed,
+        letters: RenderedPages {
+            ledger,
+            run_id,
+            error: RefCell::new(None),
+        },
+        run_id,
+    };
+    let path = out_dir.join(format!("run-{run_id}.json"));
+    let written = write_atomically_with(&path, |file| {
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, &summary).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    });
+    // A ledger error met while writing is the error to report, not the one it caused.
+    if let Some(err) = summary.letters.error.take() {
+        return Err(err.into());
+    }
+    written?;
     Ok(())
+}
+
+/// Letters of a run summary read from the ledger at a time.
+const SUMMARY_PAGE: usize = 1024;
+
+/// `run-<id>.json`: its keys in this order are what `serde_json` gave the same document
+/// built as a `Value` (sorted), so the file is the same as before it was streamed.
+#[derive(Serialize)]
+struct Summary<'a> {
+    failed: Vec<FailedEntry>,
+    letters: RenderedPages<'a>,
+    run_id: i64,
+}
+
+/// A letter of the run that failed, and why.
+#[derive(Serialize)]
+struct FailedEntry {
+    key: LetterKey,
+    message: String,
+}
+
+/// A rendered letter as the summary lists it (keys sorted, as above).
+#[derive(Serialize)]
+struct RenderedEntry<'a> {
+    file: &'a Option<String>,
+    key: &'a LetterKey,
+    pages: &'a Option<u32>,
+    sha256: &'a Option<String>,
+    template: &'a Option<String>,
+    template_sha256: &'a Option<String>,
+}
+
+/// The run's rendered letters, serialized a page at a time as read from the ledger; a
+/// ledger error stops the serialization and is kept in `error`.
+struct RenderedPages<'a> {
+    ledger: &'a dyn Ledger,
+    run_id: i64,
+    error: RefCell<Option<LedgerError>>,
+}
+
+impl Serialize for RenderedPages<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(None)?;
+        let mut after: Option<LetterKey> = None;
+        loop {
+            let page = self.ledger.letters_of_run_after(
+                self.run_id,
+                Some(LetterState::Rendered),
+                after.as_ref(),
+                SUMMARY_PAGE,
+            );
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => {
+                    let message = err.to_string();
+                    *self.error.borrow_mut() = Some(err);
+                    return Err(serde::ser::Error::custom(message));
+                }
+            };
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            for l in &page {
+                seq.serialize_element(&RenderedEntry {
+                    file: &l.file,
+                    key: &l.key,
+                    pages: &l.pages,
+                    sha256: &l.file_sha256,
+                    template: &l.template,
+                    template_sha256: &l.template_sha256,
+                })?;
+            }
+        }
+        seq.end()
+    }
 }

@@ -172,6 +172,27 @@ fn a_run_records_every_letter_planned_before_rendering_any() {
         .expect("letters");
     assert_eq!(rendered.len(), report.planned);
     assert!(report.is_clean(), "{:?}", report.failed);
+
+    // run-<id>.json, written a page of letters at a time, is the document as a whole
+    // `serde_json::Value` prints it (sorted keys, pretty, one newline at the end).
+    let letters: Vec<serde_json::Value> = rendered
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "key": l.key, "file": l.file, "pages": l.pages, "sha256": l.file_sha256,
+                "template": l.template, "template_sha256": l.template_sha256,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({ "run_id": report.run.id, "letters": letters, "failed": [] });
+    let mut expected = serde_json::to_vec_pretty(&doc).expect("json");
+    expected.push(b'\n');
+    let written = std::fs::read(dir.path().join(format!("out/run-{}.json", report.run.id)))
+        .expect("run summary");
+    assert_eq!(
+        String::from_utf8_lossy(&written),
+        String::from_utf8_lossy(&expected)
+    );
 }
 
 /// Progress that rewrites the accounts file when the record step starts: between the
