@@ -115,7 +115,7 @@ fn prepare_claimed(
     job: &Job<'_>,
     claimed: &[ClaimedLetter],
     gate: &mut Gate,
-) -> Result<(Rc<Claim>, Vec<ComposedChunk>, Vec<FailedLetter>), Stop> {
+) -> Result<Prepared, Stop> {
     let Job {
         producer,
         run_id,
@@ -177,7 +177,20 @@ fn prepare_claimed(
         .map(|chunk| producer.compose_chunk(chunk, &accounts, &marks, out_dir))
         .collect::<Result<Vec<_>, _>>()
         .map_err(RunError::from)?;
-    Ok((Rc::new(claim), composed, unreadable))
+    Ok(Prepared {
+        claim: Rc::new(claim),
+        chunks: composed,
+        unreadable,
+    })
+}
+
+/// A claim read and composed ([`prepare_claimed`]).
+struct Prepared {
+    claim: Rc<Claim>,
+    /// Its letters composed, a [`Producer::chunk`] at a time.
+    chunks: Vec<ComposedChunk>,
+    /// Its letters whose payloads could not be read (recorded `failed` already).
+    unreadable: Vec<FailedLetter>,
 }
 
 /// Records a chunk whose files are complete on disk: its written letters `rendered` (with
@@ -435,10 +448,10 @@ fn claim_chunks(
             )?;
             if !claimed.is_empty() {
                 match prepare_claimed(ledger, job, &claimed, gate) {
-                    Ok((claim, chunks, unreadable)) => {
-                        failed.extend(unreadable);
-                        for chunk in chunks {
-                            pipeline.send(chunk, &claim)?;
+                    Ok(prepared) => {
+                        failed.extend(prepared.unreadable);
+                        for chunk in prepared.chunks {
+                            pipeline.send(chunk, &prepared.claim)?;
                         }
                     }
                     Err(stop) => {
