@@ -53,6 +53,12 @@ pub enum ProduceError {
     /// No render thread could be started.
     #[error("failed to start rendering")]
     Render(#[source] crate::render::RenderError),
+    /// The thread that renders a run's chunks beside the ledger's could not be started.
+    #[error("failed to start the render thread")]
+    StartThread(#[source] std::io::Error),
+    /// That thread stopped before it rendered every chunk handed to it (a bug).
+    #[error("the render thread stopped before rendering every chunk")]
+    RenderThread,
     /// The summary could not be formatted as JSON.
     #[error("failed to format the summary `{name}`")]
     Summary {
@@ -181,12 +187,27 @@ impl Producer<'_> {
         marks: &impl Fn(&LetterKey) -> Option<&'m MailMarks>,
         out_dir: &Path,
     ) -> Result<ChunkOutcome, ProduceError> {
-        let mut outcome = ChunkOutcome::default();
+        let composed = self.compose_chunk(chunk, accounts, marks, out_dir)?;
+        let rendered = self.render_chunk(composed)?;
+        self.write_chunk(rendered, out_dir)
+    }
+
+    /// Composes one chunk of letters (the first step of [`Producer::produce_chunk`]): the
+    /// letters that could not be composed are failed at once (an earlier file of theirs
+    /// removed), the others wait to be rendered.
+    pub(crate) fn compose_chunk<'m>(
+        &self,
+        chunk: &[DueLetter],
+        accounts: &HashMap<String, Account>,
+        marks: &impl Fn(&LetterKey) -> Option<&'m MailMarks>,
+        out_dir: &Path,
+    ) -> Result<ComposedChunk, ProduceError> {
+        let mut failed = Vec::new();
         let mut jobs = Vec::with_capacity(chunk.len());
         let mut composed = Vec::with_capacity(chunk.len());
         for letter in chunk {
             let Some(account) = accounts.get(&letter.account_id) else {
-                outcome.failed.push(FailedLetter {
+                failed.push(FailedLetter {
                     key: letter.key.clone(),
                     message: "its account is not loaded".to_owned(),
                 });
@@ -197,14 +218,20 @@ impl Producer<'_> {
                 .compose_piece(account, letter, marks(&letter.key))
             {
                 Ok(c) => {
+                    // The source and title go to the renderer; writing the file needs
+                    // only the key and the template.
                     jobs.push(LetterSource {
-                        main: c.source.clone(),
+                        main: c.source,
                         date: c.date,
-                        title: c.title.clone(),
+                        title: c.title,
                         author: self.author.clone(),
-                        lang: c.lang.clone(),
+                        lang: c.lang,
                     });
-                    composed.push(c);
+                    composed.push(ToWrite {
+                        key: c.key,
+                        template: c.template,
+                        template_sha256: c.template_sha256,
+                    });
                 }
                 Err(err) => {
                     let file = format!("{}.pdf", letter.key.file_stem());
@@ -212,19 +239,57 @@ impl Producer<'_> {
                         Ok(()) => err.to_string(),
                         Err(write) => format!("{err}; {}", letter_write_error(write)?),
                     };
-                    outcome.failed.push(FailedLetter {
+                    failed.push(FailedLetter {
                         key: letter.key.clone(),
                         message,
                     });
                 }
             }
         }
-        outcome.compose_failed = outcome.failed.len();
+        Ok(ComposedChunk {
+            jobs,
+            composed,
+            failed,
+        })
+    }
+
+    /// Renders a composed chunk on the renderer's threads (the second step of
+    /// [`Producer::produce_chunk`]); nothing is written yet.
+    pub(crate) fn render_chunk(&self, chunk: ComposedChunk) -> Result<RenderedChunk, ProduceError> {
+        let ComposedChunk {
+            jobs,
+            composed,
+            failed,
+        } = chunk;
         let results = self
             .renderer
             .render_many(&jobs, self.jobs)
             .map_err(ProduceError::Render)?;
-        drop(jobs);
+        Ok(RenderedChunk {
+            composed,
+            results,
+            failed,
+        })
+    }
+
+    /// Writes a rendered chunk's files, each under a temporary name renamed into place
+    /// (the last step of [`Producer::produce_chunk`]): when this returns, every file of
+    /// `outcome.written` is complete on disk.
+    pub(crate) fn write_chunk(
+        &self,
+        chunk: RenderedChunk,
+        out_dir: &Path,
+    ) -> Result<ChunkOutcome, ProduceError> {
+        let RenderedChunk {
+            composed,
+            results,
+            failed,
+        } = chunk;
+        let mut outcome = ChunkOutcome {
+            compose_failed: failed.len(),
+            failed,
+            ..ChunkOutcome::default()
+        };
         for (c, result) in composed.into_iter().zip(results) {
             let file = format!("{}.pdf", c.key.file_stem());
             match result {
@@ -270,13 +335,40 @@ impl Producer<'_> {
     }
 }
 
+/// A chunk composed, waiting to be rendered ([`Producer::compose_chunk`]).
+pub(crate) struct ComposedChunk {
+    /// What the renderer renders, in the order of `composed`.
+    jobs: Vec<LetterSource>,
+    composed: Vec<ToWrite>,
+    /// The letters that could not be composed.
+    failed: Vec<FailedLetter>,
+}
+
+/// A chunk rendered, waiting to be written ([`Producer::render_chunk`]).
+pub(crate) struct RenderedChunk {
+    composed: Vec<ToWrite>,
+    /// One result per letter of `composed`, in its order.
+    results: Vec<Result<crate::render::RenderedPdf, crate::render::RenderError>>,
+    /// The letters that could not be composed.
+    failed: Vec<FailedLetter>,
+}
+
+/// What writing a rendered letter's file needs of its composition.
+struct ToWrite {
+    key: LetterKey,
+    template: String,
+    template_sha256: String,
+}
+
 /// What one chunk wrote and what failed (see [`Producer::produce_chunk`]).
 #[derive(Default)]
-struct ChunkOutcome {
-    written: Vec<WrittenLetter>,
+pub(crate) struct ChunkOutcome {
+    /// The letters whose files are complete on disk, in the chunk's order.
+    pub(crate) written: Vec<WrittenLetter>,
     /// Each written file's SHA-256, as `written`'s `sha256` spells it.
     digests: Vec<[u8; 32]>,
-    failed: Vec<FailedLetter>,
+    /// The letters that failed: those that could not be composed first.
+    pub(crate) failed: Vec<FailedLetter>,
     /// How many of `failed` (the first ones) could not be composed.
     compose_failed: usize,
 }

@@ -10,6 +10,13 @@
 //! over any claim whose lease ran out (its worker died). Workers (`run --worker`,
 //! [`work_as_worker`]) run the same loop on the ledger's running run.
 //!
+//! Each process pipelines the loop (`claim_loop`): a render thread renders one composed
+//! chunk while the process's own thread writes the files of the chunk before, records it
+//! and claims and composes the next, so the render threads do not wait for the disk, the
+//! ledger's commit or the payloads. Only that own thread touches the ledger, and it
+//! records a chunk `rendered` only after writing its files, so a file recorded is complete
+//! on disk; at most [`PIPELINE_DEPTH`] chunks are claimed and not yet recorded at a time.
+//!
 //! Invariants: a letter is rendered only from its payload, and only when the payload's
 //! plan entry hashes to the `data_sha256` the ledger recorded for it (else it fails with a
 //! clear message: never a different letter); the ledger records a letter rendered once
@@ -17,7 +24,10 @@
 //! a lease ran out is one `rendered` event, and its file (same bytes) is written by one
 //! process at a time ([`crate::produce::write_atomically`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::payload::read_payload;
@@ -28,7 +38,9 @@ use crate::compose::MailMarks;
 use crate::decide::DueLetter;
 use crate::ledger::{ClaimedLetter, Ledger, LedgerError, LetterState, RenderedFile, RunStatus};
 use crate::letter::LetterKey;
-use crate::produce::{FailedLetter, ProduceSummary, Producer, WrittenLetter};
+use crate::produce::{
+    ComposedChunk, FailedLetter, ProduceError, Producer, RenderedChunk, WrittenLetter,
+};
 
 /// How a process takes part in a run's produce step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,14 +97,25 @@ impl Workers for NoWorkers {
     fn wait(&self) {}
 }
 
-/// Renders claimed letters into `out_dir` from their payloads, recording each chunk
-/// `rendered` (failures `failed`) once its files are complete.
-fn render_claimed(
+/// A claimed chunk from its claim to its record: what recording its letters needs.
+struct Claim {
+    /// Each letter's mail piece and marks (print letters with an address).
+    pieces: HashMap<LetterKey, (i64, MailMarks)>,
+    /// The data and payload hashes each letter was made from: recording refuses the file
+    /// if the letter was planned again (other data, another payload) meanwhile.
+    made_from: HashMap<LetterKey, (String, String)>,
+}
+
+/// Reads claimed letters from their payloads (failing those that cannot be read), checks
+/// them against this process's fonts and templates (and approvals), and composes them a
+/// [`Producer::chunk`] at a time: what is left is to render, write and record each
+/// composed chunk.
+fn prepare_claimed(
     ledger: &mut dyn Ledger,
     job: &Job<'_>,
     claimed: &[ClaimedLetter],
     gate: &mut Gate,
-) -> Result<ProduceSummary, Stop> {
+) -> Result<Prepared, Stop> {
     let Job {
         producer,
         run_id,
@@ -101,10 +124,10 @@ fn render_claimed(
     } = *job;
     let mut letters = Vec::with_capacity(claimed.len());
     let mut accounts: HashMap<String, Account> = HashMap::new();
-    let mut pieces: HashMap<LetterKey, (i64, MailMarks)> = HashMap::new();
-    // The data and payload hashes each letter was made from: recording refuses the file if
-    // the letter was planned again (other data, another payload) meanwhile.
-    let mut made_from: HashMap<LetterKey, (String, String)> = HashMap::new();
+    let mut claim = Claim {
+        pieces: HashMap::new(),
+        made_from: HashMap::new(),
+    };
     let mut unreadable = Vec::new();
     for item in claimed {
         // The plan hash came with the claim, from the same transaction.
@@ -128,12 +151,12 @@ fn render_claimed(
                     &payload.account,
                     &payload.template_sha256,
                 )?;
-                made_from.insert(
+                claim.made_from.insert(
                     item.key.clone(),
                     (item.data_sha256.clone(), item.payload_sha256.clone()),
                 );
                 if let (Some(piece), Some(marks)) = (payload.piece, payload.marks) {
-                    pieces.insert(item.key.clone(), (piece, marks));
+                    claim.pieces.insert(item.key.clone(), (piece, marks));
                 }
                 accounts.insert(payload.account.account_id.clone(), payload.account);
                 letters.push(payload.letter);
@@ -148,31 +171,115 @@ fn render_claimed(
         ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;
     }
     progress.advance(unreadable.len());
-    let mut summary = producer.produce_marked(
-        &letters,
-        &accounts,
-        |key| pieces.get(key).map(|(_, marks)| marks),
-        out_dir,
-        None,
-        |written: &[WrittenLetter], failed: &[FailedLetter]| -> Result<(), RunError> {
-            let files: Vec<RenderedFile> = written
-                .iter()
-                .map(|w| {
-                    let piece = pieces.get(&w.key).map(|(piece, _)| *piece);
-                    let (data, payload) = made_from.get(&w.key).cloned().unwrap_or_default();
-                    rendered_file(w, piece, data, Some(payload))
-                })
-                .collect();
-            ledger.record_rendered(run_id, &files)?;
-            for f in failed {
-                ledger.set_state(&f.key, LetterState::Failed, Some(run_id), &f.message)?;
-            }
-            progress.advance(written.len() + failed.len());
-            Ok(())
-        },
-    )?;
-    summary.failed.extend(unreadable);
-    Ok(summary)
+    let marks = |key: &LetterKey| claim.pieces.get(key).map(|(_, marks)| marks);
+    let composed = letters
+        .chunks(producer.chunk.max(1))
+        .map(|chunk| producer.compose_chunk(chunk, &accounts, &marks, out_dir))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(RunError::from)?;
+    Ok(Prepared {
+        claim: Rc::new(claim),
+        chunks: composed,
+        unreadable,
+    })
+}
+
+/// A claim read and composed ([`prepare_claimed`]).
+struct Prepared {
+    claim: Rc<Claim>,
+    /// Its letters composed, a [`Producer::chunk`] at a time.
+    chunks: Vec<ComposedChunk>,
+    /// Its letters whose payloads could not be read (recorded `failed` already).
+    unreadable: Vec<FailedLetter>,
+}
+
+/// Records a chunk whose files are complete on disk: its written letters `rendered` (with
+/// the piece each file carries and the hashes it was made from), its failures `failed`.
+fn record_chunk(
+    ledger: &mut dyn Ledger,
+    job: &Job<'_>,
+    claim: &Claim,
+    written: &[WrittenLetter],
+    failed: &[FailedLetter],
+) -> Result<(), RunError> {
+    let files: Vec<RenderedFile> = written
+        .iter()
+        .map(|w| {
+            let piece = claim.pieces.get(&w.key).map(|(piece, _)| *piece);
+            let (data, payload) = claim.made_from.get(&w.key).cloned().unwrap_or_default();
+            rendered_file(w, piece, data, Some(payload))
+        })
+        .collect();
+    ledger.record_rendered(job.run_id, &files)?;
+    for f in failed {
+        ledger.set_state(&f.key, LetterState::Failed, Some(job.run_id), &f.message)?;
+    }
+    job.progress.advance(written.len() + failed.len());
+    Ok(())
+}
+
+/// Chunks composed and handed to the render thread, oldest first, each with its claim.
+/// The render thread renders them in this order; this process's thread (the ledger's only
+/// writer) writes each one's files and records it while the next one renders.
+struct Pipeline<'s> {
+    /// To the render thread (`None` once closed).
+    to_render: Option<mpsc::Sender<ComposedChunk>>,
+    /// From it, in the order sent.
+    rendered: mpsc::Receiver<Result<RenderedChunk, ProduceError>>,
+    /// The claim of each chunk sent and not yet written, in the order sent.
+    waiting: VecDeque<Rc<Claim>>,
+    /// Tells the render thread to skip what it has not started (this loop stopped).
+    cancel: &'s AtomicBool,
+}
+
+/// Chunks kept in the pipeline: one rendering while the one before is written and
+/// recorded and the next is claimed and composed.
+const PIPELINE_DEPTH: usize = 2;
+
+impl Pipeline<'_> {
+    /// Hands a composed chunk of `claim` to the render thread.
+    fn send(&mut self, chunk: ComposedChunk, claim: &Rc<Claim>) -> Result<(), RunError> {
+        let sent = self
+            .to_render
+            .as_ref()
+            .is_some_and(|to_render| to_render.send(chunk).is_ok());
+        if !sent {
+            return Err(ProduceError::RenderThread.into());
+        }
+        self.waiting.push_back(Rc::clone(claim));
+        Ok(())
+    }
+
+    /// Waits for the oldest chunk to be rendered, writes its files and records it; hands
+    /// each letter written to `written` and returns those that failed. `None` when no
+    /// chunk is waiting.
+    fn finish_next(
+        &mut self,
+        ledger: &mut dyn Ledger,
+        job: &Job<'_>,
+        written: &mut impl FnMut(WrittenLetter),
+    ) -> Option<Result<Vec<FailedLetter>, RunError>> {
+        let claim = self.waiting.pop_front()?;
+        Some((|| {
+            let rendered = self
+                .rendered
+                .recv()
+                .map_err(|_| ProduceError::RenderThread)??;
+            let outcome = job.producer.write_chunk(rendered, job.out_dir)?;
+            record_chunk(ledger, job, &claim, &outcome.written, &outcome.failed)?;
+            outcome.written.into_iter().for_each(written);
+            Ok(outcome.failed)
+        })())
+    }
+}
+
+impl Drop for Pipeline<'_> {
+    /// Stops the render thread after the chunk it is rendering: what it has not started
+    /// stays claimed, and is claimable again when the lease runs out.
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.to_render = None;
+    }
 }
 
 /// When a claim loop stops.
@@ -267,6 +374,13 @@ struct Job<'a> {
 
 /// Claims and renders chunks of the run's letters until `until`; hands each letter this
 /// process rendered to `written` and returns those it failed.
+///
+/// Rendering is pipelined: the render threads render one chunk while this thread writes
+/// the files of the chunk before and records it, and claims and composes the next, so
+/// they do not wait for the disk, the ledger's commit or the payloads. A chunk is
+/// recorded `rendered` only after its files are complete on disk, and only this thread
+/// touches the ledger. Up to [`PIPELINE_DEPTH`] claims are held at a time, each under its
+/// lease.
 fn claim_loop(
     ledger: &mut dyn Ledger,
     job: &Job<'_>,
@@ -275,15 +389,85 @@ fn claim_loop(
     mut gate: Gate,
     mut written: impl FnMut(WrittenLetter),
 ) -> Result<Vec<FailedLetter>, Stop> {
+    let cancel = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (to_render, render_queue) = mpsc::channel::<ComposedChunk>();
+        let (rendered_tx, rendered) = mpsc::channel();
+        let producer = job.producer;
+        let cancel_ref = &cancel;
+        std::thread::Builder::new()
+            .name("missive-produce".to_owned())
+            .spawn_scoped(scope, move || {
+                for chunk in render_queue {
+                    if cancel_ref.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if rendered_tx.send(producer.render_chunk(chunk)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| RunError::from(ProduceError::StartThread(source)))?;
+        let mut pipeline = Pipeline {
+            to_render: Some(to_render),
+            rendered,
+            waiting: VecDeque::new(),
+            cancel: &cancel,
+        };
+        claim_chunks(
+            ledger,
+            job,
+            options,
+            until,
+            &mut gate,
+            &mut pipeline,
+            &mut written,
+        )
+    })
+}
+
+/// The body of [`claim_loop`], with the render thread started.
+fn claim_chunks(
+    ledger: &mut dyn Ledger,
+    job: &Job<'_>,
+    options: &WorkOptions,
+    until: Until,
+    gate: &mut Gate,
+    pipeline: &mut Pipeline<'_>,
+    written: &mut impl FnMut(WrittenLetter),
+) -> Result<Vec<FailedLetter>, Stop> {
     let run_id = job.run_id;
     let mut failed = Vec::new();
     loop {
-        let claimed =
-            ledger.claim_letters(run_id, &options.worker, options.chunk.max(1), options.lease)?;
-        if !claimed.is_empty() {
-            let done = render_claimed(ledger, job, &claimed, &mut gate)?;
-            done.letters.into_iter().for_each(&mut written);
-            failed.extend(done.failed);
+        if pipeline.waiting.len() < PIPELINE_DEPTH {
+            let claimed = ledger.claim_letters(
+                run_id,
+                &options.worker,
+                options.chunk.max(1),
+                options.lease,
+            )?;
+            if !claimed.is_empty() {
+                match prepare_claimed(ledger, job, &claimed, gate) {
+                    Ok(prepared) => {
+                        failed.extend(prepared.unreadable);
+                        for chunk in prepared.chunks {
+                            pipeline.send(chunk, &prepared.claim)?;
+                        }
+                    }
+                    Err(stop) => {
+                        // What was claimed before is rendered and recorded first, as
+                        // when chunks were taken one at a time.
+                        while let Some(done) = pipeline.finish_next(ledger, job, written) {
+                            failed.extend(done?);
+                        }
+                        return Err(stop);
+                    }
+                }
+                continue;
+            }
+        }
+        if let Some(done) = pipeline.finish_next(ledger, job, written) {
+            failed.extend(done?);
             continue;
         }
         let left = ledger.work_left(run_id)?;
