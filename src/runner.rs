@@ -127,23 +127,24 @@ pub enum RunError {
     /// before it was recorded, so this means the templates changed under the run).
     #[error(transparent)]
     Worker(Box<work::WorkerError>),
-    /// A run summary could not be formatted as JSON.
-    #[error("failed to format the summary of run {run_id}")]
-    Summary {
-        /// The run.
-        run_id: i64,
-        /// Why.
-        #[source]
-        source: serde_json::Error,
-    },
     /// The accounts gave other letters when they were planned again to store the
     /// letters' payloads than when the letters were recorded (the file changed during the
-    /// run); nothing was rendered from them.
+    /// run); nothing of a chunk that changed is stored, and the run stops before rendering.
     #[error(
-        "the accounts in {} changed while the run was recording them: planned again, they no longer give the letters just recorded; nothing was rendered\n\nhint: run again once the accounts are final",
+        "the accounts in {} changed while the run was recording them: planned again, they no longer give the letters just recorded; the run stopped before rendering\n\nhint: run again once the accounts are final",
         accounts.display()
     )]
     AccountsChanged {
+        /// The accounts path.
+        accounts: PathBuf,
+    },
+    /// The accounts path is neither a regular file nor a directory: a run reads its
+    /// accounts twice, so they cannot come from a pipe or a device.
+    #[error(
+        "{} is neither a regular file nor a directory: a run reads its accounts twice (to record the letters, then to store what rendering each needs)\n\nhint: copy the accounts to a file first",
+        accounts.display()
+    )]
+    AccountsNotAFile {
         /// The accounts path.
         accounts: PathBuf,
     },

@@ -151,6 +151,7 @@ impl Run<'_, '_> {
     ) -> Result<BatchReport, RunError> {
         let hashes = self.producer.composer.template_hashes();
         let batchable = super::waiting::as_rendered(ledger, hashes, run.id, print)?;
+        let batchable = with_payloads(ledger, run.id, batchable)?;
         let source = FromPayloads { run_id: run.id };
         let out_dir = Path::new(&run.out_dir);
         let mut report = self.make_batches(ledger, run, &batchable, &source, out_dir)?;
@@ -441,6 +442,33 @@ impl Run<'_, '_> {
             copies,
         })
     }
+}
+
+/// `letters` less those the run rendered before it was taken up again whose payload is gone
+/// (a version before issue 15's streamed run withdrew them when the run was resumed): they
+/// stay in no batch, reported as left over, and the next run batches them from their
+/// run's accounts ([`super::waiting::batch_earlier_runs`]).
+fn with_payloads<'p>(
+    ledger: &dyn Ledger,
+    run_id: i64,
+    letters: Vec<&'p PrintLetter>,
+) -> Result<Vec<&'p PrintLetter>, RunError> {
+    let earlier: Vec<LetterKey> = letters
+        .iter()
+        .filter(|l| !l.planned_now)
+        .map(|l| l.entry.key.clone())
+        .collect();
+    if earlier.is_empty() {
+        return Ok(letters);
+    }
+    let mut stored = std::collections::HashSet::new();
+    for slice in earlier.chunks(super::work::OTHERS_READ) {
+        stored.extend(ledger.payloads_of(run_id, slice)?.into_keys());
+    }
+    Ok(letters
+        .into_iter()
+        .filter(|l| l.planned_now || stored.contains(&l.entry.key))
+        .collect())
 }
 
 /// A batch's letters with their accounts, and its mail pieces, in print order.

@@ -206,13 +206,36 @@ struct ChunkLetters {
     accounts: HashMap<String, Account>,
 }
 
-/// Feeds (key, plan hash) pairs into a digest: the two passes over the accounts must see
-/// the same letters with the same data in the same order.
-fn digest_letter(digest: &mut Sha256, key: &LetterKey, data_sha256: &str) {
-    digest.update(key.as_str().as_bytes());
+/// Feeds a letter into its chunk's digest: its key and its payload without the piece (the
+/// letter with every field, its account, its template's version, the fonts). The two
+/// passes over the accounts must see the same letters with the same data, addresses and
+/// languages, in the same chunks and order.
+fn digest_letter(
+    digest: &mut Sha256,
+    letter: &DueLetter,
+    account: &Account,
+    with: super::payload::RenderedWith<'_>,
+) -> Result<(), RunError> {
+    let bare = super::payload::payload_of(letter, account, None, with)?;
+    digest.update(letter.key.as_str().as_bytes());
     digest.update([0]);
-    digest.update(data_sha256.as_bytes());
+    digest.update(bare.payload.as_bytes());
     digest.update([0]);
+    Ok(())
+}
+
+/// What a payload of `letter` (of `account`) says it is rendered with.
+fn rendered_with<'a>(
+    run: &'a Run<'_, '_>,
+    letter: &DueLetter,
+    account: &Account,
+) -> super::payload::RenderedWith<'a> {
+    let template = account_template(Some(account), letter);
+    let hashes = run.producer.composer.template_hashes();
+    super::payload::RenderedWith {
+        template_sha256: hashes.get(&template).map_or("", String::as_str),
+        fonts_sha256: run.producer.renderer.fonts_sha256(),
+    }
 }
 
 impl Run<'_, '_> {
@@ -225,6 +248,16 @@ impl Run<'_, '_> {
         spec: &NewRunSpec,
         batching: bool,
     ) -> Result<Recorded, RunError> {
+        // The accounts are read twice: a pipe or a device would give the second pass
+        // nothing (or wait for a writer that never comes).
+        if let Ok(metadata) = std::fs::metadata(&spec.accounts)
+            && !metadata.is_file()
+            && !metadata.is_dir()
+        {
+            return Err(RunError::AccountsNotAFile {
+                accounts: spec.accounts.clone(),
+            });
+        }
         let mut prior = ledger.prior_notices()?;
         if batching {
             waiting::forget_own_unbatched(ledger, run_id, &mut prior)?;
@@ -256,7 +289,9 @@ impl Run<'_, '_> {
             outcome: PlanOutcome::default(),
             held: Vec::new(),
         };
-        let mut digest = Sha256::new();
+        // One digest per chunk of the planning pass, compared before the payload pass
+        // stores the same chunk's payloads.
+        let mut digests: Vec<Vec<u8>> = Vec::new();
 
         self.progress.start(Step::Plan, 0);
         let tally = plan_chunks(
@@ -267,7 +302,10 @@ impl Run<'_, '_> {
             CHUNK,
             |chunk| {
                 let chunk = take_chunk(chunk, &fallbacks, Some(&mut recorded));
-                self.record_chunk(ledger, run_id, chunk, &mut gate, &mut recorded, &mut digest)
+                let mut digest = Sha256::new();
+                self.record_chunk(ledger, run_id, chunk, &mut gate, &mut recorded, &mut digest)?;
+                digests.push(digest.finalize().to_vec());
+                Ok::<(), RunError>(())
             },
         )?;
         self.progress.finish();
@@ -285,10 +323,12 @@ impl Run<'_, '_> {
         // again unchanged keeps its hash, so a worker still rendering it records its file).
         ledger.withdraw_payloads(run_id, &recorded.to_render)?;
         let mut payloads = PayloadPass {
+            accounts: &spec.accounts,
             to_render: &recorded.to_render,
             next: 0,
             pieces: &pieces,
-            digest: Sha256::new(),
+            digests: &digests,
+            chunk: 0,
         };
         plan_chunks(
             load::records(&spec.accounts)?,
@@ -301,9 +341,7 @@ impl Run<'_, '_> {
                 self.store_payloads(ledger, run_id, &chunk, &mut payloads)
             },
         )?;
-        if payloads.next != recorded.to_render.len()
-            || payloads.digest.finalize() != digest.finalize()
-        {
+        if payloads.next != recorded.to_render.len() || payloads.chunk != digests.len() {
             return Err(RunError::AccountsChanged {
                 accounts: spec.accounts.clone(),
             });
@@ -360,7 +398,14 @@ impl Run<'_, '_> {
             // finds out from the ledger), so it is kept as a print letter too.
             let planned_now = keys_set.contains(&letter.key);
             if planned_now {
-                digest_letter(digest, &letter.key, sha);
+                if let Some(account) = accounts.get(&letter.account_id) {
+                    digest_letter(
+                        digest,
+                        letter,
+                        account,
+                        rendered_with(self, letter, account),
+                    )?;
+                }
                 recorded.to_render.push(letter.key.clone());
             }
             if let Some(account) = accounts.get(&letter.account_id)
@@ -376,7 +421,9 @@ impl Run<'_, '_> {
     }
 
     /// Stores the payload of each of the chunk's letters that the planning pass recorded
-    /// to render (the next keys of `pass.to_render`, in the same order).
+    /// to render (the next keys of `pass.to_render`, in the same order), once the chunk
+    /// is known to be what the planning pass recorded: its digest must be the one the
+    /// planning pass made of the same chunk, else nothing of it is stored.
     fn store_payloads(
         &self,
         ledger: &mut dyn Ledger,
@@ -384,8 +431,12 @@ impl Run<'_, '_> {
         chunk: &ChunkLetters,
         pass: &mut PayloadPass<'_>,
     ) -> Result<(), RunError> {
-        let hashes = self.producer.composer.template_hashes();
+        let changed = || RunError::AccountsChanged {
+            accounts: pass.accounts.to_owned(),
+        };
+        let mut digest = Sha256::new();
         let mut payloads = Vec::new();
+        let mut unloaded = Vec::new();
         for letter in &chunk.letters {
             if pass.to_render.get(pass.next) != Some(&letter.key) {
                 continue;
@@ -394,19 +445,22 @@ impl Run<'_, '_> {
             // Every letter of a chunk has its account (take_chunk keeps them together); one
             // without is failed rather than left planned with nothing to render it from.
             let Some(account) = chunk.accounts.get(&letter.account_id) else {
-                let why = "its account is not loaded";
-                ledger.set_state(&letter.key, LetterState::Failed, Some(run_id), why)?;
+                unloaded.push(&letter.key);
                 continue;
             };
+            let with = rendered_with(self, letter, account);
+            digest_letter(&mut digest, letter, account, with)?;
             let piece = pass.pieces.get(&letter.key).map(|m| (m.piece, &m.marks));
-            let template = account_template(Some(account), letter);
-            let with = super::payload::RenderedWith {
-                template_sha256: hashes.get(&template).map_or("", String::as_str),
-                fonts_sha256: self.producer.renderer.fonts_sha256(),
-            };
-            let payload = super::payload::payload_of(letter, account, piece, with)?;
-            digest_letter(&mut pass.digest, &payload.key, &payload.data_sha256);
-            payloads.push(payload);
+            payloads.push(super::payload::payload_of(letter, account, piece, with)?);
+        }
+        let expected = pass.digests.get(pass.chunk).ok_or_else(changed)?;
+        pass.chunk += 1;
+        if digest.finalize().as_slice() != expected.as_slice() {
+            return Err(changed());
+        }
+        for key in unloaded {
+            let why = "its account is not loaded";
+            ledger.set_state(key, LetterState::Failed, Some(run_id), why)?;
         }
         ledger.record_payloads(run_id, &payloads)?;
         self.progress.advance(payloads.len());
@@ -469,12 +523,15 @@ impl Run<'_, '_> {
 }
 
 /// The payload pass's place: the keys the planning pass recorded to render, how many of
-/// them have their payload stored, the pieces allocated, and the digest of what it saw.
+/// them have their payload stored, the pieces allocated, the planning pass's digest of
+/// each chunk and how many chunks were stored.
 struct PayloadPass<'a> {
+    accounts: &'a Path,
     to_render: &'a [LetterKey],
     next: usize,
     pieces: &'a HashMap<LetterKey, Marked>,
-    digest: Sha256,
+    digests: &'a [Vec<u8>],
+    chunk: usize,
 }
 
 /// A chunk of planned accounts as letters in the plan's order (`--fallback-print` applied

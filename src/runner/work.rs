@@ -395,7 +395,7 @@ fn claim_loop(
         let (rendered_tx, rendered) = mpsc::channel();
         let producer = job.producer;
         let cancel_ref = &cancel;
-        std::thread::Builder::new()
+        let renderer = std::thread::Builder::new()
             .name("missive-produce".to_owned())
             .spawn_scoped(scope, move || {
                 for chunk in render_queue {
@@ -414,7 +414,7 @@ fn claim_loop(
             waiting: VecDeque::new(),
             cancel: &cancel,
         };
-        claim_chunks(
+        let outcome = claim_chunks(
             ledger,
             job,
             options,
@@ -422,7 +422,14 @@ fn claim_loop(
             &mut gate,
             &mut pipeline,
             &mut written,
-        )
+        );
+        // Joined here, not by the scope: a render thread that panicked is this loop's
+        // error (the run is recorded failed), not a panic of the whole process.
+        drop(pipeline);
+        match (renderer.join(), outcome) {
+            (Ok(()), outcome) | (Err(_), outcome @ Err(_)) => outcome,
+            (Err(_), Ok(_)) => Err(RunError::from(ProduceError::RenderThread).into()),
+        }
     })
 }
 

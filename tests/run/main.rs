@@ -27,6 +27,7 @@
 mod common;
 
 mod bad_ledger;
+mod changed;
 mod crash;
 mod lock;
 mod mail_date;
