@@ -20,7 +20,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run_vs_render import LETTERS_PER_ACCOUNT, commands, load  # noqa: E402
+from run_vs_render import commands, gate_off_config, generate_accounts, load  # noqa: E402
 
 
 def rss_mib(pid):
@@ -72,15 +72,9 @@ def main():
           f"load average {load()}")
     rows = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
-        shipped = open(os.path.join(root, "missive.toml"), encoding="utf-8").read()
-        config = os.path.join(tmp, "missive.toml")
-        open(config, "w", encoding="utf-8").write(
-            shipped.replace("require_approval = true", "require_approval = false"))
+        config = gate_off_config(root, tmp)
         for letters in args.letters:
-            accounts = os.path.join(tmp, f"accounts-{letters}.jsonl")
-            count = int(letters / LETTERS_PER_ACCOUNT) + 1
-            subprocess.run([sys.executable, os.path.join(HERE, "gen_accounts.py"), "--count",
-                            str(count), "--out", accounts], check=True)
+            accounts = generate_accounts(tmp, letters)
             for binary in args.binary:
                 out = os.path.join(tmp, "out")
                 cmd = commands(binary, config, accounts, out, root, args.batch_size)

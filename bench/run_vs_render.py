@@ -44,6 +44,24 @@ def commands(binary, config, accounts, out, root, batch_size):
     }
 
 
+def gate_off_config(root, tmp):
+    """The shipped configuration with the approval gate off, written into tmp: its path."""
+    shipped = open(os.path.join(root, "missive.toml"), encoding="utf-8").read()
+    config = os.path.join(tmp, "missive.toml")
+    open(config, "w", encoding="utf-8").write(
+        shipped.replace("require_approval = true", "require_approval = false"))
+    return config
+
+
+def generate_accounts(tmp, letters):
+    """Synthetic accounts for about `letters` letters, written into tmp: their path."""
+    accounts = os.path.join(tmp, f"accounts-{letters}.jsonl")
+    count = int(letters / LETTERS_PER_ACCOUNT) + 1
+    subprocess.run([sys.executable, os.path.join(HERE, "gen_accounts.py"), "--count",
+                    str(count), "--out", accounts], check=True)
+    return accounts
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True)
@@ -57,15 +75,9 @@ def main():
           f"{datetime.date.today()}; load average {load()}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        shipped = open(os.path.join(root, "missive.toml"), encoding="utf-8").read()
-        config = os.path.join(tmp, "missive.toml")
-        open(config, "w", encoding="utf-8").write(
-            shipped.replace("require_approval = true", "require_approval = false"))
+        config = gate_off_config(root, tmp)
         for letters in args.letters:
-            accounts = os.path.join(tmp, f"accounts-{letters}.jsonl")
-            count = int(letters / LETTERS_PER_ACCOUNT) + 1
-            subprocess.run([sys.executable, os.path.join(HERE, "gen_accounts.py"), "--count",
-                            str(count), "--out", accounts], check=True)
+            accounts = generate_accounts(tmp, letters)
             runs = {}
             for i in range(args.repeat):
                 for name, cmd in commands(args.binary, config, accounts, "", root,
