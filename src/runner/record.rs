@@ -37,7 +37,7 @@ use crate::config::LoadedConfig;
 use crate::decide::{DecideContext, DueLetter, Referral, SuppressReason, TreasuryUpdate};
 use crate::dispatch::{ComposedEmail, EmailComposer, Role};
 use crate::language::Language;
-use crate::ledger::{EmailRole, Ledger, LetterState, NewEmail, PlannedLetter};
+use crate::ledger::{EmailRole, Ledger, LetterPayload, LetterState, NewEmail, PlannedLetter};
 use crate::letter::{Channel, LetterKey, LetterKind, MailClass};
 use crate::load;
 use crate::mailroom::{self, PrintEntry};
@@ -209,19 +209,20 @@ struct ChunkLetters {
 /// Feeds a letter into its chunk's digest: its key and its payload without the piece (the
 /// letter with every field, its account, its template's version, the fonts). The two
 /// passes over the accounts must see the same letters with the same data, addresses and
-/// languages, in the same chunks and order.
+/// languages, in the same chunks and order. Returns that payload (a letter without a
+/// piece is stored with it as it is).
 fn digest_letter(
     digest: &mut Sha256,
     letter: &DueLetter,
     account: &Account,
     with: super::payload::RenderedWith<'_>,
-) -> Result<(), RunError> {
+) -> Result<LetterPayload, RunError> {
     let bare = super::payload::payload_of(letter, account, None, with)?;
     digest.update(letter.key.as_str().as_bytes());
     digest.update([0]);
     digest.update(bare.payload.as_bytes());
     digest.update([0]);
-    Ok(())
+    Ok(bare)
 }
 
 /// What a payload of `letter` (of `account`) says it is rendered with.
@@ -449,9 +450,13 @@ impl Run<'_, '_> {
                 continue;
             };
             let with = rendered_with(self, letter, account);
-            digest_letter(&mut digest, letter, account, with)?;
-            let piece = pass.pieces.get(&letter.key).map(|m| (m.piece, &m.marks));
-            payloads.push(super::payload::payload_of(letter, account, piece, with)?);
+            let bare = digest_letter(&mut digest, letter, account, with)?;
+            payloads.push(match pass.pieces.get(&letter.key) {
+                Some(m) => {
+                    super::payload::payload_of(letter, account, Some((m.piece, &m.marks)), with)?
+                }
+                None => bare,
+            });
         }
         let expected = pass.digests.get(pass.chunk).ok_or_else(changed)?;
         pass.chunk += 1;
