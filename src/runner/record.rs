@@ -16,10 +16,11 @@
 //!    longer plans are withdrawn; the accounts are planned again, chunk by chunk, and each
 //!    recorded letter's payload (letter, account, piece and marks) is stored in the work
 //!    queue (stored again unchanged, a payload keeps its hash, so a worker rendering it
-//!    meanwhile records its file). The two passes must
-//!    give the same letters with the same data, in the same order (checked by a digest of
-//!    every key and plan hash): accounts that changed in between stop the run before
-//!    anything is rendered.
+//!    meanwhile records its file). The two passes must give the same letters with the same
+//!    data, accounts, templates and fonts, in the same chunks and order: each chunk's
+//!    digest of its letters' keys and payloads without the piece is compared before that
+//!    chunk is stored, and accounts that changed in between stop the run there, before it
+//!    renders anything.
 //!
 //! Nothing is rendered before step 3 is complete (workers the run starts start after it;
 //! a worker started by hand may render a letter whose payload is stored, which is its own

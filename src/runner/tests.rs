@@ -212,12 +212,24 @@ impl Progress for EditAccounts {
 
 #[test]
 fn accounts_that_change_during_the_run_stop_it_before_anything_is_rendered() {
+    // A figure (in the plan hash), an address (only in the account), a language.
+    for (from, to) in [
+        ("\"tax\":\"1845.00\"", "\"tax\":\"1846.00\""),
+        ("\"zip\":\"06105-3722\"", "\"zip\":\"06106-3722\""),
+        ("\"language\":\"en\"", "\"language\":\"es\""),
+    ] {
+        an_edit_between_the_passes_stops_the_run(from, to);
+    }
+}
+
+/// A run of the samples whose file has `from` replaced by `to` between the two passes.
+fn an_edit_between_the_passes_stops_the_run(from: &str, to: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let accounts = dir.path().join("accounts.jsonl");
     let samples = std::fs::read_to_string(repo("samples/accounts.jsonl")).expect("samples");
     std::fs::write(&accounts, &samples).expect("accounts");
-    let edited = samples.replacen("\"tax\":\"1845.00\"", "\"tax\":\"1846.00\"", 1);
-    assert_ne!(edited, samples, "the samples have the amount edited here");
+    let edited = samples.replacen(from, to, 1);
+    assert_ne!(edited, samples, "the samples have {from} edited here");
     let path = dir.path().join("missive.db");
     let mut ledger = SqliteLedger::open(&path).expect("ledger");
     let assets = Assets::load();
@@ -235,7 +247,10 @@ fn accounts_that_change_during_the_run_stop_it_before_anything_is_rendered() {
     let err = assets
         .with_run(&no_mailer, &edit, |run| run.run(&mut ledger, &options))
         .expect_err("the accounts changed");
-    assert!(matches!(err, RunError::AccountsChanged { .. }), "{err}");
+    assert!(
+        matches!(err, RunError::AccountsChanged { .. }),
+        "{from} → {to}: {err}"
+    );
     assert!(err.to_string().contains("accounts.jsonl"), "{err}");
     let run = ledger.runs().expect("runs").pop().expect("the run");
     assert_eq!(run.status, crate::ledger::RunStatus::Failed);
