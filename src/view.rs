@@ -43,6 +43,11 @@ pub(crate) fn letter_view(
     piece: Option<&MailMarks>,
 ) -> Result<Value, String> {
     let subject = letter.subject.clone();
+    // The barcode as the layout draws it; its bars come from the mailroom's encoder.
+    let imb_svg = piece
+        .map(|p| crate::mailroom::imb::svg(&p.imb))
+        .transpose()
+        .map_err(|err| err.to_string())?;
     let mut view = json!({
         "letter": {
             "key": letter.key,
@@ -114,6 +119,7 @@ pub(crate) fn letter_view(
         "titles": config.titles,
         "mail": {
             "imb": piece.map(|p| p.imb.clone()),
+            "imb_svg": imb_svg,
             "article": piece.and_then(|p| p.article.clone()),
         },
     });

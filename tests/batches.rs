@@ -106,13 +106,31 @@ fn pdfinfo_pages(pdf: &Path) -> usize {
 /// Rows of `page` of `pdf` at 100 dpi with ink between x0 and x1 inches (grayscale, < 128).
 fn inked_rows(pdf: &Path, page: usize, x0: f64, x1: f64) -> Vec<f64> {
     let dpi = 100.0;
+    let (w, h, pixels) = gray_page(pdf, page, 100, None);
+    let (c0, c1) = ((x0 * dpi) as usize, (x1 * dpi) as usize);
+    (0..h)
+        .filter(|y| (c0..c1).any(|x| pixels[y * w + x] < 128))
+        .map(|y| y as f64 / dpi)
+        .collect()
+}
+
+/// One page in gray at `dpi` (or the part `crop`: x, y, width, height in pixels) as
+/// (width, height, one byte per pixel), read from `pdftoppm`'s PGM.
+fn gray_page(
+    pdf: &Path,
+    page: usize,
+    dpi: u32,
+    crop: Option<[usize; 4]>,
+) -> (usize, usize, Vec<u8>) {
     let page = page.to_string();
-    let out = Command::new("pdftoppm")
-        .args(["-gray", "-r", "100", "-f", &page, "-l", &page])
-        .arg(pdf)
-        .output()
-        .expect("pdftoppm");
-    let data = out.stdout;
+    let mut command = Command::new("pdftoppm");
+    command.args(["-gray", "-r", &dpi.to_string(), "-f", &page, "-l", &page]);
+    if let Some([x, y, w, h]) = crop {
+        for (flag, value) in [("-x", x), ("-y", y), ("-W", w), ("-H", h)] {
+            command.args([flag, &value.to_string()]);
+        }
+    }
+    let data = command.arg(pdf).output().expect("pdftoppm").stdout;
     // PGM: "P5\nW H\n255\n" then bytes.
     let mut fields = Vec::new();
     let mut at = 0;
@@ -125,12 +143,50 @@ fn inked_rows(pdf: &Path, page: usize, x0: f64, x1: f64) -> Vec<f64> {
         at += 1;
     }
     let (w, h): (usize, usize) = (fields[1].parse().expect("w"), fields[2].parse().expect("h"));
-    let pixels = &data[at..];
-    let (c0, c1) = ((x0 * dpi) as usize, (x1 * dpi) as usize);
-    (0..h)
-        .filter(|y| (c0..c1).any(|x| pixels[y * w + x] < 128))
-        .map(|y| y as f64 / dpi)
-        .collect()
+    (w, h, data[at..].to_vec())
+}
+
+/// Reads the Intelligent Mail barcode printed at the bottom of page `page`'s recipient
+/// window back from its pixels (600 dpi): each bar's ink against the barcode's full
+/// height says whether it has an ascender and a descender (`F`, `A`, `D`, `T`).
+fn printed_barcode(pdf: &Path, page: usize) -> String {
+    let dpi = 600.0;
+    let crop = [0.875, 2.25, 3.75, 0.875].map(|inches: f64| (inches * dpi) as usize);
+    let (w, h, pixels) = gray_page(pdf, page, 600, Some(crop));
+    let ink = |x: usize, y: usize| pixels[y * w + x] < 128;
+    // The barcode is the lowest band of rows with ink in the window.
+    let rows: Vec<usize> = (0..h).filter(|&y| (0..w).any(|x| ink(x, y))).collect();
+    let bottom = *rows.last().expect("ink in the window");
+    let mut top = bottom;
+    while top > 0 && rows.contains(&(top - 1)) {
+        top -= 1;
+    }
+    let inked = |x: usize| (top..=bottom).any(|y| ink(x, y));
+    let mut bars = String::new();
+    let mut x = 0;
+    while x < w {
+        if !inked(x) {
+            x += 1;
+            continue;
+        }
+        let start = x;
+        while x < w && inked(x) {
+            x += 1;
+        }
+        let ys: Vec<usize> = (top..=bottom)
+            .filter(|&y| (start..x).any(|c| ink(c, y)))
+            .collect();
+        let tall = (bottom - top) as f64;
+        let ascender = ((ys[0] - top) as f64) < tall * 0.15;
+        let descender = ((bottom - ys[ys.len() - 1]) as f64) < tall * 0.15;
+        bars.push(match (ascender, descender) {
+            (true, true) => 'F',
+            (true, false) => 'A',
+            (false, true) => 'D',
+            (false, false) => 'T',
+        });
+    }
+    bars
 }
 
 #[test]
@@ -295,7 +351,7 @@ fn batches_reconcile_with_their_pdfs() {
 
 /// Page 1 of the first certified batch: article number and barcode inside the recipient
 /// window's content area (x 0.875–4.625in, y 2.25–3.125in), nothing else below it until
-/// the body.
+/// the body; the barcode read back from the printed pixels is the manifest's.
 #[test]
 fn barcode_and_article_number_sit_in_the_window() {
     if !have("pdftoppm") || !have("pdftotext") {
@@ -330,6 +386,8 @@ fn barcode_and_article_number_sit_in_the_window() {
         let text = String::from_utf8_lossy(&out.stdout);
         let grouped = missive::mailroom::article::grouped(&row["article_number"]);
         assert!(text.contains(&format!("No. {grouped}")), "{text}");
+        // The bars printed are the manifest's (the ones the mailroom's encoder made).
+        assert_eq!(printed_barcode(&pdf, page), row["imb"], "{}", row["key"]);
         page += row["pages"].parse::<usize>().expect("pages");
     }
 }

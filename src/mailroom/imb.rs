@@ -199,10 +199,14 @@ fn n_of_13(n: u32, len: usize) -> Vec<u16> {
     table
 }
 
+/// The 5-of-13 and 2-of-13 tables, built once: every print letter's barcode needs them,
+/// and building them scans all 8 192 13-bit values.
+static TABLES: std::sync::LazyLock<(Vec<u16>, Vec<u16>)> =
+    std::sync::LazyLock::new(|| (n_of_13(5, 1287), n_of_13(2, 78)));
+
 /// Step 5: codewords → 13-bit characters, inverted where the FCS has a bit set.
 fn characters(words: &[u16; 10], fcs: u16) -> [u16; 10] {
-    let table5 = n_of_13(5, 1287);
-    let table2 = n_of_13(2, 78);
+    let (table5, table2) = &*TABLES;
     let mut chars = [0u16; 10];
     for (i, &word) in words.iter().enumerate() {
         let word = usize::from(word);
@@ -303,6 +307,55 @@ fn bars(chars: &[u16; 10]) -> String {
         .collect()
 }
 
+/// USPS-B-3200 dimensions of the printed barcode, in points: pitch 1/22 in (20–24 bars
+/// per inch), bar width 0.02 in (0.015–0.025), full bar 0.145 in (0.125–0.165), tracker
+/// 0.048 in (0.039–0.057); ascender and descender take the rest of the full height evenly.
+pub mod dimensions {
+    /// From the left edge of one bar to the next.
+    pub const PITCH: f64 = 72.0 / 22.0;
+    /// The width of each bar.
+    pub const BAR: f64 = 0.02 * 72.0;
+    /// The height of a full bar (`F`).
+    pub const FULL: f64 = 0.145 * 72.0;
+    /// The height of the tracker, the middle part every bar has.
+    pub const TRACKER: f64 = 0.048 * 72.0;
+    /// The width of the whole barcode: 64 pitches and one bar.
+    pub const WIDTH: f64 = 64.0 * PITCH + BAR;
+}
+
+/// The barcode is not 65 bar letters `F`, `A`, `D`, `T`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an Intelligent Mail barcode is 65 bar letters F, A, D or T, got `{0}`")]
+pub struct NotBars(pub String);
+
+/// The 65 bars drawn as one SVG path ([`dimensions`], in points, top left at 0 0), for the
+/// letter layout to place in the address window as a picture. One path drawn here instead
+/// of 65 shapes laid out by Typst: the shapes cost every print letter about 5% more
+/// rendering time (docs/performance.md).
+pub fn svg(bars: &str) -> Result<String, NotBars> {
+    use dimensions::{BAR, FULL, PITCH, TRACKER, WIDTH};
+    use std::fmt::Write as _;
+    if bars.len() != 65 || !bars.bytes().all(|b| b"FADT".contains(&b)) {
+        return Err(NotBars(bars.to_owned()));
+    }
+    let gap = (FULL - TRACKER) / 2.0;
+    let mut path = String::with_capacity(65 * 40);
+    for (i, bar) in bars.bytes().enumerate() {
+        let top = if matches!(bar, b'F' | b'A') { 0.0 } else { gap };
+        let bottom = if matches!(bar, b'F' | b'D') {
+            FULL
+        } else {
+            gap + TRACKER
+        };
+        let x = PITCH * i as f64;
+        let _ = write!(path, "M{x:.4} {top:.4}H{:.4}V{bottom:.4}H{x:.4}Z", x + BAR);
+    }
+    Ok(format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH:.4}pt' height='{FULL:.4}pt' \
+         viewBox='0 0 {WIDTH:.4} {FULL:.4}'><path fill='#000' d='{path}'/></svg>"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,5 +452,70 @@ mod tests {
         assert!(tracking_code("01", "234", "5670", "987654321").is_err());
         assert!(tracking_code("01", "234", "567094", "98765").is_err());
         assert!(tracking_code("01", "234", "567094321", "987654").is_ok());
+    }
+
+    /// Each bar's rectangle in the SVG, in order: (left, top, right, bottom).
+    fn rectangles(svg: &str) -> Vec<[f64; 4]> {
+        let d = svg
+            .split("d='")
+            .nth(1)
+            .expect("a path")
+            .split('\'')
+            .next()
+            .expect("end");
+        d.split('Z')
+            .filter(|s| !s.is_empty())
+            .map(|bar| {
+                let n: Vec<f64> = bar
+                    .split(['M', 'H', 'V', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(|v| v.parse().expect("number"))
+                    .collect();
+                assert_eq!(n.len(), 5, "{bar}");
+                assert_eq!(n[0], n[4], "{bar}: closes on its left edge");
+                [n[0], n[1], n[2], n[3]]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_drawing_has_each_bar_at_its_place_and_height() {
+        use dimensions::*;
+        let (_, bars) = VECTORS[3];
+        let svg = svg(bars).expect("bars");
+        assert!(
+            svg.contains("width='210.8945pt' height='10.4400pt'"),
+            "{svg}"
+        );
+        let rects = rectangles(&svg);
+        assert_eq!(rects.len(), 65);
+        let gap = (FULL - TRACKER) / 2.0;
+        for (i, (bar, [left, top, right, bottom])) in bars.chars().zip(rects).enumerate() {
+            assert!((left - PITCH * i as f64).abs() < 1e-3, "bar {i} at {left}");
+            assert!((right - left - BAR).abs() < 1e-3, "bar {i} width");
+            let (want_top, want_bottom) = match bar {
+                'F' => (0.0, FULL),
+                'A' => (0.0, gap + TRACKER),
+                'D' => (gap, FULL),
+                _ => (gap, gap + TRACKER),
+            };
+            assert!((top - want_top).abs() < 1e-3, "bar {i} ({bar}) top {top}");
+            assert!(
+                (bottom - want_bottom).abs() < 1e-3,
+                "bar {i} ({bar}) bottom {bottom}"
+            );
+        }
+        // USPS-B-3200's ranges, in inches.
+        assert!((0.125..=0.165).contains(&(FULL / 72.0)));
+        assert!((0.039..=0.057).contains(&(TRACKER / 72.0)));
+        assert!((20.0..=24.0).contains(&(72.0 / PITCH)));
+    }
+
+    #[test]
+    fn only_65_bar_letters_are_drawn() {
+        assert!(svg(&"F".repeat(64)).is_err());
+        assert!(svg(&format!("{}X", "F".repeat(64))).is_err());
+        assert!(svg(&format!("{}'", "T".repeat(64))).is_err());
+        assert!(svg(&"T".repeat(65)).is_ok());
     }
 }

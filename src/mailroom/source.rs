@@ -66,7 +66,10 @@ pub fn mailing_book_source(heading: &BookHeading, rows: &[BookRow]) -> String {
         s(&heading.mail_date),
         s("Certified Mail with Return Receipt"),
     );
-    out.push_str("#v(0.6em)\n#table(\n  columns: (auto, auto, 1fr, auto),\n  inset: 4pt,\n");
+    // Fixed column widths (a three-digit sequence, a grouped article number, the longest
+    // service line): `auto` columns made Typst measure every cell of a 500-row book before
+    // laying it out, a fifth of a certified batch's time.
+    out.push_str("#v(0.6em)\n#table(\n  columns: (0.45in, 1.75in, 1fr, 2.75in),\n  inset: 4pt,\n");
     out.push_str("  table.header([*No.*], [*Article number*], [*Addressee and address*], [*Postage class and services*]),\n");
     for row in rows {
         let addressee: Vec<String> = row.names.iter().chain(&row.address).cloned().collect();
