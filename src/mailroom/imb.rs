@@ -307,20 +307,25 @@ fn bars(chars: &[u16; 10]) -> String {
         .collect()
 }
 
-/// USPS-B-3200 dimensions of the printed barcode, in points: pitch 1/22 in (20–24 bars
-/// per inch), bar width 0.02 in (0.015–0.025), full bar 0.145 in (0.125–0.165), tracker
-/// 0.048 in (0.039–0.057); ascender and descender take the rest of the full height evenly.
+/// USPS-B-3200 dimensions of the printed barcode, in units of 1/22 000 inch (so that each
+/// is a whole number): pitch 1/22 in (20–24 bars per inch), bar width 0.02 in
+/// (0.015–0.025), full bar 0.145 in (0.125–0.165), tracker 0.048 in (0.039–0.057);
+/// ascender and descender take the rest of the full height evenly.
 pub mod dimensions {
+    /// Units per inch.
+    pub const PER_INCH: u32 = 22_000;
     /// From the left edge of one bar to the next.
-    pub const PITCH: f64 = 72.0 / 22.0;
+    pub const PITCH: u32 = 1_000;
     /// The width of each bar.
-    pub const BAR: f64 = 0.02 * 72.0;
+    pub const BAR: u32 = 440;
     /// The height of a full bar (`F`).
-    pub const FULL: f64 = 0.145 * 72.0;
+    pub const FULL: u32 = 3_190;
     /// The height of the tracker, the middle part every bar has.
-    pub const TRACKER: f64 = 0.048 * 72.0;
+    pub const TRACKER: u32 = 1_056;
+    /// The height of an ascender (above the tracker) or descender (below it).
+    pub const GAP: u32 = (FULL - TRACKER) / 2;
     /// The width of the whole barcode: 64 pitches and one bar.
-    pub const WIDTH: f64 = 64.0 * PITCH + BAR;
+    pub const WIDTH: u32 = 64 * PITCH + BAR;
 }
 
 /// The barcode is not 65 bar letters `F`, `A`, `D`, `T`.
@@ -328,31 +333,29 @@ pub mod dimensions {
 #[error("an Intelligent Mail barcode is 65 bar letters F, A, D or T, got `{0}`")]
 pub struct NotBars(pub String);
 
-/// The 65 bars drawn as one SVG path ([`dimensions`], in points, top left at 0 0), for the
-/// letter layout to place in the address window as a picture. One path drawn here instead
-/// of 65 shapes laid out by Typst: the shapes cost every print letter about 5% more
-/// rendering time (docs/performance.md).
+/// The 65 bars drawn as one SVG path ([`dimensions`], top left at 0 0), sized in inches,
+/// for the letter layout to place in the address window as a picture. One path drawn
+/// here instead of 65 shapes laid out by Typst: the shapes cost every print letter about
+/// 5% more rendering time (docs/performance.md). Whole numbers only: formatting decimals
+/// exactly would cost more than the drawing.
 pub fn svg(bars: &str) -> Result<String, NotBars> {
-    use dimensions::{BAR, FULL, PITCH, TRACKER, WIDTH};
+    use dimensions::{BAR, FULL, GAP, PER_INCH, PITCH, TRACKER, WIDTH};
     use std::fmt::Write as _;
     if bars.len() != 65 || !bars.bytes().all(|b| b"FADT".contains(&b)) {
         return Err(NotBars(bars.to_owned()));
     }
-    let gap = (FULL - TRACKER) / 2.0;
-    let mut path = String::with_capacity(65 * 40);
-    for (i, bar) in bars.bytes().enumerate() {
-        let top = if matches!(bar, b'F' | b'A') { 0.0 } else { gap };
-        let bottom = if matches!(bar, b'F' | b'D') {
-            FULL
-        } else {
-            gap + TRACKER
-        };
-        let x = PITCH * i as f64;
-        let _ = write!(path, "M{x:.4} {top:.4}H{:.4}V{bottom:.4}H{x:.4}Z", x + BAR);
+    let mut path = String::with_capacity(65 * 32);
+    for (x, bar) in (0..).step_by(PITCH as usize).zip(bars.bytes()) {
+        let top = if matches!(bar, b'F' | b'A') { 0 } else { GAP };
+        let bottom = if matches!(bar, b'F' | b'D') { FULL } else { GAP + TRACKER };
+        let _ = write!(path, "M{x} {top}H{}V{bottom}H{x}Z", x + BAR);
     }
+    let inches = |units: u32| f64::from(units) / f64::from(PER_INCH);
     Ok(format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH:.4}pt' height='{FULL:.4}pt' \
-         viewBox='0 0 {WIDTH:.4} {FULL:.4}'><path fill='#000' d='{path}'/></svg>"
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{:.6}in' height='{:.6}in' \
+         viewBox='0 0 {WIDTH} {FULL}'><path fill='#000' d='{path}'/></svg>",
+        inches(WIDTH),
+        inches(FULL),
     ))
 }
 
@@ -455,18 +458,12 @@ mod tests {
     }
 
     /// Each bar's rectangle in the SVG, in order: (left, top, right, bottom).
-    fn rectangles(svg: &str) -> Vec<[f64; 4]> {
-        let d = svg
-            .split("d='")
-            .nth(1)
-            .expect("a path")
-            .split('\'')
-            .next()
-            .expect("end");
+    fn rectangles(svg: &str) -> Vec<[u32; 4]> {
+        let d = svg.split("d='").nth(1).expect("a path").split('\'').next().expect("end");
         d.split('Z')
             .filter(|s| !s.is_empty())
             .map(|bar| {
-                let n: Vec<f64> = bar
+                let n: Vec<u32> = bar
                     .split(['M', 'H', 'V', ' '])
                     .filter(|s| !s.is_empty())
                     .map(|v| v.parse().expect("number"))
@@ -484,31 +481,29 @@ mod tests {
         let (_, bars) = VECTORS[3];
         let svg = svg(bars).expect("bars");
         assert!(
-            svg.contains("width='210.8945pt' height='10.4400pt'"),
+            svg.contains("width='2.929091in' height='0.145000in' viewBox='0 0 64440 3190'"),
             "{svg}"
         );
         let rects = rectangles(&svg);
         assert_eq!(rects.len(), 65);
-        let gap = (FULL - TRACKER) / 2.0;
-        for (i, (bar, [left, top, right, bottom])) in bars.chars().zip(rects).enumerate() {
-            assert!((left - PITCH * i as f64).abs() < 1e-3, "bar {i} at {left}");
-            assert!((right - left - BAR).abs() < 1e-3, "bar {i} width");
+        for (i, (bar, [left, top, right, bottom])) in (0u32..).zip(bars.chars().zip(rects)) {
+            assert_eq!(left, PITCH * i, "bar {i}");
+            assert_eq!(right - left, BAR, "bar {i} width");
             let (want_top, want_bottom) = match bar {
-                'F' => (0.0, FULL),
-                'A' => (0.0, gap + TRACKER),
-                'D' => (gap, FULL),
-                _ => (gap, gap + TRACKER),
+                'F' => (0, FULL),
+                'A' => (0, GAP + TRACKER),
+                'D' => (GAP, FULL),
+                _ => (GAP, GAP + TRACKER),
             };
-            assert!((top - want_top).abs() < 1e-3, "bar {i} ({bar}) top {top}");
-            assert!(
-                (bottom - want_bottom).abs() < 1e-3,
-                "bar {i} ({bar}) bottom {bottom}"
-            );
+            assert_eq!((top, bottom), (want_top, want_bottom), "bar {i} ({bar})");
         }
-        // USPS-B-3200's ranges, in inches.
-        assert!((0.125..=0.165).contains(&(FULL / 72.0)));
-        assert!((0.039..=0.057).contains(&(TRACKER / 72.0)));
-        assert!((20.0..=24.0).contains(&(72.0 / PITCH)));
+        // USPS-B-3200's ranges, in inches; the ascender and descender are equal.
+        let inches = |units: u32| f64::from(units) / f64::from(PER_INCH);
+        assert!((0.125..=0.165).contains(&inches(FULL)));
+        assert!((0.039..=0.057).contains(&inches(TRACKER)));
+        assert!((0.015..=0.025).contains(&inches(BAR)));
+        assert!((20.0..=24.0).contains(&(1.0 / inches(PITCH))));
+        assert_eq!(2 * GAP + TRACKER, FULL);
     }
 
     #[test]

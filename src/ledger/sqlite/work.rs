@@ -146,15 +146,21 @@ impl WorkQueue for SqliteLedger {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let tx = self.write_tx().map_err(&fail)?;
         let claimed = {
+            // From the run's planned letters (`letters_by_run_state`, in key order) to
+            // their work rows, never the other way: `work` keeps the payload of every
+            // letter rendered, and its columns after the payload (which spills to
+            // overflow pages) cost a read of the whole payload per row, so a scan of
+            // `work` from the first key re-read every rendered letter's payload at each
+            // claim (a second of a 10k run). `CROSS JOIN` fixes that order for SQLite.
             let mut select = tx
                 .prepare_cached(
                     "SELECT w.key, w.payload, w.payload_sha256, l.data_sha256
-                     FROM work w JOIN letters l ON l.key = w.key
+                     FROM letters l CROSS JOIN work w ON w.key = l.key
                      JOIN runs r ON r.id = w.run_id AND r.status = 'running'
                      WHERE w.run_id = ?1 AND l.run_id = ?1 AND l.state = 'planned'
                        AND w.data_sha256 = l.data_sha256
                        AND (w.lease_until IS NULL OR w.lease_until <= ?2)
-                     ORDER BY w.key LIMIT ?3",
+                     ORDER BY l.key LIMIT ?3",
                 )
                 .map_err(&fail)?;
             let rows = select
