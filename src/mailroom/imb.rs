@@ -347,7 +347,11 @@ pub fn svg(bars: &str) -> Result<String, NotBars> {
     let mut path = String::with_capacity(65 * 32);
     for (x, bar) in (0..).step_by(PITCH as usize).zip(bars.bytes()) {
         let top = if matches!(bar, b'F' | b'A') { 0 } else { GAP };
-        let bottom = if matches!(bar, b'F' | b'D') { FULL } else { GAP + TRACKER };
+        let bottom = if matches!(bar, b'F' | b'D') {
+            FULL
+        } else {
+            GAP + TRACKER
+        };
         let _ = write!(path, "M{x} {top}H{}V{bottom}H{x}Z", x + BAR);
     }
     let inches = |units: u32| f64::from(units) / f64::from(PER_INCH);
@@ -459,7 +463,13 @@ mod tests {
 
     /// Each bar's rectangle in the SVG, in order: (left, top, right, bottom).
     fn rectangles(svg: &str) -> Vec<[u32; 4]> {
-        let d = svg.split("d='").nth(1).expect("a path").split('\'').next().expect("end");
+        let d = svg
+            .split("d='")
+            .nth(1)
+            .expect("a path")
+            .split('\'')
+            .next()
+            .expect("end");
         d.split('Z')
             .filter(|s| !s.is_empty())
             .map(|bar| {

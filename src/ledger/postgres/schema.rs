@@ -261,6 +261,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         lease_until TIMESTAMPTZ
     );
     CREATE INDEX work_by_run ON work (run_id, key);",
+    // 9: SQLite's version 9 rebuilds its `work` table so that a payload no longer spills
+    // into every seek (a WITHOUT ROWID storage matter). PostgreSQL keeps large values out
+    // of line (TOAST) and seeks by its primary key index: the table stays as it is.
+    "COMMENT ON TABLE work IS 'per planned letter of a run: its payload and its claim';",
 ];
 
 /// The schema version this build writes.

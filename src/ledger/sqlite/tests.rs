@@ -243,3 +243,71 @@ fn treasury_actions_are_append_only() {
     );
     assert!(conn.execute("DELETE FROM treasury_actions", []).is_err());
 }
+
+/// Version 9 rebuilds `work` as a rowid table with the payload last: a ledger of version 8
+/// with a letter's payload and claim keeps both, and the letter is claimable as before.
+#[test]
+fn version_9_rebuilds_the_work_queue_keeping_its_rows() {
+    let (dir, mut ledger) = ledger();
+    let run = start(&mut ledger);
+    let letter = intent("CT-1");
+    ledger
+        .record_planned(run.id, std::slice::from_ref(&letter))
+        .expect("plan");
+    // Longer than a WITHOUT ROWID row keeps on its page.
+    let payload = "x".repeat(3_000);
+    ledger
+        .record_payloads(
+            run.id,
+            &[LetterPayload {
+                key: letter.key.clone(),
+                payload: payload.clone(),
+                data_sha256: letter.data_sha256.clone(),
+            }],
+        )
+        .expect("payload");
+    // Back to version 8's table, as a ledger written by the previous missive has it.
+    ledger
+        .connection()
+        .execute_batch(
+            "CREATE TABLE work_v8 (
+                key TEXT PRIMARY KEY NOT NULL REFERENCES letters (key),
+                run_id INTEGER NOT NULL REFERENCES runs (id),
+                payload TEXT NOT NULL, payload_sha256 TEXT NOT NULL,
+                data_sha256 TEXT NOT NULL, worker TEXT, lease_until TEXT
+             ) STRICT, WITHOUT ROWID;
+             INSERT INTO work_v8 (key, run_id, payload, payload_sha256, data_sha256)
+                 SELECT key, run_id, payload, payload_sha256, data_sha256 FROM work;
+             DROP TABLE work;
+             ALTER TABLE work_v8 RENAME TO work;
+             CREATE INDEX work_by_run ON work (run_id, key);
+             PRAGMA user_version = 8;",
+        )
+        .expect("downgrade");
+    drop(ledger);
+
+    let mut reopened = SqliteLedger::open(&dir.path().join("missive.db")).expect("reopen");
+    assert_eq!(
+        pragma(&reopened, "user_version"),
+        format!("Integer({})", super::schema::current_version())
+    );
+    let sql: String = reopened
+        .connection()
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'work'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("work table");
+    assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+    assert!(
+        sql.find("payload     TEXT") > sql.find("lease_until"),
+        "payload last: {sql}"
+    );
+    let claimed = reopened
+        .claim_letters(run.id, "w", 10, std::time::Duration::from_secs(60))
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].payload, payload);
+    assert_eq!(claimed[0].data_sha256, letter.data_sha256);
+}
