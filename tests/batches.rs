@@ -351,7 +351,8 @@ fn batches_reconcile_with_their_pdfs() {
 
 /// Page 1 of the first certified batch: article number and barcode inside the recipient
 /// window's content area (x 0.875–4.625in, y 2.25–3.125in), nothing else below it until
-/// the body; the barcode read back from the printed pixels is the manifest's.
+/// the body; the barcode read back from the printed pixels is the manifest's, there and on
+/// every letter of the first first-class batch.
 #[test]
 fn barcode_and_article_number_sit_in_the_window() {
     if !have("pdftoppm") || !have("pdftotext") {
@@ -387,6 +388,15 @@ fn barcode_and_article_number_sit_in_the_window() {
         let grouped = missive::mailroom::article::grouped(&row["article_number"]);
         assert!(text.contains(&format!("No. {grouped}")), "{text}");
         // The bars printed are the manifest's (the ones the mailroom's encoder made).
+        assert_eq!(printed_barcode(&pdf, page), row["imb"], "{}", row["key"]);
+        page += row["pages"].parse::<usize>().expect("pages");
+    }
+    // A first-class piece carries its barcode the same way (and no article number).
+    let pdf = dir.path().join("out/batches/1-first_class-1.pdf");
+    let rows = csv(&dir.path().join("out/batches/1-first_class-1.manifest.csv"));
+    assert!(!rows.is_empty());
+    let mut page = 1;
+    for row in &rows {
         assert_eq!(printed_barcode(&pdf, page), row["imb"], "{}", row["key"]);
         page += row["pages"].parse::<usize>().expect("pages");
     }

@@ -336,8 +336,8 @@ pub struct NotBars(pub String);
 /// The 65 bars drawn as one SVG path ([`dimensions`], top left at 0 0), sized in inches,
 /// for the letter layout to place in the address window as a picture. One path drawn
 /// here instead of 65 shapes laid out by Typst: the shapes cost every print letter about
-/// 5% more rendering time (docs/performance.md). Whole numbers only: formatting decimals
-/// exactly would cost more than the drawing.
+/// 5% more CPU (docs/decisions.md, "How the barcode is drawn"). Whole numbers only:
+/// formatting decimals exactly would cost more than the drawing.
 pub fn svg(bars: &str) -> Result<String, NotBars> {
     use dimensions::{BAR, FULL, GAP, PER_INCH, PITCH, TRACKER, WIDTH};
     use std::fmt::Write as _;

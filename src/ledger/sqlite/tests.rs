@@ -276,8 +276,10 @@ fn version_9_rebuilds_the_work_queue_keeping_its_rows() {
                 payload TEXT NOT NULL, payload_sha256 TEXT NOT NULL,
                 data_sha256 TEXT NOT NULL, worker TEXT, lease_until TEXT
              ) STRICT, WITHOUT ROWID;
-             INSERT INTO work_v8 (key, run_id, payload, payload_sha256, data_sha256)
-                 SELECT key, run_id, payload, payload_sha256, data_sha256 FROM work;
+             INSERT INTO work_v8 (key, run_id, payload, payload_sha256, data_sha256, worker,
+                                  lease_until)
+                 SELECT key, run_id, payload, payload_sha256, data_sha256, 'host:1',
+                        '2000-01-01T00:00:00.000Z' FROM work;
              DROP TABLE work;
              ALTER TABLE work_v8 RENAME TO work;
              CREATE INDEX work_by_run ON work (run_id, key);
@@ -300,9 +302,36 @@ fn version_9_rebuilds_the_work_queue_keeping_its_rows() {
         )
         .expect("work table");
     assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
-    assert!(
-        sql.find("payload     TEXT") > sql.find("lease_until"),
-        "payload last: {sql}"
+    let columns: Vec<String> = {
+        let conn = reopened.connection();
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_info('work') ORDER BY cid")
+            .expect("prepare");
+        let rows = stmt.query_map([], |r| r.get(0)).expect("query");
+        rows.collect::<Result<_, _>>().expect("rows")
+    };
+    assert_eq!(
+        columns,
+        [
+            "key",
+            "run_id",
+            "data_sha256",
+            "payload_sha256",
+            "worker",
+            "lease_until",
+            "payload"
+        ]
+    );
+    // The claim (an expired one, so the letter is claimable again) came along.
+    let claim: (String, String) = reopened
+        .connection()
+        .query_row("SELECT worker, lease_until FROM work", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("claim columns");
+    assert_eq!(
+        claim,
+        ("host:1".to_owned(), "2000-01-01T00:00:00.000Z".to_owned())
     );
     let claimed = reopened
         .claim_letters(run.id, "w", 10, std::time::Duration::from_secs(60))
