@@ -24,6 +24,14 @@ fn pragma(ledger: &SqliteLedger, name: &str) -> String {
         .expect("pragma")
 }
 
+/// The first column of every row `sql` returns, as text.
+fn texts(ledger: &SqliteLedger, sql: &str) -> Vec<String> {
+    let conn = ledger.connection();
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let rows = stmt.query_map([], |r| r.get(0)).expect("query");
+    rows.collect::<Result<_, _>>().expect("rows")
+}
+
 #[test]
 fn migrations_create_the_schema_and_reopening_keeps_it() {
     let (dir, mut ledger) = ledger();
@@ -33,14 +41,10 @@ fn migrations_create_the_schema_and_reopening_keeps_it() {
     );
     assert_eq!(pragma(&ledger, "journal_mode"), r#"Text("wal")"#);
     assert_eq!(pragma(&ledger, "foreign_keys"), "Integer(1)");
-    let tables: Vec<String> = {
-        let conn = ledger.connection();
-        let mut stmt = conn
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
-            .expect("prepare");
-        let rows = stmt.query_map([], |r| r.get(0)).expect("query");
-        rows.collect::<Result<_, _>>().expect("rows")
-    };
+    let tables = texts(
+        &ledger,
+        "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name",
+    );
     for table in ["events", "letters", "referrals", "runs"] {
         assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
     }
@@ -302,14 +306,10 @@ fn version_9_rebuilds_the_work_queue_keeping_its_rows() {
         )
         .expect("work table");
     assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
-    let columns: Vec<String> = {
-        let conn = reopened.connection();
-        let mut stmt = conn
-            .prepare("SELECT name FROM pragma_table_info('work') ORDER BY cid")
-            .expect("prepare");
-        let rows = stmt.query_map([], |r| r.get(0)).expect("query");
-        rows.collect::<Result<_, _>>().expect("rows")
-    };
+    let columns = texts(
+        &reopened,
+        "SELECT name FROM pragma_table_info('work') ORDER BY cid",
+    );
     assert_eq!(
         columns,
         [
