@@ -8,19 +8,25 @@ use crate::ledger::*;
 
 const LONG: Duration = Duration::from_secs(600);
 
+/// A payload for each of `letters`, reading `"{text} {key}"`.
+fn payloads(letters: &[PlannedLetter], text: &str) -> Vec<LetterPayload> {
+    letters
+        .iter()
+        .map(|l| LetterPayload {
+            key: l.key.clone(),
+            payload: format!("{text} {}", l.key),
+            data_sha256: l.data_sha256.clone(),
+        })
+        .collect()
+}
+
 /// Plans `n` intents (`CT-0`, `CT-1`, …) in `run_id` with a payload each.
 fn planned_with_payloads(ledger: &mut impl Ledger, run_id: i64, n: usize) -> Vec<PlannedLetter> {
     let letters: Vec<PlannedLetter> = (0..n).map(|i| intent(&format!("CT-{i}"))).collect();
     ledger.record_planned(run_id, &letters).expect("plan");
-    let payloads: Vec<LetterPayload> = letters
-        .iter()
-        .map(|l| LetterPayload {
-            key: l.key.clone(),
-            payload: format!("payload of {}", l.key),
-            data_sha256: l.data_sha256.clone(),
-        })
-        .collect();
-    ledger.record_payloads(run_id, &payloads).expect("payloads");
+    ledger
+        .record_payloads(run_id, &payloads(&letters, "payload of"))
+        .expect("payloads");
     letters
 }
 
@@ -193,14 +199,7 @@ pub(super) fn claims_and_recordings_follow_the_current_plan<L: Backend>() {
 
     // The run records its payloads again, without CT-2 (no longer in its plan): CT-2's
     // is withdrawn; CT-1's claim is cleared and its old payload no longer current.
-    let again: Vec<LetterPayload> = [&changed, &letters[1]]
-        .iter()
-        .map(|l| LetterPayload {
-            key: l.key.clone(),
-            payload: format!("second payload of {}", l.key),
-            data_sha256: l.data_sha256.clone(),
-        })
-        .collect();
+    let again = payloads(&[changed.clone(), letters[1].clone()], "second payload of");
     let keep: Vec<LetterKey> = again.iter().map(|p| p.key.clone()).collect();
     assert_eq!(
         ledger.withdraw_payloads(run.id, &keep).expect("withdraw"),
@@ -276,15 +275,9 @@ pub(super) fn payloads_in_several_calls_read_back_and_withdraw_only_what_is_no_l
     let letters = planned_with_payloads(&mut ledger, run.id, 2);
     let later: Vec<PlannedLetter> = (2..4).map(|i| intent(&format!("CT-{i}"))).collect();
     ledger.record_planned(run.id, &later).expect("plan more");
-    let added: Vec<LetterPayload> = later
-        .iter()
-        .map(|l| LetterPayload {
-            key: l.key.clone(),
-            payload: format!("added {}", l.key),
-            data_sha256: l.data_sha256.clone(),
-        })
-        .collect();
-    ledger.record_payloads(run.id, &added).expect("add");
+    ledger
+        .record_payloads(run.id, &payloads(&later, "added"))
+        .expect("add");
     let mut ledger = L::reopen(&home, ledger);
     // The second call withdrew nothing: the first two and the two added are the run's.
     assert_eq!(ledger.work_left(run.id).expect("left").recorded, 4);
