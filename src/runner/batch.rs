@@ -8,16 +8,17 @@
 //!    for its letters' files; a letter whose file does not carry its piece's marks
 //!    (rendered by a version that allocated pieces only here) is rendered alone with them
 //!    as a temporary print copy, removed once the batch is written;
-//! 3. up to [`write::AT_ONCE`] batches at a time, each on its own thread: the batch PDF is
-//!    assembled at object level from its letters' own files ([`Assembler`], no second
-//!    typesetting: the file of a letter IS its printed copy, marks included), each letter
-//!    padded to an even page count, under a temporary name and renamed; the manifest and
-//!    (certified) mailing book are written under temporary names and renamed;
+//! 3. up to [`write::AT_ONCE`] batches at a time, each on its own thread, while this thread
+//!    prepares the next (2.): the batch PDF is assembled at object level from its letters'
+//!    own files ([`Assembler`], no second typesetting: the file of a letter IS its printed
+//!    copy, marks included), each letter padded to an even page count, under a temporary
+//!    name and renamed; the manifest and (certified) mailing book are written under
+//!    temporary names and renamed;
 //! 4. only then is each batch recorded with its pieces' places, in ONE transaction, one
 //!    batch after the other in order, on this thread (the ledger has one writer). When a
-//!    batch fails, the batches before it stand and the one written beside it after it is
-//!    neither recorded nor left on disk: the ledger and the batch directory end as if the
-//!    batches had been written one at a time.
+//!    batch fails, the batches before it stand and those written beside it after it are
+//!    neither recorded nor left on disk, and nothing more is prepared: the ledger and the
+//!    batch directory end as if the batches had been written one at a time.
 //!
 //! Each batch being written holds one letter's parsed PDF at a time; mailing books are
 //! typeset one at a time. A crash before 4 leaves the pieces open: the next attempt
@@ -37,7 +38,7 @@ use crate::ledger::{
 };
 use crate::letter::{LetterKey, MailClass};
 use crate::mailroom::assemble::{AssembleError, Assembler};
-use crate::mailroom::{self, Item, PrintEntry, article};
+use crate::mailroom::{self, PrintEntry, article};
 use crate::produce::{ProduceError, write_atomically};
 use crate::render::RenderError;
 
@@ -231,9 +232,7 @@ impl Run<'_, '_> {
             run,
             dir: &dir,
         };
-        for window in chunks.chunks(write::AT_ONCE) {
-            self.write_window(ledger, &writer, window, source, out_dir, &mut report)?;
-        }
+        self.write_batches(ledger, &writer, &chunks, source, out_dir, &mut report)?;
         report.control_file = write_control(ledger, run)?;
         Ok(report)
     }
@@ -290,108 +289,104 @@ impl Run<'_, '_> {
         Ok(pieces)
     }
 
-    /// Writes `window` (at most [`write::AT_ONCE`] batches, in order): each is prepared on
-    /// this thread, then all are written at once, then recorded one by one in order, so the
-    /// ledger sees the same records in the same order as if they were written one after
-    /// the other. On the first failure, the batches after it are not recorded and their
-    /// files are removed (written one after the other, they would never have been), and
-    /// its error is returned: the batches before it stand, including those prepared
+    /// Writes the batches of `chunks` in order, [`write::AT_ONCE`] at a time, each on its
+    /// own thread, while this thread prepares the next one (ledger reads, print copies) and
+    /// records the written ones one by one in order, so the ledger sees the same records in
+    /// the same order as if they were written one after the other. On the first failure,
+    /// nothing more is prepared, the batches after the failed one are not recorded and
+    /// their files are removed (written one after the other, they would never have been),
+    /// and its error is returned: the batches before it stand, including those prepared
     /// before a batch whose preparation failed. A batch whose writing failed leaves no
     /// file under its name (its record never came).
-    fn write_window(
+    fn write_batches(
         &self,
         ledger: &mut dyn Ledger,
         writer: &Writer<'_>,
-        window: &[Chunk<'_>],
+        chunks: &[Chunk<'_>],
         source: &dyn BatchLetters,
         letters_dir: &Path,
         report: &mut BatchReport,
     ) -> Result<(), BatchError> {
-        // A batch whose letters cannot be read or that cannot be prepared comes after every
-        // batch prepared before it: those are written and recorded first, as one at a time
-        // would have.
-        let mut unprepared = None;
-        let mut read = Vec::with_capacity(window.len());
-        for chunk in window {
-            match read_batch(&*ledger, source, writer.run.id, chunk) {
-                Ok(batch) => read.push(batch),
-                Err(err) => {
-                    unprepared = Some(err);
-                    break;
+        std::thread::scope(|scope| {
+            let mut chunks = chunks.iter();
+            let mut writing = std::collections::VecDeque::with_capacity(write::AT_ONCE);
+            // A batch whose letters cannot be read or that cannot be prepared comes after
+            // every batch prepared before it: those are written and recorded first, as one
+            // at a time would have.
+            let mut unprepared = None;
+            let mut failed = None;
+            loop {
+                while failed.is_none() && unprepared.is_none() && writing.len() < write::AT_ONCE {
+                    let Some(chunk) = chunks.next() else { break };
+                    let prepared = read_batch(&*ledger, source, writer.run.id, chunk).and_then(
+                        |(letters, pieces)| {
+                            self.prepare(ledger, writer, chunk, letters, pieces, letters_dir)
+                        },
+                    );
+                    match prepared {
+                        Ok(batch) => {
+                            let name = batch.name.clone();
+                            writing.push_back((name, scope.spawn(move || writer.write(batch))));
+                        }
+                        Err(err) => unprepared = Some(err),
+                    }
                 }
-            }
-        }
-        let pieces: Vec<Vec<&MailPiece>> = read.iter().map(|(_, p)| p.iter().collect()).collect();
-        let items: Vec<Vec<Item<'_>>> = read
-            .iter()
-            .zip(window)
-            .map(|((batch, _), (class, ..))| {
-                batch
-                    .iter()
-                    .map(|(letter, account)| Item {
-                        letter,
-                        account,
-                        class: *class,
+                let Some((name, thread)) = writing.pop_front() else {
+                    break;
+                };
+                let outcome = thread.join().unwrap_or_else(|_| {
+                    Err(BatchError::Check {
+                        batch: name.clone(),
+                        message: "the thread writing it panicked".to_owned(),
                     })
-                    .collect()
-            })
-            .collect();
-        let mut prepared = Vec::with_capacity(window.len());
-        for ((chunk, items), pieces) in window.iter().zip(&items).zip(&pieces) {
-            match self.prepare(ledger, writer, chunk, items, pieces, letters_dir) {
-                Ok(batch) => prepared.push(batch),
-                Err(err) => {
-                    unprepared = Some(err);
-                    break;
-                }
-            }
-        }
-        let mut failed = None;
-        for (name, outcome) in writer.write_all(prepared) {
-            if failed.is_some() {
-                write::remove_files(writer.dir, &name);
-                continue;
-            }
-            let batch = match outcome {
-                Ok(batch) => batch,
-                Err(err) => {
-                    // Written in part (its PDF, say, but not its mailing book or manifest):
-                    // nothing stays under the name of a batch the ledger does not hold.
+                });
+                if failed.is_some() {
                     write::remove_files(writer.dir, &name);
-                    failed = Some(err);
                     continue;
                 }
-            };
-            // Not removed when recording fails: on PostgreSQL a lost answer may hide a
-            // commit, and the next attempt writes the same batch under the same name.
-            match ledger.record_batch(&batch) {
-                Ok(record) => {
-                    report.written.push(record);
-                    self.progress.advance(batch.pieces.len());
+                let batch = match outcome {
+                    Ok(batch) => batch,
+                    Err(err) => {
+                        // Written in part (its PDF, say, but not its mailing book or
+                        // manifest): nothing stays under the name of a batch the ledger does
+                        // not hold.
+                        write::remove_files(writer.dir, &name);
+                        failed = Some(err);
+                        continue;
+                    }
+                };
+                // Not removed when recording fails: on PostgreSQL a lost answer may hide a
+                // commit, and the next attempt writes the same batch under the same name.
+                match ledger.record_batch(&batch) {
+                    Ok(record) => {
+                        report.written.push(record);
+                        self.progress.advance(batch.pieces.len());
+                    }
+                    Err(err) => failed = Some(err.into()),
                 }
-                Err(err) => failed = Some(err.into()),
             }
-        }
-        match failed.or(unprepared) {
-            Some(err) => Err(err),
-            None => Ok(()),
-        }
+            match failed.or(unprepared) {
+                Some(err) => Err(err),
+                None => Ok(()),
+            }
+        })
     }
 
     /// Prepares one batch on the ledger's thread: makes sure its pieces are still open,
     /// reads its letters' files from the ledger, and renders a print copy of any letter
     /// whose file does not carry its piece's marks. `letters_dir` holds the letters' files
     /// (the output directory of the run that rendered them).
-    fn prepare<'i>(
+    fn prepare(
         &self,
         ledger: &mut dyn Ledger,
         writer: &Writer<'_>,
-        &(class, seq, ..): &Chunk<'i>,
-        items: &'i [Item<'i>],
-        pieces: &'i [&'i MailPiece],
+        &(class, seq, ..): &Chunk<'_>,
+        letters: Vec<(DueLetter, Account)>,
+        pieces: Vec<MailPiece>,
         letters_dir: &Path,
-    ) -> Result<Prepared<'i>, BatchError> {
+    ) -> Result<Prepared, BatchError> {
         let name = mailroom::batch_name(writer.run.id, class, seq);
+        let items = write::items(&letters, class);
         let check = |message: String| BatchError::Check {
             batch: name.clone(),
             message,
@@ -407,7 +402,7 @@ impl Run<'_, '_> {
         let keys: Vec<LetterKey> = items.iter().map(|item| item.letter.key.clone()).collect();
         let mut records = ledger.letters(&keys)?;
         let marked = ledger.files_marked(&keys)?;
-        for (item, piece) in items.iter().zip(pieces) {
+        for (item, piece) in items.iter().zip(&pieces) {
             let key = &item.letter.key;
             let record = records.remove(key);
             // Only rendered letters are batched, and a rendered letter has its file.
@@ -429,11 +424,12 @@ impl Run<'_, '_> {
             }
             letter_sha256.push(sha);
         }
+        drop(items);
         Ok(Prepared {
             class,
             seq,
             name,
-            items,
+            letters,
             pieces,
             files,
             expected,

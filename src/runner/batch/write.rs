@@ -5,8 +5,9 @@
 //! - Nothing here touches the ledger: the caller prepares batches (ledger reads, print
 //!   copies) and records them, one at a time and in order, on its own thread.
 //! - Batches are independent files, so up to [`AT_ONCE`] of them are written at a time,
-//!   each on its own thread (and each certified batch's mailing book on one more).
-//!   [`Writer::write_all`] returns the outcomes in the order given, whatever finished first.
+//!   each on its own thread (and each certified batch's mailing book on one more), while
+//!   the caller prepares the next; the caller records them in its own order, whatever
+//!   finished first.
 //! - Every file of a batch is written under a temporary name and renamed; a batch the
 //!   caller does not record (one before it failed) is removed with [`remove_files`].
 
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use super::BatchError;
+use crate::account::Account;
+use crate::decide::DueLetter;
 use crate::ledger::{MailPiece, NewBatch, RunInfo};
 use crate::letter::MailClass;
 use crate::mailroom::assemble::{Assembler, BatchInfo};
@@ -28,18 +31,19 @@ use crate::render::{LetterSource, Renderer};
 /// docs/performance.md). 1 writes the batches one at a time, as before.
 pub(super) const AT_ONCE: usize = 2;
 
-/// A batch whose ledger reads are done: what [`Writer::write`] needs to write it.
-pub(super) struct Prepared<'i> {
+/// A batch whose ledger reads are done: what [`Writer::write`] needs to write it, owned, so
+/// that it can move to the thread that writes it while the next batch is prepared.
+pub(super) struct Prepared {
     /// Its mail class and number within the class.
     pub(super) class: MailClass,
     /// Its number within its class and run.
     pub(super) seq: u32,
     /// `7-certified-1`.
     pub(super) name: String,
-    /// Its letters, in print order.
-    pub(super) items: &'i [Item<'i>],
+    /// Its letters with their accounts, in print order.
+    pub(super) letters: Vec<(DueLetter, Account)>,
     /// Their mail pieces, in the same order.
-    pub(super) pieces: &'i [&'i MailPiece],
+    pub(super) pieces: Vec<MailPiece>,
     /// The file printed for each letter (its own, or a print copy).
     pub(super) files: Vec<PathBuf>,
     /// The recorded hash of each file printed as it is (a print copy has none).
@@ -65,50 +69,36 @@ pub(super) struct Writer<'a> {
     pub(super) dir: &'a Path,
 }
 
-impl Writer<'_> {
-    /// Writes `prepared` at most [`AT_ONCE`] at a time (the caller passes that many);
-    /// returns each batch's name and outcome, in the order given.
-    pub(super) fn write_all(
-        &self,
-        prepared: Vec<Prepared<'_>>,
-    ) -> Vec<(String, Result<NewBatch, BatchError>)> {
-        std::thread::scope(|scope| {
-            let mut prepared = prepared.into_iter();
-            let first = prepared.next();
-            let others: Vec<_> = prepared
-                .map(|batch| {
-                    let name = batch.name.clone();
-                    (name, scope.spawn(move || self.write(batch)))
-                })
-                .collect();
-            let mut outcomes = Vec::with_capacity(others.len() + 1);
-            if let Some(batch) = first {
-                let name = batch.name.clone();
-                outcomes.push((name, self.write(batch)));
-            }
-            for (name, thread) in others {
-                let outcome = thread.join().unwrap_or_else(|_| {
-                    Err(BatchError::Check {
-                        batch: name.clone(),
-                        message: "the thread writing it panicked".to_owned(),
-                    })
-                });
-                outcomes.push((name, outcome));
-            }
-            outcomes
+/// A batch's letters of `class` as the mailroom's pure pieces take them.
+pub(super) fn items(letters: &[(DueLetter, Account)], class: MailClass) -> Vec<Item<'_>> {
+    letters
+        .iter()
+        .map(|(letter, account)| Item {
+            letter,
+            account,
+            class,
         })
-    }
+        .collect()
+}
 
+impl Writer<'_> {
     /// Assembles, checks and writes one batch with its manifest (and mailing book); returns
     /// what to record.
-    pub(super) fn write(&self, prepared: Prepared<'_>) -> Result<NewBatch, BatchError> {
-        let (class, seq, items, pieces) = (
-            prepared.class,
-            prepared.seq,
-            prepared.items,
-            prepared.pieces,
-        );
-        let name = prepared.name;
+    pub(super) fn write(&self, prepared: Prepared) -> Result<NewBatch, BatchError> {
+        let Prepared {
+            class,
+            seq,
+            name,
+            letters,
+            pieces,
+            files,
+            expected,
+            letter_sha256,
+            recorded_pages,
+            copies,
+        } = prepared;
+        let items = items(&letters, class);
+        let items = items.as_slice();
         let (run, dir) = (self.run, self.dir);
         let check = |message: String| BatchError::Check {
             batch: name.clone(),
@@ -137,12 +127,9 @@ impl Writer<'_> {
                 let (name, codes) = (&name, &codes);
                 scope.spawn(move || self.book.write(run, name, items, codes, dir))
             });
-            let assembled = self.assembler.assemble_file_checked(
-                &info,
-                &prepared.files,
-                &prepared.expected,
-                &dir.join(&file),
-            );
+            let assembled =
+                self.assembler
+                    .assemble_file_checked(&info, &files, &expected, &dir.join(&file));
             let book = book.map(|thread| {
                 thread
                     .join()
@@ -150,7 +137,7 @@ impl Writer<'_> {
             });
             (assembled, book)
         });
-        drop(prepared.copies);
+        drop(copies);
         let assembled = assembled.map_err(|source| {
             // The mailing book was typeset beside a batch that is not written: it goes too,
             // so nothing under the batch's name is left for the mailroom. Best effort: a
@@ -166,7 +153,7 @@ impl Writer<'_> {
         book.transpose()?;
         for ((item, recorded), in_batch) in items
             .iter()
-            .zip(&prepared.recorded_pages)
+            .zip(&recorded_pages)
             .zip(&assembled.letter_pages)
         {
             if let Some(pages) = recorded
@@ -179,12 +166,8 @@ impl Writer<'_> {
             }
         }
 
-        let (manifest, amount_due) = mailroom::manifest(
-            items,
-            &codes,
-            &assembled.letter_pages,
-            &prepared.letter_sha256,
-        )?;
+        let (manifest, amount_due) =
+            mailroom::manifest(items, &codes, &assembled.letter_pages, &letter_sha256)?;
         write_atomically(&dir.join(format!("{name}.manifest.csv")), &manifest)?;
         Ok(NewBatch {
             name,
