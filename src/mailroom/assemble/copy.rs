@@ -15,9 +15,14 @@ use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
 
 use super::AssembleError;
 use super::output::PdfOut;
+use super::parse;
 
-/// Parses a letter's bytes strictly: a file lopdf has to repair is refused.
+/// Parses a letter's bytes strictly: a file lopdf has to repair is refused. Letters as
+/// Typst writes them are read by the quicker [`parse::read`], to the same document.
 pub(super) fn load(path: &Path, bytes: &[u8]) -> Result<Document, AssembleError> {
+    if let Some(doc) = parse::read(bytes) {
+        return Ok(doc);
+    }
     let options = LoadOptions {
         strict: true,
         ..LoadOptions::default()

@@ -30,6 +30,7 @@
 mod copy;
 mod letter;
 mod output;
+mod parse;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -499,6 +499,18 @@ fn identical_streams_are_written_once() {
 }
 
 #[test]
+fn the_quick_reader_reads_letters_as_lopdf_does() {
+    for letter in rendered() {
+        parse::tests::same_as_lopdf(&letter.bytes);
+    }
+    let assembler = Assembler::new(renderer());
+    for lang in ["en", "es"] {
+        let blank = assembler.blank(lang, info().date).expect("blank page");
+        parse::tests::same_as_lopdf(&blank);
+    }
+}
+
+#[test]
 fn a_bad_letter_is_named() {
     let dir = tempfile::tempdir().expect("temp");
     let mut paths = files(dir.path(), &mix()[..2]);
