@@ -31,6 +31,7 @@ mod copy;
 mod letter;
 mod output;
 mod parse;
+mod serialize;
 
 use std::collections::BTreeMap;
 use std::io::Write;

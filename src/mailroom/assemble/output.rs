@@ -10,8 +10,10 @@
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 
-use lopdf::{Dictionary, Object, StringFormat, Writer};
+use lopdf::{Dictionary, Object, StringFormat};
 use sha2::{Digest, Sha256};
+
+use super::serialize;
 
 /// The PDF header: version 1.7 (PDF/A-2) and the binary comment PDF/A asks for (four bytes
 /// above 127), as Typst writes it.
@@ -58,8 +60,8 @@ pub(super) struct PdfOut<W: Write> {
     shared: HashMap<[u8; 32], u32>,
     /// Streams shared instead of written again, and the bytes that saved.
     pub(super) deduped: (usize, u64),
-    /// One object serialized before it goes out in one write (lopdf writes token by
-    /// token; each of those through the hashing writer would cost more than the copy).
+    /// One object serialized before it goes out in one write (each token through the
+    /// hashing writer would cost more than the copy).
     scratch: Vec<u8>,
 }
 
@@ -94,8 +96,7 @@ impl<W: Write> PdfOut<W> {
     pub(super) fn find_shared(&mut self, stream: &lopdf::Stream) -> Result<u32, [u8; 32]> {
         let mut hash = Sha256::new();
         let mut dict = Vec::new();
-        // Serializing into a Vec cannot fail.
-        let _ = Writer::write_object(&mut dict, &Object::Dictionary(stream.dict.clone()));
+        serialize::dictionary(&mut dict, &stream.dict);
         hash.update((dict.len() as u64).to_le_bytes());
         hash.update(&dict);
         hash.update(&stream.content);
@@ -125,24 +126,19 @@ impl<W: Write> PdfOut<W> {
         *slot = Some(self.out.written);
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        writeln!(buf, "{number} 0 obj")?;
+        serialize::integer(&mut buf, i64::from(number));
+        buf.extend_from_slice(b" 0 obj\n");
         match object {
             Object::Stream(stream) => {
                 stream.dict.set("Length", stream.content.len() as i64);
-                let dict = std::mem::take(&mut stream.dict);
-                let dict = Object::Dictionary(dict);
-                let written = Writer::write_object(&mut buf, &dict);
-                if let Object::Dictionary(dict) = dict {
-                    stream.dict = dict;
-                }
-                written?;
+                serialize::dictionary(&mut buf, &stream.dict);
                 buf.extend_from_slice(b"\nstream\n");
                 self.out.write_all(&buf)?;
                 self.out.write_all(&stream.content)?;
                 buf.clear();
                 buf.extend_from_slice(b"\nendstream");
             }
-            other => Writer::write_object(&mut buf, other)?,
+            other => serialize::object(&mut buf, other),
         }
         buf.extend_from_slice(b"\nendobj\n");
         let written = self.out.write_all(&buf);
@@ -167,10 +163,12 @@ impl<W: Write> PdfOut<W> {
         }
         let start = self.out.written;
         let size = self.offsets.len() + 1;
-        write!(self.out, "xref\n0 {size}\n0000000000 65535 f \n")?;
-        for offset in self.offsets.iter().flatten() {
-            writeln!(self.out, "{offset:010} 00000 n ")?;
+        let mut table = Vec::with_capacity(32 + 20 * size);
+        write!(table, "xref\n0 {size}\n0000000000 65535 f \n")?;
+        for &offset in self.offsets.iter().flatten() {
+            xref_entry(&mut table, offset);
         }
+        self.out.write_all(&table)?;
         let mut trailer = Dictionary::new();
         trailer.set("Size", size as i64);
         trailer.set("Root", Object::Reference((root, 0)));
@@ -182,7 +180,9 @@ impl<W: Write> PdfOut<W> {
             .collect();
         trailer.set("ID", Object::Array(ids));
         self.out.write_all(b"trailer\n")?;
-        Writer::write_object(&mut self.out, &Object::Dictionary(trailer))?;
+        let mut bytes = Vec::new();
+        serialize::dictionary(&mut bytes, &trailer);
+        self.out.write_all(&bytes)?;
         write!(self.out, "\nstartxref\n{start}\n%%EOF\n")?;
         self.out.flush()?;
         let Counted {
@@ -197,6 +197,18 @@ impl<W: Write> PdfOut<W> {
             sha256: sha256.finalize().into(),
         })
     }
+}
+
+/// Appends a cross-reference table entry: `offset` in ten digits, generation 0, in use.
+fn xref_entry(table: &mut Vec<u8>, offset: u64) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(offset).as_bytes();
+    table.extend(std::iter::repeat_n(
+        b'0',
+        10usize.saturating_sub(digits.len()),
+    ));
+    table.extend_from_slice(digits);
+    table.extend_from_slice(b" 00000 n \n");
 }
 
 /// Writes a number tree (`/Nums`) or name tree (`/Names`, keys sorted) of `entries` and
@@ -338,6 +350,16 @@ fn xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xref_entries_are_twenty_bytes_as_formatted() {
+        for offset in [0u64, 7, 1_234_567_890, 9_999_999_999] {
+            let mut table = Vec::new();
+            xref_entry(&mut table, offset);
+            assert_eq!(table, format!("{offset:010} 00000 n \n").into_bytes());
+            assert_eq!(table.len(), 20);
+        }
+    }
 
     #[test]
     fn text_strings_are_literal_ascii_or_utf16() {

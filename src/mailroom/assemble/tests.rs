@@ -511,6 +511,16 @@ fn the_quick_reader_reads_letters_as_lopdf_does() {
 }
 
 #[test]
+fn objects_are_written_as_lopdf_writes_them() {
+    for letter in rendered() {
+        let doc = Document::load_mem(&letter.bytes).expect("lopdf");
+        for object in doc.objects.values() {
+            serialize::tests::same_as_lopdf(object);
+        }
+    }
+}
+
+#[test]
 fn a_bad_letter_is_named() {
     let dir = tempfile::tempdir().expect("temp");
     let mut paths = files(dir.path(), &mix()[..2]);
